@@ -1,0 +1,288 @@
+//! The per-user daemon: accepts local connections and answers each with the [`Service`].
+//!
+//! Its life: [`serve`] takes `daemon.lock` (so exactly one daemon runs per user, however many
+//! helpers race to start one), removes a socket left by a crashed predecessor (only the lock's
+//! holder may), binds an owner-only socket, then [`run`]s until a signal, a `Shutdown` request,
+//! a newer helper's request to be replaced, or the idle timeout. On the way out it stops
+//! accepting, removes its socket, and gives in-flight requests a bounded time to finish.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use interprocess::local_socket::tokio::{Listener, Stream};
+use interprocess::local_socket::traits::tokio::Listener as _;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::ipc::frame::{self, FrameError};
+use crate::ipc::{DaemonInfo, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response};
+use crate::service::{Service, error_chain};
+
+/// How long a client has to send its hello and request once connected.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to take the answer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long in-flight requests may run on after the daemon decided to exit.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a newly started daemon waits for a predecessor that is exiting to release the lock.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Exit after this long with no connection; `None` never.
+    pub idle_timeout: Option<Duration>,
+    /// Shown by `status`.
+    pub socket: String,
+}
+
+struct Shared {
+    service: Arc<Service>,
+    options: DaemonOptions,
+    started: Instant,
+    stop: watch::Sender<bool>,
+}
+
+/// Runs the daemon for `config` in the foreground until it is told to stop or goes idle.
+/// Returns at once, successfully, when another daemon already holds the lock.
+pub fn serve(config: &Config) -> anyhow::Result<()> {
+    crate::fs::ensure_private_dir(&config.runtime_dir)
+        .with_context(|| format!("failed to create {}", config.runtime_dir.display()))?;
+    let lock_path = config.daemon_lock_path();
+    let Some(mut lock) = acquire_lock(&lock_path, LOCK_WAIT)? else {
+        tracing::debug!("another daemon holds {}; exiting", lock_path.display());
+        return Ok(());
+    };
+    lock.set_len(0)
+        .and_then(|()| writeln!(lock, "{}", std::process::id()))
+        .with_context(|| format!("failed to write {}", lock_path.display()))?;
+
+    // The keyring is opened here, before the runtime starts: its Linux backend must not be
+    // set up on an async worker thread.
+    let service = Arc::new(Service::open(config).context("failed to open the credential store")?);
+    let options =
+        DaemonOptions { idle_timeout: config.idle_timeout, socket: config.socket_path().display().to_string() };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let listener = bind(config).with_context(|| format!("failed to listen on {}", options.socket))?;
+        tracing::info!(socket = %options.socket, pid = std::process::id(), "daemon started");
+        run(listener, service, options, termination()).await;
+        anyhow::Ok(())
+    })?;
+    drop(lock);
+    Ok(())
+}
+
+/// Takes `path`'s exclusive lock, waiting up to `wait` for a holder that is on its way out.
+fn acquire_lock(path: &std::path::Path, wait: Duration) -> anyhow::Result<Option<std::fs::File>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("failed to lock {}", path.display()));
+            }
+        }
+    }
+}
+
+/// Binds the daemon's socket. The caller holds the daemon lock, so a socket file already there
+/// belongs to a daemon that died without cleaning up, and is removed.
+pub fn bind(config: &Config) -> std::io::Result<Listener> {
+    use interprocess::local_socket::ListenerOptions;
+    #[cfg(unix)]
+    match std::fs::remove_file(config.socket_path()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let options = || -> std::io::Result<ListenerOptions<'static>> {
+        Ok(ListenerOptions::new().name(crate::ipc::socket_name(config)?).reclaim_name(true))
+    };
+    #[cfg(unix)]
+    {
+        use interprocess::os::unix::local_socket::ListenerOptionsExt;
+        match options()?.mode(0o600).create_tokio() {
+            // macOS cannot set a socket's mode; the 0700 directory around it keeps others out.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => options()?.create_tokio(),
+            result => result,
+        }
+    }
+    #[cfg(windows)]
+    {
+        use interprocess::os::windows::local_socket::ListenerOptionsExt;
+        use interprocess::os::windows::security_descriptor::SecurityDescriptor;
+        // Protected DACL: full access for the pipe's owner (this user) and SYSTEM, nobody else.
+        let sddl = widestring::U16CString::from_str("D:P(A;;GA;;;OW)(A;;GA;;;SY)").map_err(std::io::Error::other)?;
+        let descriptor = SecurityDescriptor::deserialize(&sddl)?;
+        options()?.security_descriptor(descriptor).create_tokio()
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. SIGHUP is ignored: the daemon outlives the terminal that
+/// happened to start it.
+pub async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(_hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The accept loop. Returns after `shutdown` resolves, a client asks it to stop, or it has been
+/// idle for the configured time; the socket is gone and in-flight requests are drained by then.
+pub async fn run(
+    listener: Listener,
+    service: Arc<Service>,
+    options: DaemonOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, mut stopped) = watch::channel(false);
+    let idle_timeout = options.idle_timeout;
+    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop });
+    let mut connections = JoinSet::new();
+    let mut last_activity = tokio::time::Instant::now();
+    let far_future = Duration::from_secs(86_400 * 365);
+    tokio::pin!(shutdown);
+
+    loop {
+        let idle_at = last_activity + idle_timeout.unwrap_or(far_future);
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    last_activity = tokio::time::Instant::now();
+                    connections.spawn(serve_connection(stream, shared.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors, say: keep serving once the pressure passes.
+                    tracing::warn!(error = %e, "failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {
+                last_activity = tokio::time::Instant::now();
+            }
+            () = tokio::time::sleep_until(idle_at), if idle_timeout.is_some() && connections.is_empty() => {
+                tracing::info!("idle; exiting");
+                break;
+            }
+        }
+    }
+
+    // Removing the socket first lets new helpers start a successor while these finish.
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tracing::warn!(left = connections.len(), "requests still running at exit were abandoned");
+        connections.abort_all();
+    }
+    tracing::info!("daemon stopped");
+}
+
+async fn serve_connection(stream: Stream, shared: Arc<Shared>) {
+    if let Err(e) = check_peer(&stream) {
+        tracing::warn!(error = %e, "refused a connection");
+        return;
+    }
+    if let Err(e) = exchange(&stream, &shared).await {
+        // A client that went away, sent garbage or stalled affects only its own connection.
+        tracing::debug!(error = %e, "connection ended early");
+    }
+}
+
+async fn exchange(stream: &Stream, shared: &Shared) -> Result<(), FrameError> {
+    let hello: Hello = timed(READ_TIMEOUT, frame::read_async(stream)).await?;
+    timed(WRITE_TIMEOUT, frame::write_async(stream, &Hello::ours(false))).await?;
+    if hello.protocol != PROTOCOL_VERSION {
+        tracing::info!(client = hello.protocol, ours = PROTOCOL_VERSION, "a client speaks another protocol");
+        if hello.replace_on_mismatch {
+            tracing::info!("exiting so that the client can start its own version");
+            shared.stop.send_replace(true);
+        }
+        return Ok(());
+    }
+    let response = match timed(READ_TIMEOUT, frame::read_async::<Request>(stream)).await {
+        Ok(request) => handle(request, shared).await,
+        Err(e @ FrameError::Malformed(_)) => Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() },
+        Err(e) => return Err(e),
+    };
+    timed(WRITE_TIMEOUT, frame::write_async(stream, &response)).await
+}
+
+async fn handle(request: Request, shared: &Shared) -> Response {
+    if request == Request::Shutdown {
+        tracing::info!("asked to stop");
+        shared.stop.send_replace(true);
+        return Response::Done;
+    }
+    let service = shared.service.clone();
+    let response = tokio::task::spawn_blocking(move || service.handle(&request)).await;
+    let mut response = response.unwrap_or_else(|e| Response::Error {
+        kind: ErrorKind::Store,
+        message: format!("the request failed: {}", error_chain(&e)),
+    });
+    if let Response::Status { status } = &mut response {
+        status.daemon = Some(DaemonInfo {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: PROTOCOL_VERSION,
+            uptime_secs: shared.started.elapsed().as_secs(),
+            socket: shared.options.socket.clone(),
+        });
+    }
+    response
+}
+
+async fn timed<T>(limit: Duration, work: impl Future<Output = Result<T, FrameError>>) -> Result<T, FrameError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| Err(FrameError::Io(std::io::ErrorKind::TimedOut.into())))
+}
+
+/// Only processes of the daemon's own user may talk to it.
+#[cfg(unix)]
+fn check_peer(stream: &Stream) -> std::io::Result<()> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    let ours = rustix::process::geteuid().as_raw();
+    match stream.peer_creds()?.euid() {
+        Some(uid) if uid == ours => Ok(()),
+        Some(uid) => Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the peer runs as uid {uid}, not {ours}"),
+        )),
+        None => Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the peer's uid is unknown")),
+    }
+}
+
+/// On Windows the pipe's security descriptor admits only this user and SYSTEM.
+#[cfg(windows)]
+fn check_peer(_stream: &Stream) -> std::io::Result<()> {
+    Ok(())
+}

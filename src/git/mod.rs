@@ -1,0 +1,6 @@
+//! Git's side: the credential protocol codec and the `get`/`store`/`erase` helper actions.
+
+mod codec;
+pub mod helper;
+
+pub use codec::{Capabilities, Credential, MAX_LINE, ProtocolError};

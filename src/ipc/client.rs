@@ -1,0 +1,167 @@
+//! The helper's side of the IPC: synchronous (no async runtime on git's hot path), with a
+//! deadline on every step, and able to start the daemon.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use interprocess::local_socket::traits::Stream as _;
+use interprocess::local_socket::{ConnectOptions, Stream};
+
+use super::frame::{self, FrameError};
+use super::{Hello, PROTOCOL_VERSION, Request, Response};
+use crate::config::Config;
+
+/// A healthy daemon sends its hello at once; waiting longer means it is stuck.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a helper waits for a daemon it started to come up.
+const START_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no daemon is listening")]
+    NotRunning(#[source] io::Error),
+    #[error("the daemon did not answer in time")]
+    Timeout,
+    #[error("the daemon speaks protocol {daemon}, this helper {PROTOCOL_VERSION}")]
+    VersionMismatch { daemon: u32 },
+    #[error("the exchange with the daemon failed")]
+    Frame(#[source] FrameError),
+    #[error("failed to start the daemon")]
+    Start(#[source] io::Error),
+}
+
+impl From<FrameError> for ClientError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Io(io) if is_timeout(&io) => Self::Timeout,
+            other => Self::Frame(other),
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// One exchange with a running daemon, without starting one. Fails with
+/// [`ClientError::NotRunning`] when none listens.
+pub fn request(config: &Config, request: &Request, deadline: Instant) -> Result<Response, ClientError> {
+    exchange(config, request, deadline, false)
+}
+
+/// One exchange with the daemon, starting it (or replacing one of another version) when
+/// needed, all before `config.timeout` has passed.
+pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Response, ClientError> {
+    let deadline = Instant::now() + config.timeout;
+    match exchange(config, request, deadline, true) {
+        Ok(response) => return Ok(response),
+        // A daemon that accepts but does not answer is stuck; starting another cannot help.
+        Err(ClientError::Timeout) => return Err(ClientError::Timeout),
+        Err(e) => tracing::debug!(error = %e, "starting the daemon"),
+    }
+    let start_deadline = deadline.min(Instant::now() + START_TIMEOUT);
+    let _starting = start_daemon(config)?;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        std::thread::sleep(pause.min(start_deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(50));
+        match exchange(config, request, deadline, true) {
+            Ok(response) => return Ok(response),
+            Err(ClientError::Timeout) => return Err(ClientError::Timeout),
+            Err(e) if Instant::now() >= start_deadline => return Err(e),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Starts a detached daemon unless another helper is already doing so. The returned lock,
+/// while held, tells racing helpers to wait for that daemon instead of starting their own.
+fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
+    crate::fs::ensure_private_dir(&config.runtime_dir).map_err(ClientError::Start)?;
+    let path = config.autostart_lock_path();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let lock = options.open(&path).map_err(ClientError::Start)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(ClientError::Start(e)),
+    }
+    let exe = std::env::current_exe().map_err(ClientError::Start)?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("daemon").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    command.stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    #[cfg(windows)]
+    {
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        std::os::windows::process::CommandExt::creation_flags(
+            &mut command,
+            DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW,
+        );
+    }
+    // Not waited for: the daemon outlives this process and is re-parented when it exits.
+    command.spawn().map_err(ClientError::Start)?;
+    tracing::debug!("started the daemon");
+    Ok(Some(lock))
+}
+
+#[cfg(unix)]
+fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
+    let stream = connect(config)?;
+    let set_deadline = |until: Instant| -> Result<(), ClientError> {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::Timeout);
+        }
+        stream
+            .set_recv_timeout(Some(left))
+            .and_then(|()| stream.set_send_timeout(Some(left)))
+            .map_err(|e| ClientError::Frame(FrameError::Io(e)))
+    };
+    set_deadline(deadline.min(Instant::now() + HELLO_TIMEOUT))?;
+    talk(&stream, request, replace, || set_deadline(deadline))
+}
+
+/// Windows named pipes have no read timeouts: the exchange runs on a thread that is abandoned
+/// at the deadline.
+#[cfg(windows)]
+fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
+    let stream = connect(config)?;
+    let request = request.clone();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(talk(&stream, &request, replace, || Ok(())));
+    });
+    result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(Err(ClientError::Timeout))
+}
+
+fn connect(config: &Config) -> Result<Stream, ClientError> {
+    let name = super::socket_name(config).map_err(ClientError::NotRunning)?;
+    ConnectOptions::new().name(name).connect_sync().map_err(ClientError::NotRunning)
+}
+
+fn talk(
+    stream: &Stream,
+    request: &Request,
+    replace: bool,
+    after_hello: impl FnOnce() -> Result<(), ClientError>,
+) -> Result<Response, ClientError> {
+    // Hello and request in one write: a warm exchange is one round trip.
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    frame::encode(&Hello::ours(replace), &mut out)?;
+    frame::encode(request, &mut out)?;
+    let mut writer = stream;
+    writer.write_all(&out).map_err(|e| ClientError::from(FrameError::Io(e)))?;
+    let hello: Hello = frame::read_sync(stream)?;
+    if hello.protocol != PROTOCOL_VERSION {
+        return Err(ClientError::VersionMismatch { daemon: hello.protocol });
+    }
+    after_hello()?;
+    Ok(frame::read_sync(stream)?)
+}

@@ -1,0 +1,134 @@
+//! Length-prefixed JSON frames, read and written both blocking (the helper) and async (the
+//! daemon). A frame longer than [`MAX_FRAME`] is refused before anything is allocated for it.
+
+use std::io::{Read, Write};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The largest frame either side accepts: enough for any request git can make (its lines are
+/// at most 64 KiB) and any status listing, small enough that a bad client cannot exhaust memory.
+pub const MAX_FRAME: usize = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the connection closed")]
+    Closed,
+    #[error("a frame of {0} bytes is over the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    /// The JSON did not parse. The message gives the position only, never the content.
+    #[error("a malformed frame ({0})")]
+    Malformed(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Serialises `message` as one frame appended to `buf`.
+pub fn encode<T: Serialize>(message: &T, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut *buf, message).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let len = buf.len() - start - 4;
+    if len > MAX_FRAME {
+        buf.truncate(start);
+        return Err(FrameError::TooLarge(len));
+    }
+    let len = u32::try_from(len).map_err(|_| FrameError::TooLarge(len))?;
+    buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// Parses one frame's payload.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(crate::secret::describe_json_error(&e)))
+}
+
+fn check_len(header: [u8; 4]) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_FRAME { Err(FrameError::TooLarge(len)) } else { Ok(len) }
+}
+
+pub fn write_sync<T: Serialize>(mut writer: impl Write, message: &T) -> Result<(), FrameError> {
+    let mut buf = Vec::new();
+    encode(message, &mut buf)?;
+    writer.write_all(&buf)?;
+    writer.flush()?;
+    Ok(())
+}
+
+pub fn read_sync<T: DeserializeOwned>(mut reader: impl Read) -> Result<T, FrameError> {
+    let mut header = [0; 4];
+    reader.read_exact(&mut header).map_err(closed_or_io)?;
+    let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header)?]);
+    reader.read_exact(&mut payload).map_err(closed_or_io)?;
+    decode(&payload)
+}
+
+pub async fn write_async<T: Serialize>(mut writer: impl AsyncWrite + Unpin, message: &T) -> Result<(), FrameError> {
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
+    encode(message, &mut buf)?;
+    writer.write_all(&buf).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+pub async fn read_async<T: DeserializeOwned>(mut reader: impl AsyncRead + Unpin) -> Result<T, FrameError> {
+    let mut header = [0; 4];
+    reader.read_exact(&mut header).await.map_err(closed_or_io)?;
+    let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header)?]);
+    reader.read_exact(&mut payload).await.map_err(closed_or_io)?;
+    decode(&payload)
+}
+
+fn closed_or_io(e: std::io::Error) -> FrameError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof { FrameError::Closed } else { FrameError::Io(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::{Hello, Request};
+
+    #[test]
+    fn frames_round_trip_back_to_back() {
+        let mut buf = Vec::new();
+        encode(&Hello::ours(true), &mut buf).unwrap();
+        encode(&Request::Status, &mut buf).unwrap();
+        let mut reader = &buf[..];
+        assert_eq!(read_sync::<Hello>(&mut reader).unwrap(), Hello::ours(true));
+        assert_eq!(read_sync::<Request>(&mut reader).unwrap(), Request::Status);
+        assert!(matches!(read_sync::<Request>(&mut reader), Err(FrameError::Closed)));
+    }
+
+    #[test]
+    fn an_oversized_length_is_refused_before_allocating() {
+        let mut bytes = u32::MAX.to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        assert!(matches!(read_sync::<Request>(&bytes[..]), Err(FrameError::TooLarge(len)) if len == u32::MAX as usize));
+    }
+
+    #[test]
+    fn malformed_json_names_no_content() {
+        let payload = br#"{"type":"get","credential":{"password":12,"host":"secret-host"}}"#;
+        let mut bytes = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+        bytes.extend_from_slice(payload);
+        let err = read_sync::<Request>(&bytes[..]).unwrap_err();
+        assert!(matches!(err, FrameError::Malformed(_)));
+        assert!(!err.to_string().contains("secret-host"), "{err}");
+
+        let payload = br#"{"type":"hunter2"}"#;
+        let mut bytes = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+        bytes.extend_from_slice(payload);
+        let err = read_sync::<Request>(&bytes[..]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_frame_is_a_closed_connection() {
+        let mut buf = Vec::new();
+        encode(&Request::Status, &mut buf).unwrap();
+        buf.pop();
+        assert!(matches!(read_sync::<Request>(&buf[..]), Err(FrameError::Closed)));
+    }
+}

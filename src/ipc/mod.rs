@@ -1,0 +1,122 @@
+//! The helper <-> daemon protocol.
+//!
+//! A connection carries one exchange: the client sends a [`Hello`] and a [`Request`] back to
+//! back, the daemon answers with its own [`Hello`] and, when the protocol versions agree, a
+//! [`Response`]. Every message is one frame: a 4-byte big-endian length, then that many bytes of
+//! JSON. [`Hello`] never changes shape, so any two versions can tell that they differ; when they
+//! do, the daemon answers only its `Hello`, exits if the client asked it to, and the helper starts
+//! a daemon of its own version.
+
+pub mod client;
+pub mod frame;
+
+use serde::{Deserialize, Serialize};
+
+use crate::git::Credential;
+use crate::store::{Backend, StoredSummary};
+
+/// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first frame in each direction. Its shape is frozen for all versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub protocol: u32,
+    /// The sender's program version, for `status`.
+    pub version: String,
+    pub pid: u32,
+    /// From a client: when the versions differ, the daemon should exit so that the client can
+    /// start one of its own version.
+    #[serde(default)]
+    pub replace_on_mismatch: bool,
+}
+
+impl Hello {
+    pub fn ours(replace_on_mismatch: bool) -> Self {
+        Self {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            replace_on_mismatch,
+        }
+    }
+}
+
+/// What a client asks the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// git's `get`: answered by [`Response::Credential`].
+    Get { credential: Credential },
+    /// git's `store`: answered by [`Response::Done`].
+    Store { credential: Credential },
+    /// git's `erase`: answered by [`Response::Done`].
+    Erase { credential: Credential },
+    /// What the daemon is and keeps: answered by [`Response::Status`].
+    Status,
+    /// Exit after answering [`Response::Done`].
+    Shutdown,
+}
+
+/// What the daemon answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// The credential for a `get`, or `None` when we have nothing for it.
+    Credential { credential: Option<Credential> },
+    /// A `store`, `erase` or `shutdown` was carried out.
+    Done,
+    /// The answer to [`Request::Status`].
+    Status { status: StatusReport },
+    /// The request failed; `message` is one line for the user.
+    Error { kind: ErrorKind, message: String },
+}
+
+/// Why a request failed, for a client that must decide what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request itself was unacceptable.
+    BadRequest,
+    /// The secret or metadata store failed.
+    Store,
+}
+
+/// What `status` shows: never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// `None` when the report was made in-process because no daemon runs.
+    pub daemon: Option<DaemonInfo>,
+    /// Where new secrets are kept.
+    pub backend: Backend,
+    pub credentials: Vec<StoredSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub version: String,
+    pub protocol: u32,
+    pub uptime_secs: u64,
+    pub socket: String,
+}
+
+/// The local socket name for `config`: a file in the private runtime directory on Unix, a named
+/// pipe per user on Windows.
+pub fn socket_name(config: &crate::config::Config) -> std::io::Result<interprocess::local_socket::Name<'static>> {
+    #[cfg(unix)]
+    {
+        use interprocess::local_socket::{GenericFilePath, ToFsName};
+        Ok(config.socket_path().to_fs_name::<GenericFilePath>()?.into_owned())
+    }
+    #[cfg(windows)]
+    {
+        use interprocess::local_socket::{GenericNamespaced, ToNsName};
+        // The runtime directory is per user, so its hash names this user's pipe.
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        config.runtime_dir.hash(&mut hasher);
+        Ok(format!("git-credential-azdo-{:016x}", hasher.finish()).to_ns_name::<GenericNamespaced>()?.into_owned())
+    }
+}

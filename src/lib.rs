@@ -1,0 +1,46 @@
+//! # git-credential-azdo
+//!
+//! A git credential helper for Azure DevOps. The shape:
+//!
+//! ```text
+//! git ──stdin/stdout──▶ helper (git-credential-azdo get|store|erase)   short-lived, synchronous
+//!                         │  local socket / named pipe: versioned, length-prefixed JSON frames
+//!                         ▼
+//!                       daemon (git-credential-azdo daemon)              long-lived, tokio
+//!                         └─ service ─▶ credential store ─▶ secret store (keyring | file | memory)
+//! ```
+//!
+//! ## Code map
+//! - [`git`]: git's credential protocol ([`git::Credential`] reads and writes it) and the
+//!   helper actions.
+//! - [`ipc`]: the helper <-> daemon messages, framing, and the synchronous client with
+//!   autostart.
+//! - [`daemon`]: lock, socket, accept loop, idle exit and shutdown.
+//! - [`service`]: one request in, one response out; shared by the daemon and the in-process
+//!   fallback.
+//! - [`store`]: secret stores and the credentials git asked us to keep.
+//! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
+//!   [`secret`]: the redacting secret type; [`logging`], [`cli`], [`commands`].
+//!
+//! ## Invariants
+//! - stdout belongs to git in helper mode; stderr is silent on success.
+//! - No secret reaches a log, an error message, `Debug` output or argv: secrets are
+//!   [`secret::Secret`], error messages name keys and positions, never values.
+//! - Every IPC step has a deadline; when the daemon cannot answer in time the helper answers
+//!   in-process, so git never hangs or fails because of the daemon.
+//! - Only [`store`] touches the keyring and the secrets file; the keyring is called from
+//!   blocking threads only.
+//! - State is written atomically, owner-only (0600 files in 0700 directories).
+//! - Only the holder of `daemon.lock` binds or removes the daemon's socket.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod fs;
+pub mod git;
+pub mod ipc;
+pub mod logging;
+pub mod secret;
+pub mod service;
+pub mod store;

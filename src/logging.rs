@@ -1,0 +1,30 @@
+//! Tracing set-up. Silent unless asked: git shows our stderr to the user, so nothing may be
+//! written there when things go well.
+//!
+//! `GIT_CREDENTIAL_AZDO_LOG` takes a filter (`debug`, `git_credential_azdo=trace`), and
+//! `GIT_CREDENTIAL_AZDO_LOG_FILE` a file to append to instead of stderr (owner-only). No event
+//! anywhere in the crate records a secret; [`crate::secret::Secret`] prints as `<redacted>`.
+
+use std::sync::Mutex;
+
+pub const ENV_LOG: &str = "GIT_CREDENTIAL_AZDO_LOG";
+pub const ENV_LOG_FILE: &str = "GIT_CREDENTIAL_AZDO_LOG_FILE";
+
+pub fn init() {
+    let Ok(filter) = std::env::var(ENV_LOG) else { return };
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let file = std::env::var_os(ENV_LOG_FILE).and_then(|path| {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).ok()
+    });
+    // A second initialisation (tests) is harmless; its error is not.
+    let _ = match file {
+        Some(file) => builder.with_ansi(false).with_writer(Mutex::new(file)).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+}

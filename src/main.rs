@@ -1,0 +1,36 @@
+//! `git-credential-azdo`: parse the command line, dispatch, and report errors once, on one line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use git_credential_azdo::cli::{Cli, Command};
+use git_credential_azdo::config::Config;
+use git_credential_azdo::git::helper::{self, Action};
+use git_credential_azdo::{commands, logging};
+
+fn main() -> ExitCode {
+    logging::init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole cause chain on one line.
+            eprintln!("git-credential-azdo: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let action = match cli.command {
+        Command::Get => Action::Get,
+        Command::Store => Action::Store,
+        Command::Erase => Action::Erase,
+        // git's documentation: a helper ignores actions it does not know, silently.
+        Command::Unknown(_) => return Ok(()),
+        Command::Daemon { action } => return commands::daemon::run(&Config::from_env()?, action),
+        Command::Status { json } => return commands::status::run(&Config::from_env()?, json),
+    };
+    let config = Config::from_env()?;
+    helper::run(action, &config, std::io::stdin().lock(), std::io::stdout().lock())
+}

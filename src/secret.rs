@@ -1,0 +1,99 @@
+//! [`Secret`]: a string that never prints itself.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+/// A password, token or other credential value.
+///
+/// `Debug` prints `<redacted>` and there is no `Display`: the only way to the value is
+/// [`Secret::expose`], which makes every use visible in review. The memory is zeroed on drop.
+/// Serde writes the plain value, because secrets must cross the IPC socket and reach the
+/// secret store; never serialise a `Secret` into anything that is logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret value. Call only to hand it to git, a store, or a peer that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
+/// A `serde_json` error in words that cannot hold secret content.
+///
+/// `serde_json`'s own messages quote the offending value (`invalid type: string "..."`), which
+/// may be a token; this names only the category and the position.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected content",
+        serde_json::error::Category::Eof => "unexpected end",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some(<redacted>)");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn serde_carries_the_value() {
+        let json = serde_json::to_string(&Secret::new("s3cret")).unwrap();
+        assert_eq!(json, "\"s3cret\"");
+        let back: Secret = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.expose(), "s3cret");
+    }
+
+    #[test]
+    fn json_errors_are_described_without_content() {
+        let e = serde_json::from_str::<u32>("\"hunter2\"").unwrap_err();
+        assert!(e.to_string().contains("hunter2"), "serde_json quotes values, which is why this exists");
+        let described = describe_json_error(&e);
+        assert_eq!(described, "unexpected content at line 1 column 9");
+    }
+}
