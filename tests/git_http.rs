@@ -1,0 +1,57 @@
+//! Real git over HTTP against `git http-backend` behind a Basic-auth front.
+
+mod support;
+
+use support::git_server::{Auth, GitServer};
+use support::{TestEnv, assert_success, make_repo, stderr};
+
+#[test]
+fn clone_and_push_with_a_stored_credential() {
+    let env = TestEnv::new();
+    let repos = env.path("repos");
+    make_repo(&env, &repos, "repo.git");
+    let server = GitServer::start(&repos, &[("alice", "correct-horse")]);
+    let url = server.url("repo.git");
+    env.approve(&url.replace("http://", "http://alice:correct-horse@"));
+
+    let clone_dir = env.path("clone");
+    let out = env.git(&["clone", "-q", &url, clone_dir.to_str().unwrap()], "");
+    assert_success(&out, "git clone");
+    assert_eq!(stderr(&out), "", "nothing from us reaches the user");
+    assert_eq!(std::fs::read_to_string(clone_dir.join("README")).unwrap(), "hello\n");
+
+    std::fs::write(clone_dir.join("NEW"), "pushed\n").unwrap();
+    let in_clone = |args: &[&str]| {
+        let mut full = vec!["-C", clone_dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
+        full.extend_from_slice(args);
+        env.git(&full, "")
+    };
+    assert_success(&in_clone(&["add", "NEW"]), "git add");
+    assert_success(&in_clone(&["commit", "-q", "-m", "push me"]), "git commit");
+    assert_success(&in_clone(&["push", "-q", "origin", "main"]), "git push");
+
+    let log = {
+        let mut cmd = env.command("git");
+        cmd.args(["--git-dir", repos.join("repo.git").to_str().unwrap(), "log", "--format=%s", "-1"]);
+        support::run(cmd, "")
+    };
+    assert_eq!(support::stdout(&log).trim(), "push me", "the push reached the server");
+    assert!(server.auth_log().iter().any(|a| *a == Auth::Accepted("alice".into())));
+    assert!(!server.auth_log().iter().any(|a| matches!(a, Auth::Refused(_))));
+}
+
+#[test]
+fn a_rejected_password_is_erased_by_git() {
+    let env = TestEnv::new();
+    let repos = env.path("repos");
+    make_repo(&env, &repos, "repo.git");
+    let server = GitServer::start(&repos, &[("alice", "right")]);
+    let url = server.url("repo.git");
+    env.approve(&url.replace("http://", "http://alice:wrong@"));
+    assert_eq!(env.fill(&url), Some(("alice".into(), "wrong".into())), "stored before the clone");
+
+    let out = env.git(&["clone", "-q", &url, env.path("clone").to_str().unwrap()], "");
+    assert!(!out.status.success(), "a wrong password cannot clone");
+    assert!(server.auth_log().contains(&Auth::Refused("alice:wrong".into())), "{:?}", server.auth_log());
+    assert_eq!(env.fill(&url), None, "git called erase and the wrong credential is gone");
+}

@@ -1,0 +1,175 @@
+//! A git smart-HTTP server on 127.0.0.1: real `git http-backend` (CGI) behind a front that
+//! demands Basic credentials, as a git host does. It records what each request presented.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use base64::Engine as _;
+
+/// What a request presented, as the server judged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Accepted(String),
+    Refused(String),
+}
+
+pub struct GitServer {
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    log: Arc<Mutex<Vec<Auth>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct State {
+    root: PathBuf,
+    /// (username, password) pairs that are accepted.
+    accounts: Arc<Vec<(String, String)>>,
+    log: Arc<Mutex<Vec<Auth>>>,
+}
+
+impl GitServer {
+    /// Serves the bare repositories under `root`, accepting only `accounts`.
+    pub fn start(root: &Path, accounts: &[(&str, &str)]) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = State {
+            root: root.to_owned(),
+            accounts: Arc::new(accounts.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect()),
+            log: log.clone(),
+        };
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(move |req: Request<Body>| serve(state.clone(), req));
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Self { addr, root: root.to_owned(), log, shutdown: Some(shutdown), thread: Some(thread) }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("http://{}/{repo}", self.addr)
+    }
+
+    /// Every request's credentials so far, in order.
+    pub fn auth_log(&self) -> Vec<Auth> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(state: State, req: Request<Body>) -> Response<Body> {
+    let auth = check(&state, req.headers());
+    state.log.lock().unwrap().push(auth.clone());
+    let Auth::Accepted(user) = auth else {
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(header::WWW_AUTHENTICATE, "Basic realm=\"test\"")
+            .body(Body::from("unauthorized"))
+            .unwrap();
+    };
+    match cgi(&state, &user, req).await {
+        Ok(response) => response,
+        Err(e) => Response::builder().status(500).body(Body::from(e.to_string())).unwrap(),
+    }
+}
+
+fn check(state: &State, headers: &HeaderMap) -> Auth {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return Auth::None };
+    let Some(encoded) = value.strip_prefix("Basic ") else { return Auth::Refused(value.to_owned()) };
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_default();
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    let (user, pass) = text.split_once(':').unwrap_or((&text, ""));
+    if state.accounts.iter().any(|(u, p)| u == user && p == pass) {
+        Auth::Accepted(user.to_owned())
+    } else {
+        Auth::Refused(text)
+    }
+}
+
+async fn cgi(state: &State, user: &str, req: Request<Body>) -> std::io::Result<Response<Body>> {
+    use tokio::io::AsyncWriteExt;
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.map_err(std::io::Error::other)?;
+    let header_value =
+        |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", &state.root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("PATH_INFO", parts.uri.path())
+        .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
+        .env("CONTENT_TYPE", header_value(header::CONTENT_TYPE))
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("HTTP_CONTENT_ENCODING", header_value(header::CONTENT_ENCODING))
+        .env("GIT_PROTOCOL", parts.headers.get("git-protocol").and_then(|v| v.to_str().ok()).unwrap_or_default())
+        .env("REMOTE_USER", user)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let writer = tokio::spawn(async move {
+        let _ = stdin.write_all(&body).await;
+    });
+    let output = child.wait_with_output().await?;
+    let _ = writer.await;
+    parse_cgi(&output.stdout)
+}
+
+/// Splits CGI output into a status, headers and body.
+fn parse_cgi(output: &[u8]) -> std::io::Result<Response<Body>> {
+    let (head, body) = match find(output, b"\r\n\r\n") {
+        Some(i) => (&output[..i], &output[i + 4..]),
+        None => match find(output, b"\n\n") {
+            Some(i) => (&output[..i], &output[i + 2..]),
+            None => return Err(std::io::Error::other("CGI output without headers")),
+        },
+    };
+    let mut response = Response::builder().status(200);
+    for line in String::from_utf8_lossy(head).lines() {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") {
+            let code: u16 = value.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(500);
+            response = response.status(code);
+        } else if let Ok(value) = HeaderValue::from_str(value) {
+            response = response.header(name, value);
+        }
+    }
+    response.body(Body::from(body.to_vec())).map_err(std::io::Error::other)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,235 @@
+//! Test support: an isolated user environment for the built binary and real git, and a git
+//! HTTP server (real `git http-backend` behind a small front that checks Basic credentials).
+#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
+#![allow(clippy::unwrap_used, reason = "test support: a failed set-up step should fail the test at once")]
+#![allow(unreachable_pub, reason = "shared by several test crates, each using part of it")]
+
+pub mod git_server;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_git-credential-azdo");
+
+/// A throwaway home: HOME, XDG directories and git's global config all point into a temporary
+/// directory, and the helper keeps secrets in its owner-only file (tests never touch the
+/// developer's keyring). Dropping it stops the daemon it may have started.
+pub struct TestEnv {
+    pub root: tempfile::TempDir,
+    extra_env: Vec<(String, OsString)>,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let root = tempfile::Builder::new().prefix("azdo").tempdir().expect("temp dir");
+        for dir in ["home", "run", "data", "cache", "config"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root.path().join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        std::fs::write(root.path().join("gitconfig"), "").unwrap();
+        Self { root, extra_env: Vec::new() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// The daemon's private runtime directory.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.path("run/git-credential-azdo")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.runtime_dir().join("daemon.sock")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("data/git-credential-azdo")
+    }
+
+    pub fn set_env(&mut self, key: &str, value: impl Into<OsString>) {
+        self.extra_env.push((key.to_owned(), value.into()));
+    }
+
+    /// A command with this environment and nothing of the developer's git or helper settings.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("GIT_") || key.starts_with("XDG_") || key.ends_with("ASKPASS") {
+                cmd.env_remove(&*key);
+            }
+        }
+        cmd.env("HOME", self.path("home"))
+            .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", self.path("gitconfig"))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CREDENTIAL_AZDO_STORE", "file")
+            .env("GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT", "120")
+            .current_dir(self.path("home"));
+        for (key, value) in &self.extra_env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
+    /// Runs the helper binary with `args`, `stdin` as its input; waits at most 30 s.
+    pub fn helper(&self, args: &[&str], stdin: &str) -> Output {
+        let mut cmd = self.command(BIN);
+        cmd.args(args);
+        run(cmd, stdin)
+    }
+
+    /// Runs real git with our helper as the only credential helper.
+    pub fn git(&self, args: &[&str], stdin: &str) -> Output {
+        let mut cmd = self.command("git");
+        cmd.args(["-c", "credential.helper=", "-c"]).arg(format!("credential.helper={BIN}"));
+        cmd.args(["-c", "credential.interactive=false"]).args(args);
+        run(cmd, stdin)
+    }
+
+    /// `git credential fill` for `url`: the (username, password) git would use, or `None`.
+    pub fn fill(&self, url: &str) -> Option<(String, String)> {
+        let out = self.git(&["credential", "fill"], &format!("url={url}\n\n"));
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8(out.stdout).unwrap();
+        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+        Some((field("username")?, field("password")?))
+    }
+
+    pub fn approve(&self, url: &str) {
+        let out = self.git(&["credential", "approve"], &format!("url={url}\n\n"));
+        assert_success(&out, "git credential approve");
+    }
+
+    pub fn reject(&self, url: &str) {
+        let out = self.git(&["credential", "reject"], &format!("url={url}\n\n"));
+        assert_success(&out, "git credential reject");
+    }
+
+    /// The pid of the daemon holding the lock, if one is alive.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.runtime_dir().join("daemon.lock")).ok()?;
+        let pid: u32 = text.trim().parse().ok()?;
+        process_alive(pid).then_some(pid)
+    }
+
+    /// Processes running our daemon for this environment (Linux: read from /proc).
+    #[cfg(target_os = "linux")]
+    pub fn daemon_processes(&self) -> Vec<u32> {
+        let marker = format!("XDG_RUNTIME_DIR={}", self.path("run").display());
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            if args.len() < 2 || !args[0].ends_with(b"git-credential-azdo") || args[1] != b"daemon" {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            if environ.split(|&b| b == 0).any(|var| var == marker.as_bytes()) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(pid) = self.daemon_pid() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Waits until `condition` holds, failing the test after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    // A zombie has exited; only its table entry remains.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Runs `cmd` with `stdin`, killing it if it runs over 30 seconds: no test may hang.
+pub fn run(mut cmd: Command, stdin: &str) -> Output {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("command ran over 30 s and was killed");
+        }
+    });
+    let output = child.wait_with_output().expect("wait");
+    let _ = done.send(());
+    writer.join().unwrap();
+    watchdog.join().expect("the command hung");
+    output
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// Creates an empty bare repository `name` under `root` with one commit on `main`.
+pub fn make_repo(env: &TestEnv, root: &Path, name: &str) {
+    let work = env.path("seed");
+    let git = |args: &[&str], dir: &Path| {
+        let mut cmd = env.command("git");
+        cmd.current_dir(dir).args(["-c", "user.name=Seed", "-c", "user.email=seed@example.com"]).args(args);
+        let out = run(cmd, "");
+        assert_success(&out, &format!("git {args:?}"));
+    };
+    std::fs::create_dir_all(&work).unwrap();
+    git(&["init", "-q", "-b", "main"], &work);
+    std::fs::write(work.join("README"), "hello\n").unwrap();
+    git(&["add", "README"], &work);
+    git(&["commit", "-q", "-m", "seed"], &work);
+    let bare = root.join(name);
+    git(&["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()], &work);
+    std::fs::remove_dir_all(&work).unwrap();
+}
