@@ -58,6 +58,10 @@ impl TestEnv {
         self.extra_env.push((key.to_owned(), value.into()));
     }
 
+    pub fn remove_env(&mut self, key: &str) {
+        self.extra_env.retain(|(k, _)| k != key);
+    }
+
     /// A command with this environment and nothing of the developer's git or helper settings.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);

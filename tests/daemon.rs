@@ -1,0 +1,301 @@
+//! The daemon's life: autostart, one daemon per user, recovery, replacement, hostile clients,
+//! and the helper answering without it.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, reason = "helpers of tests: a failed step should fail the test")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use git_credential_azdo::ipc::frame;
+use git_credential_azdo::ipc::{Hello, Request};
+use support::{TestEnv, assert_success, process_alive, stderr, stdout, wait_for};
+
+const GET: &str = "protocol=https\nhost=example.com\n\n";
+const ANSWER: &str = "username=alice\npassword=pw\n";
+
+/// An environment with one stored credential and no daemon running.
+fn env_with_credential() -> TestEnv {
+    let mut env = TestEnv::new();
+    env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+    env.approve("https://alice:pw@example.com");
+    assert_eq!(env.daemon_pid(), None);
+    env.remove_env("GIT_CREDENTIAL_AZDO_NO_DAEMON");
+    env
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_helper_starts_an_owner_only_daemon_on_demand() {
+    let env = env_with_credential();
+    let out = env.helper(&["get"], GET);
+    assert_success(&out, "get");
+    assert_eq!(stdout(&out), ANSWER);
+    assert_eq!(stderr(&out), "");
+    let pid = env.daemon_pid().expect("a daemon runs");
+    assert_eq!(mode(&env.runtime_dir()), 0o700);
+    assert_eq!(mode(&env.socket()), 0o600);
+
+    // The next helper uses the same daemon.
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    assert_eq!(env.daemon_pid(), Some(pid));
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn twenty_racing_helpers_leave_exactly_one_daemon() {
+    let env = env_with_credential();
+    let helpers: Vec<_> = (0..20)
+        .map(|_| {
+            let mut cmd = env.command(support::BIN);
+            cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            child.stdin.take().unwrap().write_all(GET.as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    for child in helpers {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), ANSWER, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pid = env.daemon_pid().expect("a daemon runs");
+    // A daemon that lost the race gives up within its lock wait; wait for that to settle.
+    wait_for("the losers to exit", Duration::from_secs(15), || env.daemon_processes() == [pid]);
+}
+
+#[test]
+fn a_stale_socket_after_kill_9_is_recovered() {
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let old = env.daemon_pid().unwrap();
+    Command::new("kill").args(["-9", &old.to_string()]).status().unwrap();
+    wait_for("the daemon to die", Duration::from_secs(10), || !process_alive(old));
+    assert!(env.socket().exists(), "kill -9 leaves the socket file behind");
+    assert!(matches!(UnixStream::connect(env.socket()), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused));
+
+    let out = env.helper(&["get"], GET);
+    assert_eq!(stdout(&out), ANSWER);
+    assert_eq!(stderr(&out), "");
+    let new = env.daemon_pid().expect("a new daemon runs");
+    assert_ne!(new, old);
+}
+
+#[test]
+fn a_daemon_of_another_protocol_version_is_replaced() {
+    let env = env_with_credential();
+    std::fs::create_dir_all(env.runtime_dir()).unwrap();
+    std::fs::set_permissions(env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // An "old" daemon: holds the lock and the socket, speaks protocol 0, exits when asked.
+    let lock = std::fs::File::create(env.runtime_dir().join("daemon.lock")).unwrap();
+    lock.lock().unwrap();
+    let listener = UnixListener::bind(env.socket()).unwrap();
+    let socket = env.socket();
+    let old = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let hello: Hello = frame::read_sync(&mut stream).unwrap();
+        let old_hello = Hello { protocol: 0, version: "0.0.1".into(), pid: 1, replace_on_mismatch: false };
+        frame::write_sync(&mut stream, &old_hello).unwrap();
+        // Exit as a real daemon would: socket gone, lock released.
+        drop(listener);
+        std::fs::remove_file(socket).unwrap();
+        drop(lock);
+        hello
+    });
+
+    let out = env.helper(&["get"], GET);
+    assert_eq!(stdout(&out), ANSWER, "{}", stderr(&out));
+    let hello = old.join().unwrap();
+    assert!(hello.replace_on_mismatch, "the helper asked the old daemon to make way");
+    let pid = env.daemon_pid().expect("a current daemon took over");
+    let status = env.helper(&["status", "--json"], "");
+    assert!(stdout(&status).contains(&format!("\"pid\": {pid}")), "{}", stdout(&status));
+}
+
+#[test]
+fn garbage_and_stalled_clients_do_not_stop_the_daemon_serving_others() {
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+
+    let mut stalled = UnixStream::connect(env.socket()).unwrap();
+    let mut half_hello = UnixStream::connect(env.socket()).unwrap();
+    half_hello.write_all(&[0, 0, 0, 200, b'{']).unwrap();
+    let mut oversized = UnixStream::connect(env.socket()).unwrap();
+    oversized.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    let mut garbage = UnixStream::connect(env.socket()).unwrap();
+    garbage.write_all(b"\x00\x00\x00\x05hello this is not json at all").unwrap();
+
+    for _ in 0..3 {
+        let out = env.helper(&["get"], GET);
+        assert_eq!(stdout(&out), ANSWER);
+    }
+    // The daemon closed the connections that sent nonsense, without answering them.
+    assert!(hung_up_silently(&mut oversized));
+    assert!(hung_up_silently(&mut garbage));
+    // A well-formed hello with a malformed request gets a typed error back.
+    let mut bad_request = UnixStream::connect(env.socket()).unwrap();
+    let mut out = Vec::new();
+    frame::encode(&Hello::ours(false), &mut out).unwrap();
+    out.extend_from_slice(b"\x00\x00\x00\x02{}");
+    bad_request.write_all(&out).unwrap();
+    let _: Hello = frame::read_sync(&mut bad_request).unwrap();
+    let answer: git_credential_azdo::ipc::Response = frame::read_sync(&mut bad_request).unwrap();
+    assert!(
+        matches!(
+            answer,
+            git_credential_azdo::ipc::Response::Error { kind: git_credential_azdo::ipc::ErrorKind::BadRequest, .. }
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(env.daemon_pid(), Some(pid), "the same daemon is still serving");
+
+    // Stalled clients are timed out rather than held forever.
+    assert!(hung_up_silently(&mut stalled), "the daemon hung up on a silent client");
+    assert!(hung_up_silently(&mut half_hello), "and on one that stopped half-way");
+}
+
+/// Whether the peer closed the connection without sending anything (a reset counts: the daemon
+/// closed with our unread bytes in its buffer).
+fn hung_up_silently(stream: &mut UnixStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn the_helper_answers_in_process_when_the_daemon_is_stuck() {
+    let env = env_with_credential();
+    std::fs::create_dir_all(env.runtime_dir()).unwrap();
+    std::fs::set_permissions(env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A daemon that accepts and then never answers, holding the lock so none can replace it.
+    let lock = std::fs::File::create(env.runtime_dir().join("daemon.lock")).unwrap();
+    lock.lock().unwrap();
+    let listener = UnixListener::bind(env.socket()).unwrap();
+    let stuck = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept() {
+            held.push(stream);
+            if held.len() == 2 {
+                return held.len();
+            }
+        }
+        0
+    });
+
+    let out = env.helper(&["get"], GET);
+    assert_eq!(stdout(&out), ANSWER, "answered in-process: {}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    // The same holds for store: the credential lands in the store the daemon would use.
+    let store = env.helper(&["store"], "protocol=https\nhost=other.example.com\nusername=bob\npassword=pb\n\n");
+    assert_success(&store, "store");
+    let mut in_process = env.command(support::BIN);
+    in_process.env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1").arg("get");
+    let got = support::run(in_process, "protocol=https\nhost=other.example.com\n\n");
+    assert_eq!(stdout(&got), "username=bob\npassword=pb\n");
+    assert_eq!(stuck.join().unwrap(), 2, "both helpers tried the stuck daemon first");
+    drop(lock);
+}
+
+#[test]
+fn the_helper_answers_when_no_daemon_can_be_started() {
+    let mut env = env_with_credential();
+    // A runtime directory that cannot be created: the daemon has nowhere to live.
+    std::fs::write(env.path("not-a-dir"), "").unwrap();
+    env.set_env("GIT_CREDENTIAL_AZDO_RUNTIME_DIR", env.path("not-a-dir/run"));
+    let out = env.helper(&["get"], GET);
+    assert_eq!(stdout(&out), ANSWER);
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn the_daemon_exits_when_idle_and_removes_its_socket() {
+    let mut env = env_with_credential();
+    env.set_env("GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT", "0.3");
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+    wait_for("the idle daemon to exit", Duration::from_secs(15), || !process_alive(pid));
+    assert!(!env.socket().exists(), "an orderly exit removes the socket");
+}
+
+#[test]
+fn the_foreground_daemon_stops_on_sigterm_and_on_the_stop_command() {
+    let env = env_with_credential();
+    for how in ["sigterm", "stop"] {
+        let mut cmd = env.command(support::BIN);
+        cmd.arg("daemon").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut daemon = cmd.spawn().unwrap();
+        wait_for("the socket", Duration::from_secs(10), || env.socket().exists());
+        assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+        assert_eq!(env.daemon_pid(), Some(daemon.id()), "the helper used the foreground daemon");
+        if how == "sigterm" {
+            Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap();
+        } else {
+            let out = env.helper(&["daemon", "stop"], "");
+            assert_eq!(stdout(&out), "the daemon is stopping\n");
+        }
+        let status = daemon.wait().unwrap();
+        assert!(status.success(), "{how}: {status}");
+        let mut err = String::new();
+        daemon.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert_eq!(err, "", "{how}: a quiet daemon");
+        assert!(!env.socket().exists(), "{how}: the socket is removed");
+    }
+    assert_eq!(stdout(&env.helper(&["daemon", "stop"], "")), "no daemon is running\n");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn another_user_cannot_talk_to_the_daemon() {
+    let python = "/usr/bin/python3";
+    if !rustix_is_root()
+        || Command::new("setpriv").arg("--version").output().is_err()
+        || !std::path::Path::new(python).exists()
+    {
+        // Needs root to act as a second user; CI runs as root with setpriv (util-linux) and
+        // Debian's python3.
+        assert!(std::env::var_os("CI").is_none(), "CI must run this test as root with setpriv");
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    // Open the directory and the socket to everyone, so that only the daemon's check remains.
+    for dir in [env.root.path().to_owned(), env.path("run"), env.runtime_dir()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut request = Vec::new();
+    frame::encode(&Hello::ours(false), &mut request).unwrap();
+    frame::encode(&Request::Status, &mut request).unwrap();
+    let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n\
+                  s.sendall(sys.stdin.buffer.read())\ns.settimeout(10)\n\
+                  try:\n  n=len(s.recv(65536))\nexcept ConnectionResetError:\n  n=0\nprint(n)";
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", script]).arg(env.socket());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&request).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, "the other user's client");
+    assert_eq!(stdout(&out).trim(), "0", "the daemon hung up without a byte: {}", stderr(&out));
+    // The same request from our own user is answered.
+    let mut ours = UnixStream::connect(env.socket()).unwrap();
+    ours.write_all(&request).unwrap();
+    let hello: Hello = frame::read_sync(&mut ours).unwrap();
+    assert_eq!(hello.protocol, git_credential_azdo::ipc::PROTOCOL_VERSION);
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
