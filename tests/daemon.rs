@@ -50,6 +50,26 @@ fn the_helper_starts_an_owner_only_daemon_on_demand() {
 
 #[test]
 #[cfg(target_os = "linux")]
+fn the_daemon_keeps_neither_the_repository_directory_nor_one_commands_git_settings() {
+    let env = env_with_credential();
+    let repo = env.path("some-repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut cmd = env.command("git");
+    cmd.current_dir(&repo).args(["-c", "credential.helper=", "-c"]).arg(format!("credential.helper={}", support::BIN));
+    cmd.args(["-c", "http.extraHeader=X-One-Command: yes", "credential", "fill"]);
+    let out = support::run(cmd, "url=https://example.com\n\n");
+    assert_success(&out, "git credential fill");
+    let pid = env.daemon_pid().expect("git's helper started the daemon");
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(cwd, env.runtime_dir(), "the daemon does not sit in the repository");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(!environ.contains("GIT_CONFIG_PARAMETERS"), "{environ}");
+    assert!(environ.contains("GIT_CREDENTIAL_AZDO_STORE=file"), "the user's settings are kept");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
 fn twenty_racing_helpers_leave_exactly_one_daemon() {
     let env = env_with_credential();
     let helpers: Vec<_> = (0..20)
@@ -76,9 +96,14 @@ fn a_stale_socket_after_kill_9_is_recovered() {
     assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
     let old = env.daemon_pid().unwrap();
     Command::new("kill").args(["-9", &old.to_string()]).status().unwrap();
-    wait_for("the daemon to die", Duration::from_secs(10), || !process_alive(old));
+    // The pid can look dead (a zombie leader) while the process's other threads still hold the
+    // socket; what matters is that the socket refuses connections.
+    wait_for(
+        "the dead daemon's socket to refuse",
+        Duration::from_secs(10),
+        || matches!(UnixStream::connect(env.socket()), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+    );
     assert!(env.socket().exists(), "kill -9 leaves the socket file behind");
-    assert!(matches!(UnixStream::connect(env.socket()), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused));
 
     let out = env.helper(&["get"], GET);
     assert_eq!(stdout(&out), ANSWER);
@@ -278,9 +303,10 @@ fn another_user_cannot_talk_to_the_daemon() {
     let mut request = Vec::new();
     frame::encode(&Hello::ours(false), &mut request).unwrap();
     frame::encode(&Request::Status, &mut request).unwrap();
+    // The daemon may hang up while the request is still being sent, or with it unread.
     let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n\
-                  s.sendall(sys.stdin.buffer.read())\ns.settimeout(10)\n\
-                  try:\n  n=len(s.recv(65536))\nexcept ConnectionResetError:\n  n=0\nprint(n)";
+                  s.settimeout(10)\nn=0\ntry:\n  s.sendall(sys.stdin.buffer.read())\n  n=len(s.recv(65536))\n\
+                  except (BrokenPipeError, ConnectionResetError):\n  pass\nprint(n)";
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", script]).arg(env.socket());
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -93,6 +93,14 @@ fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
     let mut command = std::process::Command::new(exe);
     command.arg("daemon").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     command.stderr(std::process::Stdio::null());
+    // The daemon outlives this git invocation: it must not keep the repository directory busy
+    // nor carry settings that were meant for this one git command only.
+    command.current_dir(&config.runtime_dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(is_per_invocation_git_variable) {
+            command.env_remove(key);
+        }
+    }
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     #[cfg(windows)]
@@ -109,6 +117,16 @@ fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
     command.spawn().map_err(ClientError::Start)?;
     tracing::debug!("started the daemon");
     Ok(Some(lock))
+}
+
+/// Variables git sets for one command (`git -c`, the repository it runs in), as opposed to the
+/// user's lasting environment.
+fn is_per_invocation_git_variable(key: &str) -> bool {
+    matches!(key, "GIT_DIR" | "GIT_WORK_TREE" | "GIT_PREFIX" | "GIT_INDEX_FILE" | "GIT_COMMON_DIR")
+        || key == "GIT_CONFIG_PARAMETERS"
+        || key == "GIT_CONFIG_COUNT"
+        || key.starts_with("GIT_CONFIG_KEY_")
+        || key.starts_with("GIT_CONFIG_VALUE_")
 }
 
 #[cfg(unix)]
