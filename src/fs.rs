@@ -45,6 +45,15 @@ fn check_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Opens (creating it owner-only if needed) a file used only for its lock.
+pub fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 /// Replaces `path` with `contents` atomically: readers see the old file or the new one, never
 /// a mix, and a failed write (a full disk) leaves the old file as it was. The new file is
 /// owner-only (0600 on Unix) from the moment it exists.

@@ -28,6 +28,15 @@ fn env_with_credential() -> TestEnv {
     env
 }
 
+/// Takes the daemon's place as a test double: holds its lock and listens on its socket.
+fn fake_daemon(env: &TestEnv) -> (std::fs::File, UnixListener) {
+    std::fs::create_dir_all(env.runtime_dir()).unwrap();
+    std::fs::set_permissions(env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lock = std::fs::File::create(env.runtime_dir().join("daemon.lock")).unwrap();
+    lock.lock().unwrap();
+    (lock, UnixListener::bind(env.socket()).unwrap())
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -115,12 +124,8 @@ fn a_stale_socket_after_kill_9_is_recovered() {
 #[test]
 fn a_daemon_of_another_protocol_version_is_replaced() {
     let env = env_with_credential();
-    std::fs::create_dir_all(env.runtime_dir()).unwrap();
-    std::fs::set_permissions(env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     // An "old" daemon: holds the lock and the socket, speaks protocol 0, exits when asked.
-    let lock = std::fs::File::create(env.runtime_dir().join("daemon.lock")).unwrap();
-    lock.lock().unwrap();
-    let listener = UnixListener::bind(env.socket()).unwrap();
+    let (lock, listener) = fake_daemon(&env);
     let socket = env.socket();
     let old = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
@@ -201,12 +206,8 @@ fn hung_up_silently(stream: &mut UnixStream) -> bool {
 #[test]
 fn the_helper_answers_in_process_when_the_daemon_is_stuck() {
     let env = env_with_credential();
-    std::fs::create_dir_all(env.runtime_dir()).unwrap();
-    std::fs::set_permissions(env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     // A daemon that accepts and then never answers, holding the lock so none can replace it.
-    let lock = std::fs::File::create(env.runtime_dir().join("daemon.lock")).unwrap();
-    lock.lock().unwrap();
-    let listener = UnixListener::bind(env.socket()).unwrap();
+    let (lock, listener) = fake_daemon(&env);
     let stuck = std::thread::spawn(move || {
         let mut held = Vec::new();
         while let Ok((stream, _)) = listener.accept() {

@@ -83,11 +83,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
 
 /// Takes `path`'s exclusive lock, waiting up to `wait` for a holder that is on its way out.
 fn acquire_lock(path: &std::path::Path, wait: Duration) -> anyhow::Result<Option<std::fs::File>> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let file = crate::fs::open_lock_file(path).with_context(|| format!("failed to open {}", path.display()))?;
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {

@@ -78,12 +78,7 @@ pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Resp
 /// while held, tells racing helpers to wait for that daemon instead of starting their own.
 fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
     crate::fs::ensure_private_dir(&config.runtime_dir).map_err(ClientError::Start)?;
-    let path = config.autostart_lock_path();
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let lock = options.open(&path).map_err(ClientError::Start)?;
+    let lock = crate::fs::open_lock_file(&config.autostart_lock_path()).map_err(ClientError::Start)?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Ok(None),

@@ -74,11 +74,7 @@ impl FileStore {
 /// Takes an exclusive lock on `path` (created if needed), held until the file is dropped.
 pub(crate) fn lock_exclusive(path: &Path) -> Result<std::fs::File, StoreError> {
     let io = |source| StoreError::Io { action: "lock", path: path.to_owned(), source };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path).map_err(io)?;
+    let file = crate::fs::open_lock_file(path).map_err(io)?;
     file.lock().map_err(io)?;
     Ok(file)
 }
