@@ -91,7 +91,7 @@ pub enum ProtocolError {
     NoEquals { line: usize },
     #[error("line {line} of the credential request is not valid UTF-8")]
     InvalidUtf8 { line: usize },
-    #[error("the value of '{key}' on line {line} contains a {what} character")]
+    #[error("the value of {key} on line {line} contains a {what} character")]
     ForbiddenInInput { key: String, line: usize, what: &'static str },
     #[error("refusing to write '{key}': its value contains a {what} character")]
     ForbiddenInOutput { key: &'static str, what: &'static str },
@@ -270,9 +270,27 @@ fn forbidden_in_value(value: &str) -> Option<&'static str> {
     }
 }
 
-/// A key fit for an error message: keys are not secret, but they are bounded and made printable.
+/// The attributes git speaks; only these are named in error messages, since text before an
+/// `=` that is not a known key could be anything, a pasted token included.
+const KNOWN_KEYS: &[&str] = &[
+    "protocol",
+    "host",
+    "path",
+    "username",
+    "password",
+    "password_expiry_utc",
+    "oauth_refresh_token",
+    "wwwauth[]",
+    "capability[]",
+    "authtype",
+    "credential",
+    "ephemeral",
+    "state[]",
+    "continue",
+];
+
 fn printable_key(key: &str) -> String {
-    key.chars().take(64).map(|c| if c.is_control() { '?' } else { c }).collect()
+    if KNOWN_KEYS.contains(&key) { key.to_owned() } else { "an unknown key".to_owned() }
 }
 
 fn push_or_clear(list: &mut Vec<String>, value: &str) {
@@ -372,6 +390,10 @@ mod tests {
 
         let err = read("host=a\rhost=evil\n").unwrap_err();
         assert!(matches!(err, ProtocolError::ForbiddenInInput { what: "CR", .. }), "{err}");
+        assert_eq!(err.to_string(), "the value of host on line 1 contains a CR character");
+
+        let err = read("ghp_pasted_token=x\0\n").unwrap_err();
+        assert_eq!(err.to_string(), "the value of an unknown key on line 1 contains a NUL character");
     }
 
     #[test]
