@@ -19,6 +19,7 @@
 //! - [`service`]: one request in, one response out; shared by the daemon and the in-process
 //!   fallback.
 //! - [`store`]: secret stores and the credentials git asked us to keep.
+//! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenant hints.
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
 //!   [`secret`]: the redacting secret type; [`logging`], [`cli`], [`commands`].
 //!
@@ -33,6 +34,7 @@
 //! - State is written atomically, owner-only (0600 files in 0700 directories).
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket.
 
+pub mod azdo;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,0 +1,200 @@
+//! Azure DevOps knowledge: which git requests are for Azure DevOps Services, for which
+//! organization, and which Entra tenant an organization's 401 names.
+//!
+//! Facts from shared/AZURE.md. Organization names are case-insensitive and are returned in
+//! lower case. A name is accepted only when it is a plain DNS-label-like word, because it will
+//! be placed into URLs and must not be able to change where a token is sent.
+
+use crate::git::Credential;
+
+/// The application id of Azure DevOps, the resource its Entra tokens are issued for.
+pub const RESOURCE_ID: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+
+/// The tenant to use when an organization's tenant is unknown or is the personal-account one.
+pub const ORGANIZATIONS_TENANT: &str = "organizations";
+
+const ZERO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+
+/// What a git request is, as far as Azure DevOps Services goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// An organization on `dev.azure.com` or `{org}.visualstudio.com`.
+    Services {
+        /// Lower case.
+        organization: String,
+        /// A username in the remote URL that names a user rather than the organization.
+        user_hint: Option<String>,
+    },
+    /// `https://dev.azure.com` without a path or an organization username: git was not
+    /// configured with `credential.useHttpPath`, so the organization cannot be known.
+    ServicesWithoutOrganization,
+    /// Not Azure DevOps Services (possibly Azure DevOps Server, or any other host).
+    Other,
+}
+
+/// Classifies a git credential request by its protocol, host, path and username.
+pub fn classify(request: &Credential) -> Remote {
+    if request.protocol.as_deref() != Some("https") {
+        return Remote::Other;
+    }
+    let Some(host) = request.host.as_deref() else { return Remote::Other };
+    let host = host.strip_suffix(":443").unwrap_or(host).to_ascii_lowercase();
+    let username = request.username.as_deref().filter(|u| !u.is_empty());
+
+    if host == "dev.azure.com" {
+        let from_path = request.path.as_deref().and_then(|p| p.split('/').find(|s| !s.is_empty()));
+        let Some(organization) = from_path.or(username) else { return Remote::ServicesWithoutOrganization };
+        let Some(organization) = organization_name(organization) else { return Remote::Other };
+        // `https://contoso@dev.azure.com/contoso/...`: the username is the organization, not a user.
+        let user_hint = username.filter(|u| !u.eq_ignore_ascii_case(&organization)).map(str::to_owned);
+        return Remote::Services { organization, user_hint };
+    }
+    if let Some(prefix) = host.strip_suffix(".visualstudio.com") {
+        // `contoso.visualstudio.com`; a deeper name (`contoso.vssps...`) is a service endpoint, not git.
+        if prefix.contains('.') {
+            return Remote::Other;
+        }
+        let Some(organization) = organization_name(prefix) else { return Remote::Other };
+        return Remote::Services { organization, user_hint: username.map(str::to_owned) };
+    }
+    Remote::Other
+}
+
+/// An organization name in lower case, or `None` when it is not a plain name.
+fn organization_name(text: &str) -> Option<String> {
+    let valid = !text.is_empty()
+        && text.len() <= 64
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric());
+    valid.then(|| text.to_ascii_lowercase())
+}
+
+/// The tenant named by a `Bearer authorization_uri=https://login.microsoftonline.com/{tenant}`
+/// challenge among git's `wwwauth[]` headers. The all-zero tenant (organizations backed by
+/// personal Microsoft accounts) means [`ORGANIZATIONS_TENANT`]. Only the tenant is taken from
+/// the header, never the host, so a hostile server cannot choose where we sign in.
+pub fn tenant_from_wwwauth(headers: &[String]) -> Option<String> {
+    headers.iter().find_map(|header| {
+        let (scheme, params) = header.trim().split_once(char::is_whitespace)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let uri = params.split(',').find_map(|param| {
+            let (name, value) = param.trim().split_once('=')?;
+            name.trim().eq_ignore_ascii_case("authorization_uri").then(|| value.trim().trim_matches('"'))
+        })?;
+        let rest = uri.strip_prefix("https://")?;
+        let tenant = rest.split_once('/')?.1.split(['/', '?', '#']).next()?;
+        tenant_name(tenant)
+    })
+}
+
+/// A tenant id (GUID) or domain, or `None` when the text is neither.
+pub fn tenant_name(text: &str) -> Option<String> {
+    let plain = !text.is_empty()
+        && text.len() <= 256
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !text.starts_with(['-', '.']);
+    if !plain {
+        return None;
+    }
+    let tenant = text.to_ascii_lowercase();
+    Some(if tenant == ZERO_TENANT { ORGANIZATIONS_TENANT.to_owned() } else { tenant })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(protocol: &str, host: &str, path: Option<&str>, username: Option<&str>) -> Credential {
+        Credential {
+            protocol: Some(protocol.into()),
+            host: Some(host.into()),
+            path: path.map(Into::into),
+            username: username.map(Into::into),
+            ..Credential::default()
+        }
+    }
+
+    fn services(organization: &str, user_hint: Option<&str>) -> Remote {
+        Remote::Services { organization: organization.into(), user_hint: user_hint.map(Into::into) }
+    }
+
+    #[test]
+    fn dev_azure_com_organization_from_the_path() {
+        let r = request("https", "dev.azure.com", Some("Contoso/Project/_git/repo"), None);
+        assert_eq!(classify(&r), services("contoso", None));
+        let r = request("https", "DEV.Azure.com:443", Some("contoso/p/_git/r"), Some("alice@contoso.com"));
+        assert_eq!(classify(&r), services("contoso", Some("alice@contoso.com")));
+    }
+
+    #[test]
+    fn dev_azure_com_organization_from_the_username() {
+        // `https://contoso@dev.azure.com/...` without useHttpPath: the username is the org.
+        assert_eq!(classify(&request("https", "dev.azure.com", None, Some("Contoso"))), services("contoso", None));
+        let same_name = request("https", "dev.azure.com", Some("contoso/p/_git/r"), Some("CONTOSO"));
+        assert_eq!(classify(&same_name), services("contoso", None), "a username equal to the org is not a user");
+    }
+
+    #[test]
+    fn dev_azure_com_without_organization_is_reported_as_such() {
+        assert_eq!(classify(&request("https", "dev.azure.com", None, None)), Remote::ServicesWithoutOrganization);
+        assert_eq!(
+            classify(&request("https", "dev.azure.com", Some(""), Some(""))),
+            Remote::ServicesWithoutOrganization
+        );
+    }
+
+    #[test]
+    fn visualstudio_com_organization_from_the_host() {
+        let r = request("https", "Fabrikam.VisualStudio.com", Some("DefaultCollection/p/_git/r"), Some("bob"));
+        assert_eq!(classify(&r), services("fabrikam", Some("bob")));
+        assert_eq!(classify(&request("https", "fabrikam.vssps.visualstudio.com", None, None)), Remote::Other);
+        assert_eq!(classify(&request("https", ".visualstudio.com", None, None)), Remote::Other);
+    }
+
+    #[test]
+    fn other_hosts_plain_http_and_odd_names_are_not_services() {
+        assert_eq!(classify(&request("https", "github.com", Some("contoso/r"), None)), Remote::Other);
+        assert_eq!(classify(&request("https", "dev.azure.com.evil.example", Some("contoso"), None)), Remote::Other);
+        assert_eq!(classify(&request("http", "dev.azure.com", Some("contoso/p"), None)), Remote::Other);
+        assert_eq!(classify(&request("https", "tfs.example.com", Some("tfs/DefaultCollection"), None)), Remote::Other);
+        // A name that could steer a URL built from it is refused.
+        assert_eq!(classify(&request("https", "dev.azure.com", Some("evil.example%2F@x/p"), None)), Remote::Other);
+        assert_eq!(classify(&request("https", "dev.azure.com", None, Some("a b"))), Remote::Other);
+    }
+
+    #[test]
+    fn tenant_from_a_bearer_challenge() {
+        let headers = vec![
+            "Basic realm=\"https://tfsprodweu2.visualstudio.com/\"".to_owned(),
+            "Bearer authorization_uri=https://login.microsoftonline.com/72F988BF-86F1-41AF-91AB-2D7CD011DB47"
+                .to_owned(),
+            "TFS-Federated".to_owned(),
+        ];
+        assert_eq!(tenant_from_wwwauth(&headers).as_deref(), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        let quoted = vec!["Bearer realm=\"x\", authorization_uri=\"https://login.example/contoso.com/\"".to_owned()];
+        assert_eq!(tenant_from_wwwauth(&quoted).as_deref(), Some("contoso.com"));
+    }
+
+    #[test]
+    fn the_zero_tenant_means_organizations_and_a_bare_bearer_names_none() {
+        let zero = vec![format!("Bearer authorization_uri=https://login.microsoftonline.com/{ZERO_TENANT}")];
+        assert_eq!(tenant_from_wwwauth(&zero).as_deref(), Some(ORGANIZATIONS_TENANT));
+        assert_eq!(tenant_from_wwwauth(&["Bearer".to_owned()]), None);
+        assert_eq!(tenant_from_wwwauth(&["Basic realm=\"x\"".to_owned()]), None);
+        assert_eq!(tenant_from_wwwauth(&[]), None);
+    }
+
+    #[test]
+    fn hostile_challenges_yield_no_tenant() {
+        for header in [
+            "Bearer authorization_uri=http://login.microsoftonline.com/t",
+            "Bearer authorization_uri=https://login.microsoftonline.com/",
+            "Bearer authorization_uri=https://login.microsoftonline.com/a%2Fb",
+            "Bearer authorization_uri=https://login.microsoftonline.com/..",
+        ] {
+            assert_eq!(tenant_from_wwwauth(&[header.to_owned()]), None, "{header}");
+        }
+    }
+}
