@@ -284,7 +284,7 @@ fn the_foreground_daemon_stops_on_sigterm_and_on_the_stop_command() {
 #[cfg(target_os = "linux")]
 fn another_user_cannot_talk_to_the_daemon() {
     let python = "/usr/bin/python3";
-    if !rustix_is_root()
+    if !running_as_root()
         || Command::new("setpriv").arg("--version").output().is_err()
         || !std::path::Path::new(python).exists()
     {
@@ -323,6 +323,6 @@ fn another_user_cannot_talk_to_the_daemon() {
     assert_eq!(hello.protocol, git_credential_azdo::ipc::PROTOCOL_VERSION);
 }
 
-fn rustix_is_root() -> bool {
+fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }

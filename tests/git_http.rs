@@ -5,14 +5,21 @@ mod support;
 use support::git_server::{Auth, GitServer};
 use support::{TestEnv, assert_success, make_repo, stderr};
 
-#[test]
-fn clone_and_push_with_a_stored_credential() {
+/// A server for `repo.git` that accepts only `alice:{password}`, and an environment in which
+/// git has stored `alice:{stored}` for it. Returns the repository's URL too.
+fn served_repo(password: &str, stored: &str) -> (TestEnv, GitServer, String) {
     let env = TestEnv::new();
     let repos = env.path("repos");
     make_repo(&env, &repos, "repo.git");
-    let server = GitServer::start(&repos, &[("alice", "correct-horse")]);
+    let server = GitServer::start(&repos, &[("alice", password)]);
     let url = server.url("repo.git");
-    env.approve(&url.replace("http://", "http://alice:correct-horse@"));
+    env.approve(&url.replace("http://", &format!("http://alice:{stored}@")));
+    (env, server, url)
+}
+
+#[test]
+fn clone_and_push_with_a_stored_credential() {
+    let (env, server, url) = served_repo("correct-horse", "correct-horse");
 
     let clone_dir = env.path("clone");
     let out = env.git(&["clone", "-q", &url, clone_dir.to_str().unwrap()], "");
@@ -32,7 +39,7 @@ fn clone_and_push_with_a_stored_credential() {
 
     let log = {
         let mut cmd = env.command("git");
-        cmd.args(["--git-dir", repos.join("repo.git").to_str().unwrap(), "log", "--format=%s", "-1"]);
+        cmd.args(["--git-dir", server.root.join("repo.git").to_str().unwrap(), "log", "--format=%s", "-1"]);
         support::run(cmd, "")
     };
     assert_eq!(support::stdout(&log).trim(), "push me", "the push reached the server");
@@ -42,12 +49,7 @@ fn clone_and_push_with_a_stored_credential() {
 
 #[test]
 fn a_rejected_password_is_erased_by_git() {
-    let env = TestEnv::new();
-    let repos = env.path("repos");
-    make_repo(&env, &repos, "repo.git");
-    let server = GitServer::start(&repos, &[("alice", "right")]);
-    let url = server.url("repo.git");
-    env.approve(&url.replace("http://", "http://alice:wrong@"));
+    let (env, server, url) = served_repo("right", "wrong");
     assert_eq!(env.fill(&url), Some(("alice".into(), "wrong".into())), "stored before the clone");
 
     let out = env.git(&["clone", "-q", &url, env.path("clone").to_str().unwrap()], "");

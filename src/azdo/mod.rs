@@ -62,11 +62,16 @@ pub fn classify(request: &Credential) -> Remote {
 
 /// An organization name in lower case, or `None` when it is not a plain name.
 fn organization_name(text: &str) -> Option<String> {
-    let valid = !text.is_empty()
-        && text.len() <= 64
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    plain_name(text, 64, &['-', '_', '.'])
+}
+
+/// `text` in lower case when it is 1 to `max_len` ASCII letters, digits and `extra`
+/// characters, starting with a letter or digit: nothing that could change a URL built from it.
+fn plain_name(text: &str, max_len: usize, extra: &[char]) -> Option<String> {
+    let plain = (1..=max_len).contains(&text.len())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
         && text.starts_with(|c: char| c.is_ascii_alphanumeric());
-    valid.then(|| text.to_ascii_lowercase())
+    plain.then(|| text.to_ascii_lowercase())
 }
 
 /// The tenant named by a `Bearer authorization_uri=https://login.microsoftonline.com/{tenant}`
@@ -91,14 +96,7 @@ pub fn tenant_from_wwwauth(headers: &[String]) -> Option<String> {
 
 /// A tenant id (GUID) or domain, or `None` when the text is neither.
 pub fn tenant_name(text: &str) -> Option<String> {
-    let plain = !text.is_empty()
-        && text.len() <= 256
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && !text.starts_with(['-', '.']);
-    if !plain {
-        return None;
-    }
-    let tenant = text.to_ascii_lowercase();
+    let tenant = plain_name(text, 256, &['-', '.'])?;
     Some(if tenant == ZERO_TENANT { ORGANIZATIONS_TENANT.to_owned() } else { tenant })
 }
 

@@ -54,10 +54,7 @@ fn render(config: &Config, report: &StatusReport) -> String {
     for c in &report.credentials {
         let user = c.username.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
         let path = c.path.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
-        let kind = match (&c.authtype, c.has_password) {
-            (Some(authtype), _) => format!("{authtype} credential"),
-            (None, _) => "password".to_owned(),
-        };
+        let kind = c.authtype.as_ref().map_or_else(|| "password".to_owned(), |a| format!("{a} credential"));
         let _ = write!(out, "  {}://{user}{}{path}  {kind} in {}", c.protocol, c.host, c.backend);
         if let Some(expiry) = c.password_expiry_utc {
             let _ = write!(out, ", expires at {expiry} (unix time)");
