@@ -25,6 +25,29 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<DaemonAction>,
     },
+    /// Sign in to Microsoft Entra ID for Azure DevOps (browser, or a device code where no
+    /// browser can be used) and bind organizations to the account.
+    Login(LoginArgs),
+    /// List the signed-in accounts, their organizations and when their tokens expire.
+    Accounts {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Have an organization answered by a given account.
+    Bind {
+        /// The organization (as in `https://dev.azure.com/ORGANIZATION`).
+        #[arg(long = "org", value_name = "ORGANIZATION")]
+        organization: String,
+        /// The account's sign-in name (as `accounts` lists it).
+        #[arg(long)]
+        account: String,
+    },
+    /// Remove an organization's binding.
+    Unbind {
+        #[arg(long = "org", value_name = "ORGANIZATION")]
+        organization: String,
+    },
     /// Show the daemon, the secret store and what is stored (never secrets).
     Status {
         /// Machine-readable output.
@@ -34,6 +57,22 @@ pub enum Command {
     /// Actions git may add in the future: ignored, as git's documentation asks of helpers.
     #[command(external_subcommand)]
     Unknown(Vec<OsString>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// An organization to bind to the account (repeatable).
+    #[arg(long = "org", value_name = "ORGANIZATION")]
+    pub organizations: Vec<String>,
+    /// The Entra tenant (id or domain) to sign in to; by default the first organization's.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Sign in with a device code shown here, to be entered on another device.
+    #[arg(long, conflicts_with = "browser")]
+    pub device: bool,
+    /// Sign in with the browser even where it looks unusable (no display, SSH).
+    #[arg(long)]
+    pub browser: bool,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

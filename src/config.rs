@@ -1,8 +1,11 @@
-//! Settings: where state and the daemon's socket live, which secret store to use, deadlines.
+//! Settings: where state and the daemon's socket live, which secret store to use, deadlines,
+//! and where Entra ID and Azure DevOps are.
 //!
-//! Everything here comes from the environment, because the helper reads it on every git
-//! operation and must not spawn `git config` to do so. The README's configuration table lists
-//! every variable.
+//! [`Config::from_env`] reads the environment only, because the helper reads it on every git
+//! operation and must not spawn `git config` to do so. The daemon, `login` and the in-process
+//! fallback also read the `azdo.*` git config keys ([`Config::with_git_config`]); an
+//! environment variable wins over a git config key. The README's configuration table lists
+//! every setting.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +21,19 @@ pub const ENV_STORE: &str = "GIT_CREDENTIAL_AZDO_STORE";
 pub const ENV_IDLE_TIMEOUT: &str = "GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT";
 pub const ENV_TIMEOUT: &str = "GIT_CREDENTIAL_AZDO_TIMEOUT";
 pub const ENV_NO_DAEMON: &str = "GIT_CREDENTIAL_AZDO_NO_DAEMON";
+/// The Azure SDK convention for another cloud's (or a test server's) Entra authority.
+pub const ENV_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+pub const ENV_CLIENT_ID: &str = "GIT_CREDENTIAL_AZDO_CLIENT_ID";
+pub const ENV_TENANT: &str = "GIT_CREDENTIAL_AZDO_TENANT";
+pub const ENV_DEVOPS_URL: &str = "GIT_CREDENTIAL_AZDO_DEVOPS_URL";
+pub const ENV_BROWSER: &str = "GIT_CREDENTIAL_AZDO_BROWSER";
+
+/// Entra ID's public cloud.
+pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// Visual Studio's public client id, as Git Credential Manager uses it (redirect
+/// `http://localhost`). Borrowing a first-party id is unofficial, hence configurable.
+pub const DEFAULT_CLIENT_ID: &str = "872cd9fa-d31f-45e0-9eab-6e460a02d1f1";
+pub const DEFAULT_DEVOPS_URL: &str = "https://dev.azure.com";
 
 /// The daemon exits after this long without a request, unless configured otherwise.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
@@ -50,6 +66,21 @@ pub struct Config {
     pub timeout: Duration,
     /// Whether the helper uses (and starts) the daemon at all.
     pub use_daemon: bool,
+    pub entra: EntraSettings,
+    /// Azure DevOps Services, `https://dev.azure.com` unless a test points it at a fake.
+    pub devops_url: url::Url,
+    /// A program to open sign-in pages with, instead of the system's browser.
+    pub browser: Option<String>,
+}
+
+/// Where and as which application we sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraSettings {
+    /// `https://login.microsoftonline.com` or another cloud's authority host.
+    pub authority_host: url::Url,
+    pub client_id: String,
+    /// A tenant to sign in to; `None` discovers it from the organization.
+    pub tenant: Option<String>,
 }
 
 impl Config {
@@ -78,7 +109,59 @@ impl Config {
         };
         let timeout = env_seconds(ENV_TIMEOUT)?.unwrap_or(DEFAULT_TIMEOUT);
         let use_daemon = !std::env::var(ENV_NO_DAEMON).is_ok_and(|v| !v.is_empty() && v != "0");
-        Ok(Self { runtime_dir, state_dir, store, idle_timeout, timeout, use_daemon })
+        let mut config = Self {
+            runtime_dir,
+            state_dir,
+            store,
+            idle_timeout,
+            timeout,
+            use_daemon,
+            entra: EntraSettings {
+                authority_host: endpoint_url(ENV_AUTHORITY_HOST, DEFAULT_AUTHORITY_HOST)?,
+                client_id: DEFAULT_CLIENT_ID.to_owned(),
+                tenant: None,
+            },
+            devops_url: endpoint_url(ENV_DEVOPS_URL, DEFAULT_DEVOPS_URL)?,
+            browser: None,
+        };
+        config.apply(&|key| env_string(key.env), false)?;
+        Ok(config)
+    }
+
+    /// Fills the settings that the environment left unset from git's `azdo.*` keys (global and
+    /// system configuration, and the repository's when run inside one).
+    pub fn with_git_config(mut self) -> anyhow::Result<Self> {
+        let values = read_git_config();
+        let lookup = |key: &GitSetting| {
+            if env_string(key.env).is_some() {
+                return None;
+            }
+            values.iter().rev().find(|(name, _)| name.eq_ignore_ascii_case(key.git)).map(|(_, value)| value.clone())
+        };
+        self.apply(&lookup, true)?;
+        Ok(self)
+    }
+
+    fn apply(&mut self, lookup: &dyn Fn(&GitSetting) -> Option<String>, from_git: bool) -> anyhow::Result<()> {
+        let origin = |key: &GitSetting| if from_git { key.git } else { key.env };
+        if let Some(host) = lookup(&AUTHORITY_HOST) {
+            self.entra.authority_host = parse_endpoint(origin(&AUTHORITY_HOST), &host)?;
+        }
+        if let Some(url) = lookup(&DEVOPS_URL) {
+            self.devops_url = parse_endpoint(origin(&DEVOPS_URL), &url)?;
+        }
+        if let Some(client_id) = lookup(&CLIENT_ID) {
+            self.entra.client_id = client_id;
+        }
+        if let Some(tenant) = lookup(&TENANT) {
+            let name = crate::azdo::tenant_name(&tenant)
+                .with_context(|| format!("{}={tenant} is not a tenant id or domain", origin(&TENANT)))?;
+            self.entra.tenant = Some(name);
+        }
+        if let Some(browser) = lookup(&BROWSER) {
+            self.browser = Some(browser);
+        }
+        Ok(())
     }
 
     /// The daemon's socket (a file on Unix; on Windows the lock files live in `runtime_dir`
@@ -96,6 +179,70 @@ impl Config {
     pub fn autostart_lock_path(&self) -> PathBuf {
         self.runtime_dir.join("autostart.lock")
     }
+}
+
+/// A setting that has both an environment variable and a git config key.
+#[derive(Debug)]
+struct GitSetting {
+    env: &'static str,
+    git: &'static str,
+}
+
+const AUTHORITY_HOST: GitSetting = GitSetting { env: ENV_AUTHORITY_HOST, git: "azdo.authorityHost" };
+const DEVOPS_URL: GitSetting = GitSetting { env: ENV_DEVOPS_URL, git: "azdo.devopsUrl" };
+const CLIENT_ID: GitSetting = GitSetting { env: ENV_CLIENT_ID, git: "azdo.clientId" };
+const TENANT: GitSetting = GitSetting { env: ENV_TENANT, git: "azdo.tenant" };
+const BROWSER: GitSetting = GitSetting { env: ENV_BROWSER, git: "azdo.browser" };
+
+/// `azdo.*` keys from `git config`, in the order git lists them (later ones win). A git that
+/// cannot be run gives nothing: the defaults then apply.
+fn read_git_config() -> Vec<(String, String)> {
+    let output = std::process::Command::new("git")
+        .args(["config", "--null", "--get-regexp", r"^azdo\."])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    let Ok(output) = output else { return Vec::new() };
+    String::from_utf8_lossy(&output.stdout)
+        .split('\0')
+        .filter_map(|entry| entry.split_once('\n'))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+fn env_string(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn endpoint_url(env: &str, default: &str) -> anyhow::Result<url::Url> {
+    match env_string(env) {
+        Some(text) => parse_endpoint(env, &text),
+        None => Ok(url::Url::parse(default)?),
+    }
+}
+
+/// An endpoint we send tokens to: https, or plain http on a loopback address (a test's fake).
+pub fn parse_endpoint(setting: &str, text: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(text.trim()).with_context(|| format!("{setting}={text} is not a URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if loopback => {}
+        _ => bail!("{setting}={text} must be an https URL (plain http only on a loopback address)"),
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        bail!("{setting}={text} must not carry credentials or a query");
+    }
+    // One form for every use: no trailing slash to double up when paths are appended.
+    let mut url = url;
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -143,6 +290,18 @@ fn user_tag() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_https_or_loopback_http() {
+        assert_eq!(parse_endpoint("x", "https://login.example/").unwrap().as_str(), "https://login.example/");
+        assert_eq!(parse_endpoint("x", "http://127.0.0.1:8080/").unwrap().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(parse_endpoint("x", "http://[::1]:80").unwrap().as_str(), "http://[::1]/");
+        assert_eq!(parse_endpoint("x", "https://dev.azure.com/base/").unwrap().path(), "/base");
+        for bad in ["http://login.example", "ftp://127.0.0.1", "https://u:p@login.example", "https://a/?q=1", "x"] {
+            let error = parse_endpoint("AZURE_AUTHORITY_HOST", bad).unwrap_err().to_string();
+            assert!(error.starts_with("AZURE_AUTHORITY_HOST="), "{error}");
+        }
+    }
 
     #[test]
     fn long_runtime_dirs_do_not_fit_a_socket() {

@@ -34,15 +34,20 @@
 //! - State is written atomically, owner-only (0600 files in 0700 directories).
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket.
 
+pub mod accounts;
 pub mod azdo;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod entra;
 pub mod fs;
 pub mod git;
 pub mod ipc;
 pub mod logging;
+pub mod resolve;
 pub mod secret;
 pub mod service;
+pub mod signin;
 pub mod store;
+pub mod tokens;

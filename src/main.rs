@@ -30,6 +30,12 @@ fn run() -> anyhow::Result<()> {
         Command::Unknown(_) => return Ok(()),
         Command::Daemon { action } => return commands::daemon::run(&Config::from_env()?, action),
         Command::Status { json } => return commands::status::run(&Config::from_env()?, json),
+        Command::Login(args) => return commands::login::run(&Config::from_env()?.with_git_config()?, &args),
+        Command::Accounts { json } => return commands::accounts::list(&Config::from_env()?, json),
+        Command::Bind { organization, account } => {
+            return commands::accounts::bind(&Config::from_env()?, &organization, &account);
+        }
+        Command::Unbind { organization } => return commands::accounts::unbind(&Config::from_env()?, &organization),
     };
     let config = Config::from_env()?;
     helper::run(action, &config, std::io::stdin().lock(), std::io::stdout().lock())

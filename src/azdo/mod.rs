@@ -32,36 +32,71 @@ pub enum Remote {
     Other,
 }
 
-/// Classifies a git credential request by its protocol, host, path and username.
-pub fn classify(request: &Credential) -> Remote {
-    if request.protocol.as_deref() != Some("https") {
-        return Remote::Other;
-    }
-    let Some(host) = request.host.as_deref() else { return Remote::Other };
-    let host = host.strip_suffix(":443").unwrap_or(host).to_ascii_lowercase();
-    let username = request.username.as_deref().filter(|u| !u.is_empty());
+/// Where Azure DevOps Services is: `https://dev.azure.com`, or a test's fake on loopback
+/// (`http://127.0.0.1:{port}`, whose `{org}.visualstudio.com:{port}` names are then resolved to
+/// loopback by git's `http.curloptResolve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Services {
+    base: url::Url,
+    scheme: String,
+    /// `dev.azure.com`, or `127.0.0.1:8080`: lower case, without the scheme's default port.
+    host: String,
+    /// `:8080` when the base has an explicit port, else empty.
+    port_suffix: String,
+}
 
-    if host == "dev.azure.com" {
-        let from_path = request.path.as_deref().and_then(|p| p.split('/').find(|s| !s.is_empty()));
-        let Some(organization) = from_path.or(username) else { return Remote::ServicesWithoutOrganization };
-        let Some(organization) = organization_name(organization) else { return Remote::Other };
-        // `https://contoso@dev.azure.com/contoso/...`: the username is the organization, not a user.
-        let user_hint = username.filter(|u| !u.eq_ignore_ascii_case(&organization)).map(str::to_owned);
-        return Remote::Services { organization, user_hint };
+impl Default for Services {
+    fn default() -> Self {
+        Self::new(&url::Url::parse(crate::config::DEFAULT_DEVOPS_URL).expect("a valid constant URL"))
     }
-    if let Some(prefix) = host.strip_suffix(".visualstudio.com") {
-        // `contoso.visualstudio.com`; a deeper name (`contoso.vssps...`) is a service endpoint, not git.
-        if prefix.contains('.') {
+}
+
+impl Services {
+    pub fn new(base: &url::Url) -> Self {
+        let port_suffix = base.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let host = format!("{}{port_suffix}", base.host_str().unwrap_or_default().to_ascii_lowercase());
+        Self { base: base.clone(), scheme: base.scheme().to_owned(), host, port_suffix }
+    }
+
+    /// `https://dev.azure.com/{organization}`: where tokens for it may be sent, and the address
+    /// of its tenant discovery.
+    pub fn organization_url(&self, organization: &str) -> String {
+        format!("{}/{organization}", self.base.as_str().trim_end_matches('/'))
+    }
+
+    /// Classifies a git credential request by its protocol, host, path and username.
+    pub fn classify(&self, request: &Credential) -> Remote {
+        if request.protocol.as_deref() != Some(self.scheme.as_str()) {
             return Remote::Other;
         }
-        let Some(organization) = organization_name(prefix) else { return Remote::Other };
-        return Remote::Services { organization, user_hint: username.map(str::to_owned) };
+        let Some(host) = request.host.as_deref() else { return Remote::Other };
+        let default_port = if self.scheme == "https" { ":443" } else { ":80" };
+        let host = host.strip_suffix(default_port).unwrap_or(host).to_ascii_lowercase();
+        let username = request.username.as_deref().filter(|u| !u.is_empty());
+
+        if host == self.host {
+            let from_path = request.path.as_deref().and_then(|p| p.split('/').find(|s| !s.is_empty()));
+            let Some(organization) = from_path.or(username) else { return Remote::ServicesWithoutOrganization };
+            let Some(organization) = organization_name(organization) else { return Remote::Other };
+            // `https://contoso@dev.azure.com/contoso/...`: the username is the organization, not a user.
+            let user_hint = username.filter(|u| !u.eq_ignore_ascii_case(&organization)).map(str::to_owned);
+            return Remote::Services { organization, user_hint };
+        }
+        let Some(name) = host.strip_suffix(&self.port_suffix) else { return Remote::Other };
+        if let Some(prefix) = name.strip_suffix(".visualstudio.com") {
+            // `contoso.visualstudio.com`; a deeper name (`contoso.vssps...`) is a service endpoint, not git.
+            if prefix.contains('.') {
+                return Remote::Other;
+            }
+            let Some(organization) = organization_name(prefix) else { return Remote::Other };
+            return Remote::Services { organization, user_hint: username.map(str::to_owned) };
+        }
+        Remote::Other
     }
-    Remote::Other
 }
 
 /// An organization name in lower case, or `None` when it is not a plain name.
-fn organization_name(text: &str) -> Option<String> {
+pub fn organization_name(text: &str) -> Option<String> {
     plain_name(text, 64, &['-', '_', '.'])
 }
 
@@ -100,9 +135,48 @@ pub fn tenant_name(text: &str) -> Option<String> {
     Some(if tenant == ZERO_TENANT { ORGANIZATIONS_TENANT.to_owned() } else { tenant })
 }
 
+/// How long tenant discovery may take: it runs while git waits.
+pub const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The tenant of `organization`, from an unauthenticated `HEAD` of its URL (whatever the
+/// status): the `Bearer authorization_uri` challenge, else the first tenant in
+/// `X-VSS-ResourceTenant`. `None` when neither names one or the server cannot be reached in
+/// [`DISCOVERY_TIMEOUT`].
+pub async fn discover_tenant(client: &reqwest::Client, services: &Services, organization: &str) -> Option<String> {
+    let url = services.organization_url(organization);
+    let response = client.head(&url).timeout(DISCOVERY_TIMEOUT).send().await;
+    match response {
+        Ok(response) => tenant_from_headers(response.headers()),
+        Err(e) => {
+            tracing::debug!(error = %crate::entra::describe_http_error(&e), "tenant discovery failed");
+            None
+        }
+    }
+}
+
+/// The tenant named by a response's `WWW-Authenticate` or `X-VSS-ResourceTenant` headers.
+pub fn tenant_from_headers(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let challenges: Vec<String> = headers
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    if let Some(tenant) = tenant_from_wwwauth(&challenges) {
+        return Some(tenant);
+    }
+    let listed = headers.get_all("x-vss-resourcetenant").iter().filter_map(|v| v.to_str().ok());
+    let tenants: Vec<String> = listed.flat_map(|v| v.split(',')).filter_map(|t| tenant_name(t.trim())).collect();
+    tenants.iter().find(|t| *t != ORGANIZATIONS_TENANT).or(tenants.first()).cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify(request: &Credential) -> Remote {
+        Services::default().classify(request)
+    }
 
     fn request(protocol: &str, host: &str, path: Option<&str>, username: Option<&str>) -> Credential {
         Credential {
@@ -183,6 +257,35 @@ mod tests {
         assert_eq!(tenant_from_wwwauth(&["Basic realm=\"x\"".to_owned()]), None);
         assert_eq!(tenant_from_wwwauth(&[]), None);
     }
+
+    #[test]
+    fn a_loopback_base_serves_both_forms_on_its_port() {
+        let fake = Services::new(&url::Url::parse("http://127.0.0.1:8080").unwrap());
+        let r = request("http", "127.0.0.1:8080", Some("contoso/p/_git/r"), None);
+        assert_eq!(fake.classify(&r), services("contoso", None));
+        let r = request("http", "Contoso.visualstudio.com:8080", Some("p/_git/r"), None);
+        assert_eq!(fake.classify(&r), services("contoso", None));
+        assert_eq!(fake.classify(&request("http", "contoso.visualstudio.com", None, None)), Remote::Other);
+        assert_eq!(fake.classify(&request("https", "127.0.0.1:8080", Some("contoso"), None)), Remote::Other);
+        assert_eq!(fake.organization_url("contoso"), "http://127.0.0.1:8080/contoso");
+        assert_eq!(Services::default().organization_url("contoso"), "https://dev.azure.com/contoso");
+    }
+
+    #[test]
+    fn tenant_from_response_headers() {
+        use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+        let mut headers = HeaderMap::new();
+        headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"x\""));
+        headers.append("X-VSS-ResourceTenant", HeaderValue::from_static(ZERO_TENANT_HEADER));
+        assert_eq!(tenant_from_headers(&headers).as_deref(), Some(ORGANIZATIONS_TENANT));
+        headers.insert("X-VSS-ResourceTenant", HeaderValue::from_static("00000000-0000-0000-0000-000000000000, T2"));
+        assert_eq!(tenant_from_headers(&headers).as_deref(), Some("t2"), "the first non-zero tenant");
+        headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer authorization_uri=https://login.x/t1"));
+        assert_eq!(tenant_from_headers(&headers).as_deref(), Some("t1"), "the challenge comes first");
+        assert_eq!(tenant_from_headers(&HeaderMap::new()), None);
+    }
+
+    const ZERO_TENANT_HEADER: &str = "00000000-0000-0000-0000-000000000000";
 
     #[test]
     fn hostile_challenges_yield_no_tenant() {

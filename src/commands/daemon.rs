@@ -10,7 +10,7 @@ use crate::ipc::{Request, Response};
 
 pub fn run(config: &Config, action: Option<DaemonAction>) -> anyhow::Result<()> {
     match action.unwrap_or(DaemonAction::Run) {
-        DaemonAction::Run => crate::daemon::serve(config),
+        DaemonAction::Run => crate::daemon::serve(&config.clone().with_git_config()?),
         DaemonAction::Stop => stop(config),
     }
 }

@@ -1,4 +1,6 @@
 //! The bodies of the subcommands that are not git's helper actions.
 
+pub mod accounts;
 pub mod daemon;
+pub mod login;
 pub mod status;

@@ -4,12 +4,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 use crate::config::Config;
 use crate::ipc::client::{self, ClientError};
 use crate::ipc::{Request, Response, StatusReport};
-use crate::service::Service;
 
 pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let report = report(config)?;
@@ -19,7 +16,7 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 /// Asks the daemon when one runs (it is not started for this); otherwise reads the store here.
-fn report(config: &Config) -> anyhow::Result<StatusReport> {
+pub fn report(config: &Config) -> anyhow::Result<StatusReport> {
     let deadline = Instant::now() + Duration::from_secs(5);
     match client::request(config, &Request::Status, deadline) {
         Ok(Response::Status { status }) => return Ok(status),
@@ -28,7 +25,11 @@ fn report(config: &Config) -> anyhow::Result<StatusReport> {
         Err(ClientError::NotRunning(_)) => {}
         Err(e) => tracing::debug!(error = %e, "reading the store here instead"),
     }
-    Service::open(config).context("failed to open the credential store")?.status().map_err(Into::into)
+    match crate::service::answer_in_process(&config.clone().with_git_config()?, Request::Status)? {
+        Response::Status { status } => Ok(status),
+        Response::Error { message, .. } => anyhow::bail!(message),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
 }
 
 fn render(config: &Config, report: &StatusReport) -> String {
@@ -46,6 +47,10 @@ fn render(config: &Config, report: &StatusReport) -> String {
         }
     }
     let _ = writeln!(out, "store:   {} (state in {})", report.backend, config.state_dir.display());
+    out.push_str("accounts:\n");
+    for line in super::accounts::render(&report.accounts).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
     if report.credentials.is_empty() {
         let _ = writeln!(out, "stored:  nothing");
     } else {

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::ipc::frame::{self, FrameError};
 use crate::ipc::{DaemonInfo, ErrorKind, Hello, PROTOCOL_VERSION, Request, Response};
-use crate::service::{Service, error_chain};
+use crate::service::Service;
 
 /// How long a client has to send its hello and request once connected.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -164,6 +164,7 @@ pub async fn run(
     let idle_timeout = options.idle_timeout;
     let shared = Arc::new(Shared { service, options, started: Instant::now(), stop });
     let mut connections = JoinSet::new();
+    let refresher = tokio::spawn(shared.service.tokens().clone().keep_fresh());
     let mut last_activity = tokio::time::Instant::now();
     let far_future = Duration::from_secs(86_400 * 365);
     tokio::pin!(shutdown);
@@ -196,6 +197,7 @@ pub async fn run(
 
     // Removing the socket first lets new helpers start a successor while these finish.
     drop(listener);
+    refresher.abort();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} });
     if drained.await.is_err() {
         tracing::warn!(left = connections.len(), "requests still running at exit were abandoned");
@@ -240,12 +242,7 @@ async fn handle(request: Request, shared: &Shared) -> Response {
         shared.stop.send_replace(true);
         return Response::Done;
     }
-    let service = shared.service.clone();
-    let response = tokio::task::spawn_blocking(move || service.handle(&request)).await;
-    let mut response = response.unwrap_or_else(|e| Response::Error {
-        kind: ErrorKind::Store,
-        message: format!("the request failed: {}", error_chain(&e)),
-    });
+    let mut response = shared.service.handle(request).await;
     if let Response::Status { status } = &mut response {
         status.daemon = Some(DaemonInfo {
             pid: std::process::id(),

@@ -1,14 +1,15 @@
 //! The helper actions git runs: read git's request, have the daemon answer it (or answer it
 //! in-process when the daemon cannot), and print the answer for git.
+//!
+//! When an Azure DevOps remote has no usable account, `get` either signs in right there (git
+//! runs in a terminal and may prompt) or says in one line what to run, and returns nothing.
 
 use std::io::{BufRead, Write};
 
-use anyhow::Context;
-
-use super::Credential;
+use super::{Capabilities, Credential};
 use crate::config::Config;
-use crate::ipc::{Request, Response, client};
-use crate::service::Service;
+use crate::ipc::{Miss, Request, Response, client};
+use crate::signin::{self, Method};
 
 /// A credential-helper action, as git names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +32,15 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
         Action::Erase => Request::Erase { credential },
     };
     match answer(config, &request)? {
-        Response::Credential { credential: Some(found) } if action == Action::Get => {
+        Response::Credential { credential: Some(found), .. } if action == Action::Get => {
             found.write_response(caps, output)?;
+        }
+        Response::Credential { credential: None, miss: Some(miss) } if action == Action::Get => {
+            if let Some(found) = sign_in_from_git(config, &miss, caps)? {
+                found.write_response(caps, output)?;
+            } else {
+                anyhow::bail!(describe(&miss));
+            }
         }
         Response::Error { message, .. } => anyhow::bail!(message),
         _ => {}
@@ -49,6 +57,81 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
             Err(e) => tracing::debug!(error = %crate::service::error_chain(&e), "answering without the daemon"),
         }
     }
-    let service = Service::open(config).context("failed to open the credential store")?;
-    Ok(service.handle(request))
+    crate::service::answer_in_process(&config.clone().with_git_config()?, request.clone())
+}
+
+/// One line for the user: what is wrong and the one thing to do.
+pub fn describe(miss: &Miss) -> String {
+    match miss {
+        Miss::NeedsHttpPath => "cannot tell the Azure DevOps organization without the remote's path; run: \
+             git config --global credential.https://dev.azure.com.useHttpPath true"
+            .to_owned(),
+        Miss::NoAccount { organization, .. } => format!(
+            "no account is signed in for the Azure DevOps organization {organization}; run: \
+             git-credential-azdo login --org {organization}"
+        ),
+        Miss::NeedsSignIn { organization, username, reason, .. } => format!(
+            "{username} must sign in again for {organization} ({reason}); run: \
+             git-credential-azdo login --org {organization}"
+        ),
+        Miss::Unavailable { organization, username, reason } => {
+            format!("could not get a token of {username} for {organization}: {reason}; try again in a moment")
+        }
+    }
+}
+
+/// Signs in from inside git when that can fix `miss` and the session is interactive; the
+/// answer for git then carries the new token.
+fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow::Result<Option<Credential>> {
+    let Some(tenant) = crate::service::sign_in_tenant(miss) else { return Ok(None) };
+    if !may_prompt() {
+        return Ok(None);
+    }
+    let Some(mut terminal) = open_terminal() else { return Ok(None) };
+    let (organization, login_hint) = match miss {
+        Miss::NoAccount { organization, .. } => (organization.clone(), None),
+        Miss::NeedsSignIn { organization, username, .. } => (organization.clone(), Some(username.clone())),
+        Miss::NeedsHttpPath | Miss::Unavailable { .. } => return Ok(None),
+    };
+    let config = config.clone().with_git_config()?;
+    let _ = writeln!(terminal, "git-credential-azdo: {}; signing in.", describe(miss).split(';').next().unwrap_or(""));
+    let request = signin::Request {
+        method: Method::for_this_session(&config),
+        tenant: Some(tenant.to_owned()),
+        organizations: vec![organization],
+        login_hint,
+    };
+    let signed_in = signin::sign_in(&config, &request, &mut terminal)?;
+    let _ = writeln!(terminal, "Signed in as {}.", signed_in.account.username);
+    let tokens = &signed_in.tokens;
+    let expires_utc = crate::store::unix_now() + tokens.expires_in.as_secs();
+    let answer = crate::service::token_answer(&tokens.access_token, expires_utc, &signed_in.account.username, caps);
+    Ok(Some(answer))
+}
+
+/// git may prompt: `GIT_TERMINAL_PROMPT` is not 0 and `credential.interactive` is not false.
+fn may_prompt() -> bool {
+    if std::env::var("GIT_TERMINAL_PROMPT").is_ok_and(|v| v == "0") {
+        return false;
+    }
+    let output = std::process::Command::new("git")
+        .args(["config", "--get", "credential.interactive"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    let value = output.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_ascii_lowercase()).unwrap_or_default();
+    !matches!(value.as_str(), "false" | "no" | "off" | "0" | "never")
+}
+
+/// The user's terminal, which git's stdout and stdin are not.
+fn open_terminal() -> Option<Box<dyn Write>> {
+    #[cfg(unix)]
+    {
+        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok().map(|t| Box::new(t) as Box<dyn Write>)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal().then(|| Box::new(std::io::stderr()) as Box<dyn Write>)
+    }
 }

@@ -16,7 +16,7 @@ use crate::git::Credential;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,17 +60,38 @@ pub enum Request {
 }
 
 /// What the daemon answers.
+#[expect(clippy::large_enum_variant, reason = "one response per connection: boxing would save nothing")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    /// The credential for a `get`, or `None` when we have nothing for it.
-    Credential { credential: Option<Credential> },
+    /// The credential for a `get`, or `None` when we have nothing for it; then `miss` says
+    /// why, when the user can do something about it.
+    Credential {
+        credential: Option<Credential>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        miss: Option<Miss>,
+    },
     /// A `store`, `erase` or `shutdown` was carried out.
     Done,
     /// The answer to [`Request::Status`].
     Status { status: StatusReport },
     /// The request failed; `message` is one line for the user.
     Error { kind: ErrorKind, message: String },
+}
+
+/// Why an Azure DevOps request got no credential. The helper words it for the user, and may
+/// sign in interactively for the last two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Miss {
+    /// `https://dev.azure.com` without a path: git was not told to send it.
+    NeedsHttpPath,
+    /// The account's token could not be refreshed for now (Entra unreachable or failing).
+    Unavailable { organization: String, username: String, reason: String },
+    /// No account answers for the organization.
+    NoAccount { organization: String, tenant: Option<String> },
+    /// The account that answers for the organization must sign in again.
+    NeedsSignIn { organization: String, username: String, reason: String, tenant: String },
 }
 
 /// Why a request failed, for a client that must decide what to do next.
@@ -91,6 +112,22 @@ pub struct StatusReport {
     /// Where new secrets are kept.
     pub backend: Backend,
     pub credentials: Vec<StoredSummary>,
+    #[serde(default)]
+    pub accounts: Vec<AccountStatus>,
+}
+
+/// One Entra account in `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    pub username: String,
+    pub tenant_id: String,
+    pub organizations: Vec<String>,
+    /// When the daemon's cached access token expires (unix seconds), if it has one.
+    pub token_expires_utc: Option<u64>,
+    /// Why the account must sign in again, if it must.
+    pub needs_sign_in: Option<String>,
+    /// Where its refresh token is kept.
+    pub backend: Backend,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,11 +11,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, FileStore, KeyringStore, SecretStore, StoreError};
+use super::{Backend, SecretStore, StoreError, Vault, unix_now};
 use crate::config::StoreChoice;
 use crate::git::{Capabilities, Credential};
 use crate::secret::Secret;
@@ -27,10 +26,7 @@ const FORMAT_VERSION: u32 = 1;
 pub struct CredentialStore {
     metadata_path: PathBuf,
     lock_path: PathBuf,
-    /// Where new secrets go, first; where existing ones may be, all.
-    stores: Vec<Arc<dyn SecretStore>>,
-    /// Whether a keyring failure may fall back to the next store (the user did not insist).
-    fallback: bool,
+    vault: Arc<Vault>,
     cache: Mutex<Cache>,
 }
 
@@ -80,14 +76,7 @@ enum Loaded {
     Unknown,
     /// No metadata file existed.
     NoFile,
-    File(Fingerprint),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
+    File(crate::fs::Fingerprint),
 }
 
 /// Entries grouped by (protocol, host), each group most recently stored first.
@@ -115,39 +104,27 @@ impl CredentialStore {
             path: state_dir.to_owned(),
             source,
         })?;
-        let file: Arc<dyn SecretStore> = Arc::new(FileStore::new(state_dir));
-        let (stores, fallback) = match choice {
-            StoreChoice::File => (vec![file], false),
-            StoreChoice::Keyring => (vec![Arc::new(KeyringStore::platform()?) as Arc<dyn SecretStore>, file], false),
-            StoreChoice::Auto => match KeyringStore::platform() {
-                Ok(keyring) => (vec![Arc::new(keyring) as Arc<dyn SecretStore>, file], true),
-                Err(e) => {
-                    tracing::debug!(error = %e, "no usable keyring; secrets go to the owner-only file");
-                    (vec![file], false)
-                }
-            },
-        };
-        Ok(Self::with_stores(state_dir, stores, fallback))
+        Ok(Self::with_vault(state_dir, Arc::new(Vault::open(state_dir, choice)?)))
     }
 
-    /// A store over explicit secret stores, the first receiving new secrets. For tests.
-    ///
-    /// # Panics
-    /// When `stores` is empty.
-    pub fn with_stores(state_dir: &Path, stores: Vec<Arc<dyn SecretStore>>, fallback: bool) -> Self {
-        assert!(!stores.is_empty(), "a credential store needs a secret store");
+    /// A store whose metadata lives in `state_dir` and whose secrets live in `vault`.
+    pub fn with_vault(state_dir: &Path, vault: Arc<Vault>) -> Self {
         Self {
             metadata_path: state_dir.join("credentials.json"),
             lock_path: state_dir.join("credentials.lock"),
-            stores,
-            fallback,
+            vault,
             cache: Mutex::new(Cache::default()),
         }
     }
 
+    /// A store over explicit secret stores, the first receiving new secrets. For tests.
+    pub fn with_stores(state_dir: &Path, stores: Vec<Arc<dyn SecretStore>>, fallback: bool) -> Self {
+        Self::with_vault(state_dir, Arc::new(Vault::with_stores(stores, fallback)))
+    }
+
     /// Where new secrets are kept.
     pub fn backend(&self) -> Backend {
-        self.stores[0].backend()
+        self.vault.backend()
     }
 
     /// The stored credential git should use for `request`, as git's own helpers choose it.
@@ -210,7 +187,7 @@ impl CredentialStore {
         self.refresh(&mut cache)?;
         let key = secret_key(&entry);
         let blob = encode(&secrets)?;
-        entry.backend = self.put_secret(&key, &blob)?;
+        entry.backend = self.vault.put(&key, &blob)?;
 
         let group = cache.index.entry((entry.protocol.clone(), entry.host.clone())).or_default();
         let mut dropped: Vec<StoredSummary> = Vec::new();
@@ -346,19 +323,12 @@ impl CredentialStore {
         Ok(())
     }
 
-    fn store_for(&self, backend: Backend) -> Result<&Arc<dyn SecretStore>, StoreError> {
-        self.stores
-            .iter()
-            .find(|s| s.backend() == backend)
-            .ok_or_else(|| StoreError::Unavailable { backend, reason: "it is not reachable from this process".into() })
-    }
-
     fn secrets(&self, cache: &mut Cache, entry: &StoredSummary) -> Result<Arc<SecretFields>, StoreError> {
         let key = secret_key(entry);
         if let Some(found) = cache.secrets.get(&key) {
             return Ok(found.clone());
         }
-        let secret = self.store_for(entry.backend)?.get(&key)?.ok_or_else(|| StoreError::Failed {
+        let secret = self.vault.get(entry.backend, &key)?.ok_or_else(|| StoreError::Failed {
             backend: entry.backend,
             action: "read a secret",
             reason: format!("{key} is missing"),
@@ -373,29 +343,8 @@ impl CredentialStore {
         Ok(fields)
     }
 
-    /// Saves a secret in the first store that takes it; returns which one did.
-    fn put_secret(&self, key: &str, blob: &Secret) -> Result<Backend, StoreError> {
-        let mut last = None;
-        for store in &self.stores {
-            match store.set(key, blob) {
-                Ok(()) => return Ok(store.backend()),
-                Err(e @ StoreError::Unavailable { .. }) if self.fallback => {
-                    tracing::warn!(error = %e, "keeping the secret in the next store instead");
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or(StoreError::Unavailable { backend: self.backend(), reason: "no store".into() }))
-    }
-
-    /// Best effort: a secret left behind is unreachable without its metadata, and the
-    /// operation that dropped it has already succeeded.
     fn forget_secret(&self, entry: &StoredSummary) {
-        let result = self.store_for(entry.backend).and_then(|s| s.delete(&secret_key(entry)));
-        if let Err(e) = result {
-            tracing::warn!(error = %e, host = %entry.host, "failed to delete a stored secret");
-        }
+        self.vault.forget(entry.backend, &secret_key(entry));
     }
 }
 
@@ -408,15 +357,9 @@ fn encode(secrets: &SecretFields) -> Result<Secret, StoreError> {
 }
 
 fn fingerprint(path: &Path) -> Result<Loaded, StoreError> {
-    match std::fs::metadata(path) {
-        Ok(meta) => {
-            #[cfg(unix)]
-            let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-            #[cfg(not(unix))]
-            let inode = 0;
-            Ok(Loaded::File(Fingerprint { len: meta.len(), modified: meta.modified().ok(), inode }))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded::NoFile),
+    match crate::fs::fingerprint(path) {
+        Ok(Some(found)) => Ok(Loaded::File(found)),
+        Ok(None) => Ok(Loaded::NoFile),
         Err(source) => Err(StoreError::Io { action: "read", path: path.to_owned(), source }),
     }
 }
@@ -487,13 +430,10 @@ fn escape(user: &str) -> String {
     out
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::FileStore;
     use crate::store::MemoryStore;
 
     struct Fixture {

@@ -10,6 +10,7 @@ mod credentials;
 mod file;
 mod keyring;
 mod memory;
+mod vault;
 
 use std::fmt;
 
@@ -21,6 +22,9 @@ pub use credentials::{CredentialStore, StoredSummary};
 pub use file::FileStore;
 pub use keyring::{KeyringStore, SERVICE as KEYRING_SERVICE};
 pub use memory::MemoryStore;
+pub use vault::Vault;
+
+pub(crate) use file::lock_exclusive;
 
 /// Which kind of store holds a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,4 +76,9 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     fn set(&self, key: &str, secret: &Secret) -> Result<(), StoreError>;
     /// Removes the secret; a key that holds nothing is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -1,0 +1,136 @@
+//! The HTTP client behind every Entra ID and Azure DevOps call: rustls, deadlines on every
+//! request, no redirects (a token request must not be steered elsewhere), bounded bodies.
+//!
+//! oauth2 turns responses into its own types and drops what Entra adds to errors, so
+//! [`Http::call`] also keeps the last error answer: its status, `Retry-After`, and Entra's full
+//! error body ([`EntraErrorBody`]) with `error_codes` and `suberror`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, Once, PoisonError};
+use std::time::Duration;
+
+use super::EntraErrorBody;
+
+/// Connecting to a healthy server takes milliseconds; this bounds a black-holed one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// One request, from connect to the last byte of the body.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// Token and discovery answers are a few KiB; anything bigger is not one.
+const MAX_BODY: usize = 1 << 20;
+
+/// A transport failure: nothing usable came back.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HttpError {
+    #[error("{0}")]
+    Transport(String),
+    #[error("the response was larger than {MAX_BODY} bytes")]
+    TooLarge,
+}
+
+/// What the last unsuccessful answer said, beyond what oauth2 keeps.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LastError {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Option<EntraErrorBody>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    last_error: Mutex<Option<LastError>>,
+}
+
+impl Http {
+    pub(crate) fn new() -> Self {
+        Self { client: client(), last_error: Mutex::new(None) }
+    }
+
+    /// Takes what the last unsuccessful answer said.
+    pub(crate) fn take_last_error(&self) -> Option<LastError> {
+        self.last_error.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    async fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
+        let request = reqwest::Request::try_from(request).map_err(|e| HttpError::Transport(e.to_string()))?;
+        let response = self.client.execute(request).await.map_err(|e| HttpError::Transport(describe(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_body(response).await?;
+        if !status.is_success() {
+            let retry_after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = serde_json::from_slice::<EntraErrorBody>(&body).ok();
+            *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(LastError { status: status.as_u16(), retry_after, body });
+        }
+        let mut builder = oauth2::http::Response::builder().status(status.as_u16());
+        for (name, value) in &headers {
+            builder = builder.header(name.as_str(), value.as_bytes());
+        }
+        builder.body(body).map_err(|e| HttpError::Transport(e.to_string()))
+    }
+}
+
+/// oauth2's HTTP client. A named type rather than a closure, so that the futures of the flows
+/// are `Send` and can run on the daemon's worker threads.
+impl<'c> oauth2::AsyncHttpClient<'c> for Http {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
+    }
+}
+
+/// A client for Entra ID and Azure DevOps: deadlines set, redirects off.
+pub(crate) fn client() -> reqwest::Client {
+    static PROVIDER: Once = Once::new();
+    // reqwest is built without a default crypto provider (ring is smaller and needs no
+    // assembler on Windows); another part of the process may have installed one already.
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("git-credential-azdo/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|e| {
+            // Only a broken TLS set-up fails here; a client without it still reaches loopback.
+            tracing::warn!(error = %e, "failed to build the HTTP client; using the defaults");
+            reqwest::Client::new()
+        })
+}
+
+/// Reads at most [`MAX_BODY`] bytes.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Transport(describe(&e)))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(HttpError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A transport error on one line: what failed and where, without the request's content.
+pub(crate) fn describe(error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    match error.url() {
+        Some(url) => format!("the request to {} {what}", url.origin().ascii_serialization()),
+        None => format!("the request {what}"),
+    }
+}

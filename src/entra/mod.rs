@@ -1,0 +1,338 @@
+//! Microsoft Entra ID: browser sign-in (authorization code + PKCE on a loopback redirect),
+//! device code sign-in, and refreshing tokens. Flows run on the oauth2 crate; errors keep what
+//! Entra says (`error`, the AADSTS `error_codes`, `suberror`) so the user can be told exactly
+//! what happened and the one thing to do next.
+//!
+//! Facts about the wire are in shared/AZURE.md.
+
+mod browser;
+mod device;
+mod http;
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::{EndpointNotSet, EndpointSet, StandardRevocableToken, StandardTokenResponse, TokenResponse as _};
+use serde::{Deserialize, Serialize};
+
+pub use browser::{BrowserSignIn, open_browser};
+pub use device::DeviceCode;
+pub(crate) use http::{HttpError, client as http_client, describe as describe_http_error};
+
+use crate::azdo::RESOURCE_ID;
+use crate::config::EntraSettings;
+use crate::secret::Secret;
+
+/// What we ask for: Azure DevOps, a refresh token, and who signed in.
+pub fn scopes() -> [String; 4] {
+    [format!("{RESOURCE_ID}/.default"), "offline_access".into(), "openid".into(), "profile".into()]
+}
+
+/// Entra's error body, whole (shared/AZURE.md): oauth2's own type drops `error_codes` and
+/// `suberror`. Never holds a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suberror: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+impl oauth2::ErrorResponse for EntraErrorBody {}
+
+impl fmt::Display for EntraErrorBody {
+    /// `invalid_grant (AADSTS700082, suberror bad_token): The refresh token has expired...`,
+    /// on one line, without control characters.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&printable(&self.error, 64))?;
+        let mut details: Vec<String> = self.error_codes.iter().map(|c| format!("AADSTS{c}")).collect();
+        if let Some(suberror) = &self.suberror {
+            details.push(format!("suberror {}", printable(suberror, 64)));
+        }
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        if let Some(description) = self.error_description.as_deref().and_then(|d| d.lines().next()) {
+            // "AADSTS700082: The refresh token..." repeats the code given above.
+            let text = match description.split_once(": ") {
+                Some((code, rest)) if code.starts_with("AADSTS") => rest,
+                _ => description,
+            };
+            write!(f, ": {}", printable(text.trim_end_matches('.'), 300))?;
+        }
+        Ok(())
+    }
+}
+
+/// What an Entra call can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum EntraError {
+    /// Entra answered with an error.
+    #[error("Entra ID refused: {0}")]
+    Refused(Box<EntraErrorBody>),
+    /// Entra is busy or failing (5xx, 429) without saying more.
+    #[error("Entra ID is unavailable (HTTP {status})")]
+    Unavailable { status: u16, retry_after: Option<Duration> },
+    /// Entra could not be reached, or did not answer in time.
+    #[error("Entra ID could not be reached: {0}")]
+    Unreachable(String),
+    /// An answer that is not what Entra sends.
+    #[error("Entra ID sent an answer that could not be understood ({0})")]
+    Malformed(String),
+    /// The user did not complete the sign-in in time.
+    #[error("the sign-in was not completed within {} minutes", .0.as_secs() / 60)]
+    TimedOut(Duration),
+    /// The user declined, or the browser reported an error.
+    #[error("the sign-in was cancelled: {0}")]
+    Cancelled(String),
+}
+
+impl EntraError {
+    /// Worth another try after a pause.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } | Self::Unreachable(_) => true,
+            Self::Refused(body) => matches!(body.error.as_str(), "temporarily_unavailable" | "server_error"),
+            Self::Malformed(_) | Self::TimedOut(_) | Self::Cancelled(_) => false,
+        }
+    }
+
+    /// The refresh token no longer works: only an interactive sign-in helps.
+    pub fn needs_sign_in(&self) -> bool {
+        matches!(self, Self::Refused(body)
+            if matches!(body.error.as_str(), "invalid_grant" | "interaction_required" | "consent_required"))
+    }
+
+    /// How long Entra asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The result of a successful token request.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: Secret,
+    pub expires_in: Duration,
+    /// Entra rotates refresh tokens: keep the newest.
+    pub refresh_token: Option<Secret>,
+    pub identity: Option<Identity>,
+}
+
+/// Who signed in, from the `id_token`'s claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `{oid}.{tid}`, as MSAL names accounts: stable across renames.
+    pub account_id: String,
+    pub tenant_id: String,
+    /// `preferred_username`: usually the sign-in address.
+    pub username: String,
+    pub name: Option<String>,
+}
+
+impl Identity {
+    /// Reads an `id_token`'s claims. The token comes straight from the token endpoint over TLS,
+    /// which `OpenID` Connect accepts in place of checking its signature.
+    pub fn from_id_token(id_token: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Claims {
+            oid: Option<String>,
+            sub: Option<String>,
+            tid: Option<String>,
+            preferred_username: Option<String>,
+            email: Option<String>,
+            name: Option<String>,
+        }
+        let payload = id_token.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+        let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+        let tenant_id = crate::azdo::tenant_name(claims.tid.as_deref()?)?;
+        let object = claims.oid.or(claims.sub)?;
+        let username = claims.preferred_username.or(claims.email)?;
+        Some(Self {
+            account_id: format!("{}.{tenant_id}", printable(&object, 64)),
+            tenant_id,
+            username: printable(&username, 256),
+            name: claims.name.map(|n| printable(&n, 256)),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+impl oauth2::ExtraTokenFields for IdTokenField {}
+
+type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+/// oauth2's client, with Entra's error type and every endpoint we use set.
+pub(crate) type OAuthClient = oauth2::Client<
+    EntraErrorBody,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Entra ID for one authority host and client id.
+#[derive(Debug)]
+pub struct Entra {
+    settings: EntraSettings,
+    http: http::Http,
+}
+
+impl Entra {
+    pub fn new(settings: EntraSettings) -> Self {
+        Self { settings, http: http::Http::new() }
+    }
+
+    pub fn settings(&self) -> &EntraSettings {
+        &self.settings
+    }
+
+    fn endpoint(&self, tenant: &str, name: &str) -> Result<oauth2::url::Url, EntraError> {
+        let base = self.settings.authority_host.as_str().trim_end_matches('/');
+        oauth2::url::Url::parse(&format!("{base}/{tenant}/oauth2/v2.0/{name}"))
+            .map_err(|e| EntraError::Malformed(format!("endpoint: {e}")))
+    }
+
+    pub(crate) fn oauth_client(&self, tenant: &str) -> Result<OAuthClient, EntraError> {
+        Ok(oauth2::Client::new(oauth2::ClientId::new(self.settings.client_id.clone()))
+            .set_auth_type(oauth2::AuthType::RequestBody)
+            .set_auth_uri(oauth2::AuthUrl::from_url(self.endpoint(tenant, "authorize")?))
+            .set_device_authorization_url(oauth2::DeviceAuthorizationUrl::from_url(
+                self.endpoint(tenant, "devicecode")?,
+            ))
+            .set_token_uri(oauth2::TokenUrl::from_url(self.endpoint(tenant, "token")?)))
+    }
+
+    /// One refresh-token request (the caller retries transient failures).
+    pub async fn refresh(&self, tenant: &str, refresh_token: &Secret) -> Result<Tokens, EntraError> {
+        let client = self.oauth_client(tenant)?;
+        let refresh_token = oauth2::RefreshToken::new(refresh_token.expose().to_owned());
+        let result = client
+            .exchange_refresh_token(&refresh_token)
+            .add_scopes(scopes().into_iter().map(oauth2::Scope::new))
+            .request_async(&self.http)
+            .await;
+        self.tokens(result)
+    }
+
+    /// Turns oauth2's outcome into ours, recovering what oauth2's error types drop.
+    fn tokens<E: oauth2::ErrorResponse>(
+        &self,
+        result: Result<TokenResponse, oauth2::RequestTokenError<HttpError, E>>,
+    ) -> Result<Tokens, EntraError> {
+        let last = self.http.take_last_error();
+        let response = match result {
+            Ok(response) => response,
+            Err(oauth2::RequestTokenError::Request(e)) => return Err(EntraError::Unreachable(e.to_string())),
+            Err(other) => return Err(error_from(last, &other)),
+        };
+        let identity = response.extra_fields().id_token.as_deref().and_then(Identity::from_id_token);
+        Ok(Tokens {
+            access_token: Secret::new(response.access_token().secret().clone()),
+            expires_in: response.expires_in().unwrap_or(Duration::from_secs(3600)),
+            refresh_token: response.refresh_token().map(|t| Secret::new(t.secret().clone())),
+            identity,
+        })
+    }
+}
+
+/// An Entra error from the last unsuccessful answer when there was one; otherwise from what
+/// oauth2 made of the response (never its body, which could hold anything).
+fn error_from<E: oauth2::ErrorResponse>(
+    last: Option<http::LastError>,
+    error: &oauth2::RequestTokenError<HttpError, E>,
+) -> EntraError {
+    match last {
+        Some(http::LastError { body: Some(body), .. }) => EntraError::Refused(Box::new(body)),
+        Some(http::LastError { status, retry_after, body: None }) if status == 429 || status >= 500 => {
+            EntraError::Unavailable { status, retry_after }
+        }
+        Some(http::LastError { status, .. }) => EntraError::Malformed(format!("HTTP {status}")),
+        None => match error {
+            oauth2::RequestTokenError::ServerResponse(e) => EntraError::Malformed(printable(&e.to_string(), 200)),
+            oauth2::RequestTokenError::Parse(e, _) => EntraError::Malformed(format!("at {}", e.path())),
+            oauth2::RequestTokenError::Other(e) => EntraError::Malformed(printable(e, 200)),
+            oauth2::RequestTokenError::Request(e) => EntraError::Unreachable(e.to_string()),
+        },
+    }
+}
+
+/// `text` without control characters (a server's words shown on a terminal must not be able
+/// to move the cursor or forge lines), cut at `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(max).collect();
+    if text.chars().filter(|c| !c.is_control()).count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entra_error_keeps_its_codes_and_suberror_on_one_line() {
+        let body: EntraErrorBody = serde_json::from_str(
+            r#"{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity.\r\nTrace ID: 1\r\nCorrelation ID: 2","error_codes":[700082],"timestamp":"x","trace_id":"1","correlation_id":"2","suberror":"bad_token"}"#,
+        )
+        .unwrap();
+        let error = EntraError::Refused(Box::new(body));
+        assert!(error.needs_sign_in());
+        assert!(!error.is_transient());
+        assert_eq!(
+            error.to_string(),
+            "Entra ID refused: invalid_grant (AADSTS700082, suberror bad_token): \
+             The refresh token has expired due to inactivity"
+        );
+    }
+
+    #[test]
+    fn transient_and_interactive_errors_are_told_apart() {
+        let refused =
+            |error: &str| EntraError::Refused(Box::new(EntraErrorBody { error: error.into(), ..Default::default() }));
+        assert!(refused("interaction_required").needs_sign_in());
+        assert!(refused("temporarily_unavailable").is_transient());
+        assert!(!refused("invalid_client").needs_sign_in());
+        assert!(EntraError::Unavailable { status: 503, retry_after: None }.is_transient());
+    }
+
+    #[test]
+    fn identity_from_an_id_token() {
+        let claims = r#"{"oid":"0b1","tid":"72F988BF-86F1-41AF-91AB-2D7CD011DB47","preferred_username":"alice@contoso.com","name":"Alice\u001b[2J"}"#;
+        let token = format!("e30.{}.sig", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims));
+        let identity = Identity::from_id_token(&token).unwrap();
+        assert_eq!(identity.account_id, "0b1.72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(identity.username, "alice@contoso.com");
+        assert_eq!(identity.name.as_deref(), Some("Alice[2J"), "control characters are dropped");
+        assert_eq!(Identity::from_id_token("not-a-jwt"), None);
+    }
+
+    #[test]
+    fn printable_drops_control_characters_and_cuts() {
+        assert_eq!(printable("a\u{1b}]0;x\u{7}b\nc", 100), "a]0;xbc");
+        assert_eq!(printable("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,307 @@
+//! The daemon's access tokens: per account, in memory only, refreshed before they are needed.
+//!
+//! - One refresh in flight per account: concurrent `get`s for an expired token wait for the
+//!   one refresh (a per-account async lock; other accounts are not held up).
+//! - Accounts used recently are refreshed ahead of expiry by [`TokenCache::keep_fresh`], so a
+//!   `get` does not wait on the network.
+//! - Transient failures are retried with backoff within a budget shorter than the helper's
+//!   deadline; while a cached token is still valid it keeps being served.
+//! - A refresh token Entra refuses marks the account as needing a sign-in (persisted), and no
+//!   further requests are sent for it until the user signs in again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::accounts::{Account, AccountStore};
+use crate::entra::{Entra, EntraError};
+use crate::secret::Secret;
+use crate::store::StoreError;
+
+/// A token with less time left than this is refreshed before it is served.
+const SERVE_MARGIN: Duration = Duration::from_secs(3 * 60);
+/// Recently used accounts are refreshed when their token has less than this left.
+const AHEAD_MARGIN: Duration = Duration::from_secs(10 * 60);
+/// How recently an account must have been used to be refreshed ahead of time.
+const RECENT: Duration = Duration::from_secs(8 * 60 * 60);
+/// The refresh-ahead loop looks again at least this often.
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+
+/// An access token as served to git.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub secret: Secret,
+    /// Unix seconds, for git's `password_expiry_utc`.
+    pub expires_utc: u64,
+    /// The same moment on the monotonic clock, for deciding when to refresh.
+    expires_at: Instant,
+    lifetime: Duration,
+}
+
+impl AccessToken {
+    /// Refresh when less than `margin` (at most a fraction of the token's lifetime, for
+    /// short-lived tokens) is left.
+    fn due(&self, margin: Duration, now: Instant) -> bool {
+        self.expires_at.saturating_duration_since(now) <= margin.min(self.lifetime / 4)
+    }
+
+    fn valid(&self, now: Instant) -> bool {
+        self.expires_at > now
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Only an interactive sign-in can help.
+    #[error("{username} must sign in again ({reason})")]
+    NeedsSignIn { username: String, reason: String },
+    #[error("failed to refresh the token of {username}: {source}")]
+    Refresh {
+        username: String,
+        #[source]
+        source: EntraError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    token: Mutex<Option<AccessToken>>,
+    /// Held while refreshing: the single flight.
+    refreshing: tokio::sync::Mutex<()>,
+    last_used: Mutex<Option<Instant>>,
+}
+
+impl Slot {
+    fn token(&self) -> Option<AccessToken> {
+        self.token.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn servable(&self, now: Instant) -> Option<AccessToken> {
+        self.token().filter(|t| !t.due(SERVE_MARGIN, now))
+    }
+}
+
+/// Access tokens for every account, refreshed through Entra.
+#[derive(Debug)]
+pub struct TokenCache {
+    accounts: Arc<AccountStore>,
+    /// One Entra client per (authority host, client id).
+    entras: Mutex<HashMap<(String, String), Arc<Entra>>>,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// How long one refresh, retries included, may take.
+    budget: Duration,
+    changed: Notify,
+}
+
+impl TokenCache {
+    pub fn new(accounts: Arc<AccountStore>, budget: Duration) -> Self {
+        Self { accounts, entras: Mutex::default(), slots: Mutex::default(), budget, changed: Notify::new() }
+    }
+
+    fn slot(&self, account_id: &str) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.entry(account_id.to_owned()).or_default().clone()
+    }
+
+    fn entra(&self, account: &Account) -> Result<Arc<Entra>, StoreError> {
+        let key = (account.authority_host.clone(), account.client_id.clone());
+        let mut entras = self.entras.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entra) = entras.get(&key) {
+            return Ok(entra.clone());
+        }
+        let entra = Arc::new(Entra::new(account.settings()?));
+        entras.insert(key, entra.clone());
+        Ok(entra)
+    }
+
+    /// A token for `account` with a few minutes left at least, refreshing it when needed.
+    pub async fn get(&self, account: &Account) -> Result<AccessToken, TokenError> {
+        if let Some(reason) = &account.needs_sign_in {
+            return Err(TokenError::NeedsSignIn { username: account.username.clone(), reason: reason.clone() });
+        }
+        let slot = self.slot(&account.id);
+        *slot.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        if let Some(token) = slot.servable(Instant::now()) {
+            return Ok(token);
+        }
+        let _single_flight = slot.refreshing.lock().await;
+        // Whoever held the lock before us may have refreshed already.
+        if let Some(token) = slot.servable(Instant::now()) {
+            return Ok(token);
+        }
+        match self.refresh(account, &slot).await {
+            Err(TokenError::Refresh { username, source }) => match slot.token().filter(|t| t.valid(Instant::now())) {
+                Some(still_valid) => {
+                    tracing::warn!(account = %username, error = %source, "refresh failed; serving the cached token");
+                    Ok(still_valid)
+                }
+                None => Err(TokenError::Refresh { username, source }),
+            },
+            other => other,
+        }
+    }
+
+    /// Refreshes `account`'s token now; the caller holds the slot's refresh lock.
+    async fn refresh(&self, account: &Account, slot: &Slot) -> Result<AccessToken, TokenError> {
+        let refresh_token = {
+            let (store, account) = (self.accounts.clone(), account.clone());
+            blocking(move || store.refresh_token(&account)).await?
+        };
+        let Some(refresh_token) = refresh_token else {
+            return Err(self.needs_sign_in(account, "no refresh token is stored".into()).await);
+        };
+        let entra = self.entra(account)?;
+        let deadline = Instant::now() + self.budget;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let started = Instant::now();
+            let attempt = tokio::time::timeout_at(deadline, entra.refresh(&account.tenant_id, &refresh_token)).await;
+            let error = match attempt {
+                Ok(Ok(tokens)) => {
+                    if let Some(rotated) = tokens.refresh_token {
+                        let (store, owner) = (self.accounts.clone(), account.clone());
+                        // The old refresh token stays valid: failing to keep the new one is not fatal.
+                        if let Err(e) = blocking(move || store.rotate(&owner, &rotated)).await {
+                            tracing::warn!(account = %account.username, error = %e, "failed to keep the rotated refresh token");
+                        }
+                    }
+                    let token = AccessToken {
+                        secret: tokens.access_token,
+                        expires_utc: crate::store::unix_now() + tokens.expires_in.as_secs(),
+                        expires_at: started + tokens.expires_in,
+                        lifetime: tokens.expires_in,
+                    };
+                    *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
+                    self.changed.notify_one();
+                    tracing::debug!(account = %account.username, expires_in = tokens.expires_in.as_secs(), "refreshed");
+                    return Ok(token);
+                }
+                Ok(Err(error)) => error,
+                Err(_) => EntraError::Unreachable("no answer within the deadline".into()),
+            };
+            if error.needs_sign_in() {
+                return Err(self.needs_sign_in(account, error.to_string()).await);
+            }
+            let wait = error.retry_after().unwrap_or(pause);
+            if !error.is_transient() || Instant::now() + wait >= deadline {
+                return Err(TokenError::Refresh { username: account.username.clone(), source: error });
+            }
+            tracing::debug!(account = %account.username, error = %error, wait_ms = wait.as_millis(), "retrying");
+            tokio::time::sleep(wait).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn needs_sign_in(&self, account: &Account, reason: String) -> TokenError {
+        let (store, id, why) = (self.accounts.clone(), account.id.clone(), reason.clone());
+        if let Err(e) = blocking(move || store.mark_needs_sign_in(&id, &why)).await {
+            tracing::warn!(account = %account.username, error = %e, "failed to record that a sign-in is needed");
+        }
+        TokenError::NeedsSignIn { username: account.username.clone(), reason }
+    }
+
+    /// Whether `token` is one of the access tokens we hand out.
+    pub fn is_ours(&self, token: &Secret) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.values().any(|slot| slot.token().is_some_and(|t| t.secret == *token))
+    }
+
+    /// Drops `token` if we hand it out (git rejected it): the next `get` refreshes. Returns
+    /// whether it was ours.
+    pub fn forget(&self, token: &Secret) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = false;
+        for slot in slots.values() {
+            let mut cached = slot.token.lock().unwrap_or_else(PoisonError::into_inner);
+            if cached.as_ref().is_some_and(|t| t.secret == *token) {
+                *cached = None;
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// When each account's cached token expires (unix seconds), for `status`.
+    pub fn expiries(&self) -> HashMap<String, u64> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.iter().filter_map(|(id, slot)| Some((id.clone(), slot.token()?.expires_utc))).collect()
+    }
+
+    /// Refreshes the tokens of recently used accounts ahead of expiry, for as long as the
+    /// daemon runs.
+    pub async fn keep_fresh(self: Arc<Self>) {
+        loop {
+            let wake = self.next_due();
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = self.changed.notified() => continue,
+            }
+            let now = Instant::now();
+            let due: Vec<String> = {
+                let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+                slots.iter().filter(|(_, slot)| Self::due_ahead(slot, now)).map(|(id, _)| id.clone()).collect()
+            };
+            for id in due {
+                let cache = self.clone();
+                tokio::spawn(async move { cache.refresh_ahead(&id).await });
+            }
+        }
+    }
+
+    fn due_ahead(slot: &Slot, now: Instant) -> bool {
+        let recent = slot.last_used.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|t| now - t < RECENT);
+        recent && slot.token().is_some_and(|t| t.due(AHEAD_MARGIN, now))
+    }
+
+    /// The earliest moment a recently used account's token becomes due for refresh.
+    fn next_due(&self) -> Instant {
+        let now = Instant::now();
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let earliest = slots
+            .values()
+            .filter(|slot| slot.last_used.lock().unwrap_or_else(PoisonError::into_inner).is_some())
+            .filter_map(|slot| slot.token())
+            .map(|t| t.expires_at - AHEAD_MARGIN.min(t.lifetime / 4))
+            .min();
+        // A token refreshed moments ago must not spin the loop: at least a short pause.
+        let earliest = earliest.map_or(now + IDLE_CHECK, |t| t.max(now + Duration::from_millis(200)));
+        earliest.min(now + IDLE_CHECK)
+    }
+
+    async fn refresh_ahead(&self, account_id: &str) {
+        let slot = self.slot(account_id);
+        let Ok(_single_flight) = slot.refreshing.try_lock() else { return };
+        if !Self::due_ahead(&slot, Instant::now()) {
+            return;
+        }
+        let account = match self.accounts.load() {
+            Ok(all) => all.by_id(account_id).cloned(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the accounts to refresh ahead");
+                return;
+            }
+        };
+        let Some(account) = account.filter(|a| a.needs_sign_in.is_none()) else {
+            // Signed out, or waiting for a sign-in: keep nothing for it.
+            *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            return;
+        };
+        if let Err(e) = self.refresh(&account, &slot).await {
+            tracing::warn!(account = %account.username, error = %e, "refresh ahead of expiry failed");
+        }
+    }
+}
+
+/// Runs blocking store work (the keyring) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StoreError::Failed { backend: crate::store::Backend::File, action: "run", reason: e.to_string() })
+    })
+}
