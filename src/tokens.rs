@@ -21,10 +21,12 @@ use crate::entra::{Entra, EntraError};
 use crate::secret::Secret;
 use crate::store::StoreError;
 
-/// A token with less time left than this is refreshed before it is served.
-const SERVE_MARGIN: Duration = Duration::from_secs(3 * 60);
-/// Recently used accounts are refreshed when their token has less than this left.
-const AHEAD_MARGIN: Duration = Duration::from_secs(10 * 60);
+/// A token with less time left than this (or a tenth of its lifetime) is refreshed before it
+/// is served.
+const SERVE_MARGIN: (Duration, u32) = (Duration::from_secs(3 * 60), 10);
+/// Recently used accounts are refreshed when their token has less than this (or a third of
+/// its lifetime) left: well before `get` would have to.
+const AHEAD_MARGIN: (Duration, u32) = (Duration::from_secs(10 * 60), 3);
 /// How recently an account must have been used to be refreshed ahead of time.
 const RECENT: Duration = Duration::from_secs(8 * 60 * 60);
 /// The refresh-ahead loop looks again at least this often.
@@ -42,10 +44,14 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
-    /// Refresh when less than `margin` (at most a fraction of the token's lifetime, for
-    /// short-lived tokens) is left.
-    fn due(&self, margin: Duration, now: Instant) -> bool {
-        self.expires_at.saturating_duration_since(now) <= margin.min(self.lifetime / 4)
+    /// Refresh when less than `margin` is left; for short-lived tokens, at most
+    /// `1/divisor` of their lifetime.
+    fn due(&self, (margin, divisor): (Duration, u32), now: Instant) -> bool {
+        self.expires_at.saturating_duration_since(now) <= margin.min(self.lifetime / divisor)
+    }
+
+    fn due_at(&self, (margin, divisor): (Duration, u32)) -> Instant {
+        self.expires_at - margin.min(self.lifetime / divisor)
     }
 
     fn valid(&self, now: Instant) -> bool {
@@ -266,7 +272,7 @@ impl TokenCache {
             .values()
             .filter(|slot| slot.last_used.lock().unwrap_or_else(PoisonError::into_inner).is_some())
             .filter_map(|slot| slot.token())
-            .map(|t| t.expires_at - AHEAD_MARGIN.min(t.lifetime / 4))
+            .map(|t| t.due_at(AHEAD_MARGIN))
             .min();
         // A token refreshed moments ago must not spin the loop: at least a short pause.
         let earliest = earliest.map_or(now + IDLE_CHECK, |t| t.max(now + Duration::from_millis(200)));

@@ -1,5 +1,6 @@
 //! A git smart-HTTP server on 127.0.0.1: real `git http-backend` (CGI) behind a front that
-//! demands Basic credentials, as a git host does. It records what each request presented.
+//! checks credentials, as a git host does: Basic with fixed accounts ([`GitServer::start`]), or
+//! any [`Gate`] (the fake Azure DevOps). It records what each request presented.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,26 +26,55 @@ pub struct GitServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the front decides for one request.
+pub enum Decision {
+    /// Hand the request to `git http-backend` as `user`, for the repository at `path_info`.
+    Serve { auth: Auth, user: String, path_info: String },
+    /// Answer without git (a 401 with its challenges, a HEAD of an organization).
+    Respond { auth: Auth, response: Response<Body> },
+}
+
+/// The front's judgement of a request: its method, host, path and headers.
+pub type Gate = Arc<dyn Fn(&axum::http::request::Parts) -> Decision + Send + Sync>;
+
 #[derive(Clone)]
 struct State {
     root: PathBuf,
-    /// (username, password) pairs that are accepted.
-    accounts: Arc<Vec<(String, String)>>,
+    gate: Gate,
     log: Arc<Mutex<Vec<Auth>>>,
 }
 
 impl GitServer {
-    /// Serves the bare repositories under `root`, accepting only `accounts`.
+    /// Serves the bare repositories under `root`, accepting only Basic `accounts`.
     pub fn start(root: &Path, accounts: &[(&str, &str)]) -> Self {
+        let accounts: Vec<(String, String)> =
+            accounts.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect();
+        let gate: Gate = Arc::new(move |parts| {
+            let auth = check(&accounts, &parts.headers);
+            match &auth {
+                Auth::Accepted(user) => {
+                    Decision::Serve { user: user.clone(), path_info: parts.uri.path().to_owned(), auth }
+                }
+                _ => Decision::Respond {
+                    auth,
+                    response: Response::builder()
+                        .status(StatusCode::UNAUTHORIZED)
+                        .header(header::WWW_AUTHENTICATE, "Basic realm=\"test\"")
+                        .body(Body::from("unauthorized"))
+                        .unwrap(),
+                },
+            }
+        });
+        Self::start_with(root, gate)
+    }
+
+    /// Serves the bare repositories under `root`, letting `gate` decide on each request.
+    pub fn start_with(root: &Path, gate: Gate) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let state = State {
-            root: root.to_owned(),
-            accounts: Arc::new(accounts.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect()),
-            log: log.clone(),
-        };
+        let state = State { root: root.to_owned(), gate, log: log.clone() };
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -84,35 +114,37 @@ impl Drop for GitServer {
 }
 
 async fn serve(state: State, req: Request<Body>) -> Response<Body> {
-    let auth = check(&state, req.headers());
-    state.log.lock().unwrap().push(auth.clone());
-    let Auth::Accepted(user) = auth else {
-        return Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"test\"")
-            .body(Body::from("unauthorized"))
-            .unwrap();
+    let (parts, body) = req.into_parts();
+    let decision = (state.gate)(&parts);
+    let (auth, user, path_info) = match decision {
+        Decision::Respond { auth, response } => {
+            state.log.lock().unwrap().push(auth);
+            return response;
+        }
+        Decision::Serve { auth, user, path_info } => (auth, user, path_info),
     };
-    match cgi(&state, &user, req).await {
+    state.log.lock().unwrap().push(auth);
+    match cgi(&state, &user, &path_info, Request::from_parts(parts, body)).await {
         Ok(response) => response,
         Err(e) => Response::builder().status(500).body(Body::from(e.to_string())).unwrap(),
     }
 }
 
-fn check(state: &State, headers: &HeaderMap) -> Auth {
+/// Basic credentials against fixed accounts.
+fn check(accounts: &[(String, String)], headers: &HeaderMap) -> Auth {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return Auth::None };
     let Some(encoded) = value.strip_prefix("Basic ") else { return Auth::Refused(value.to_owned()) };
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_default();
     let text = String::from_utf8_lossy(&decoded).into_owned();
     let (user, pass) = text.split_once(':').unwrap_or((&text, ""));
-    if state.accounts.iter().any(|(u, p)| u == user && p == pass) {
+    if accounts.iter().any(|(u, p)| u == user && p == pass) {
         Auth::Accepted(user.to_owned())
     } else {
         Auth::Refused(text)
     }
 }
 
-async fn cgi(state: &State, user: &str, req: Request<Body>) -> std::io::Result<Response<Body>> {
+async fn cgi(state: &State, user: &str, path_info: &str, req: Request<Body>) -> std::io::Result<Response<Body>> {
     use tokio::io::AsyncWriteExt;
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.map_err(std::io::Error::other)?;
@@ -126,7 +158,7 @@ async fn cgi(state: &State, user: &str, req: Request<Body>) -> std::io::Result<R
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("REQUEST_METHOD", parts.method.as_str())
-        .env("PATH_INFO", parts.uri.path())
+        .env("PATH_INFO", path_info)
         .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
         .env("CONTENT_TYPE", header_value(header::CONTENT_TYPE))
         .env("CONTENT_LENGTH", body.len().to_string())

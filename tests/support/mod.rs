@@ -4,7 +4,12 @@
 #![allow(clippy::unwrap_used, reason = "test support: a failed set-up step should fail the test at once")]
 #![allow(unreachable_pub, reason = "shared by several test crates, each using part of it")]
 
+pub mod devops;
+pub mod entra;
 pub mod git_server;
+mod server;
+
+pub use server::Server;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -1,0 +1,390 @@
+//! Entra ID sign-in and tokens end to end: real git, the helper and its daemon, a fake Entra and
+//! a fake Azure DevOps (real `git http-backend` behind a front that checks tokens).
+
+#![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
+
+mod support;
+
+use std::process::Output;
+use std::time::Duration;
+
+use support::entra::{FakeEntra, User};
+use support::git_server::{Auth, GitServer};
+use support::{TestEnv, assert_success, make_repo, stderr, stdout, wait_for};
+
+const CONTOSO_TENANT: &str = "11111111-1111-1111-1111-111111111111";
+const FABRIKAM_TENANT: &str = "22222222-2222-2222-2222-222222222222";
+
+/// A user's machine, Entra, and Azure DevOps with a repository per organization.
+struct World {
+    env: TestEnv,
+    entra: FakeEntra,
+    devops: GitServer,
+}
+
+impl World {
+    fn new(users: &[(&str, &str)], organizations: &[(&str, &str)]) -> Self {
+        let mut env = TestEnv::new();
+        let entra = FakeEntra::start(users.iter().map(|(u, t)| User::new(u, t)).collect());
+        let repos = env.path("repos");
+        for (organization, _) in organizations {
+            make_repo(&env, &repos.join(format!("{organization}/proj/_git")), "repo");
+        }
+        let devops = support::devops::start(&repos, &entra, organizations);
+        env.set_env("AZURE_AUTHORITY_HOST", entra.url());
+        env.set_env("GIT_CREDENTIAL_AZDO_DEVOPS_URL", format!("http://{}", devops.addr));
+        env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", test_browser(&env));
+        // What `install` will configure for dev.azure.com: git sends the path, which names the
+        // organization.
+        std::fs::write(
+            env.path("gitconfig"),
+            format!("[credential \"http://{}\"]\n\tuseHttpPath = true\n", devops.addr),
+        )
+        .unwrap();
+        Self { env, entra, devops }
+    }
+
+    fn url(&self, organization: &str) -> String {
+        format!("http://{}/{organization}/proj/_git/repo", self.devops.addr)
+    }
+
+    fn login(&self, args: &[&str]) -> Output {
+        let mut full = vec!["login"];
+        full.extend_from_slice(args);
+        self.env.helper(&full, "")
+    }
+
+    fn refreshes(&self) -> usize {
+        self.entra.with(|s| s.grants("refresh_token"))
+    }
+
+    /// Whose token `password` is, according to Entra.
+    fn owner(&self, password: &str) -> Option<String> {
+        self.entra.with(|s| s.owner(password).map(|u| u.username.clone()))
+    }
+
+    fn clone_repo(&self, organization: &str, dir: &str) -> Output {
+        self.env.git(&["clone", "-q", &self.url(organization), self.env.path(dir).to_str().unwrap()], "")
+    }
+
+    /// Starts the daemon (a request for another host answers nothing but starts it).
+    fn start_daemon(&self) {
+        let out = self.env.helper(&["get"], "protocol=https\nhost=example.com\n\n");
+        assert_success(&out, "get");
+        wait_for("the daemon", Duration::from_secs(10), || self.env.daemon_pid().is_some());
+    }
+}
+
+/// A "browser" that follows the sign-in page's redirects, as a user who consents would.
+fn test_browser(env: &TestEnv) -> std::path::PathBuf {
+    let path = env.path("browser.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nexec python3 -c 'import sys, urllib.request as u; \
+         u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=20).read()' \"$1\" >/dev/null 2>&1\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
+}
+
+fn one_line(text: &str) -> &str {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line: {text:?}");
+    lines[0]
+}
+
+#[test]
+fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let out = w.login(&["--org", "contoso"]);
+    assert_success(&out, "login");
+    let text = stdout(&out);
+    assert!(text.contains("/oauth2/v2.0/authorize?"), "the sign-in page is printed too: {text}");
+    assert!(text.contains("Signed in as alice@contoso.com"), "{text}");
+    assert!(text.contains("Organizations bound to it: contoso."), "{text}");
+    assert_eq!(stderr(&out), "");
+    assert_eq!(w.entra.with(|s| s.grants("authorization_code")), 1);
+    assert_eq!(w.entra.with(|s| s.tenants_seen.clone()), [CONTOSO_TENANT; 2], "the organization's tenant, discovered");
+    let accounts = std::fs::read_to_string(w.env.state_dir().join("accounts.json")).unwrap();
+    assert!(accounts.contains("alice@contoso.com") && !accounts.contains("rt-"), "no secret in {accounts}");
+
+    let out = w.clone_repo("contoso", "clone");
+    assert_success(&out, "git clone");
+    assert_eq!(stderr(&out), "", "nothing from us reaches the user");
+    let dir = w.env.path("clone");
+    let in_clone = |args: &[&str]| {
+        let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
+        full.extend_from_slice(args);
+        w.env.git(&full, "")
+    };
+    std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
+    assert_success(&in_clone(&["add", "NEW"]), "git add");
+    assert_success(&in_clone(&["commit", "-q", "-m", "push me"]), "git commit");
+    let out = in_clone(&["push", "-q", "origin", "main"]);
+    assert_success(&out, "git push");
+    assert_eq!(stderr(&out), "");
+
+    let log = w.devops.auth_log();
+    assert!(log.contains(&Auth::Accepted("Bearer alice@contoso.com".into())), "git sent a Bearer token: {log:?}");
+    assert!(!log.iter().any(|a| matches!(a, Auth::Refused(_))), "{log:?}");
+    assert_eq!(w.refreshes(), 1, "the daemon refreshed once and served every request from its cache");
+}
+
+#[test]
+fn without_the_authtype_capability_the_token_is_the_password() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let host = w.devops.addr.to_string();
+    let request = format!("protocol=http\nhost={host}\npath=contoso/proj/_git/repo\n\n");
+    let out = w.env.helper(&["get"], &request);
+    assert_success(&out, "get");
+    let answer = stdout(&out);
+    let password = answer.lines().find_map(|l| l.strip_prefix("password=")).expect("a password");
+    assert!(answer.contains("username=alice@contoso.com\n"), "{answer}");
+    assert!(answer.lines().any(|l| l.starts_with("password_expiry_utc=")), "{answer}");
+    assert!(!answer.contains("authtype") && !answer.contains("ephemeral"), "{answer}");
+    assert_eq!(w.owner(password).as_deref(), Some("alice@contoso.com"));
+
+    let with_caps = format!("capability[]=authtype\n{request}");
+    let answer = stdout(&w.env.helper(&["get"], &with_caps));
+    assert!(answer.starts_with("capability[]=authtype\n"), "{answer}");
+    assert!(answer.contains("authtype=Bearer\n") && answer.contains("ephemeral=1\n"), "{answer}");
+    assert!(answer.contains(&format!("credential={password}\n")), "the cached token: {answer}");
+    assert!(!answer.contains("password="), "{answer}");
+
+    // git stores what worked on every helper; our token must not end up stored.
+    let store = format!("{request}username=alice@contoso.com\npassword={password}\n");
+    assert_success(&w.env.helper(&["store"], &store), "store");
+    let status = stdout(&w.env.helper(&["status", "--json"], ""));
+    assert!(status.contains("\"credentials\": []"), "{status}");
+}
+
+#[test]
+fn device_code_sign_in_polls_until_the_user_has_entered_the_code() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    w.entra.with(|s| s.device_script = ["authorization_pending", "slow_down", ""].map(String::from).into());
+    let out = w.login(&["--device", "--org", "contoso"]);
+    assert_success(&out, "login --device");
+    let text = stdout(&out);
+    assert!(text.contains("open https://microsoft.com/devicelogin and enter the code FAKE[31mCODE"), "{text}");
+    assert!(!text.contains('\u{1b}'), "control characters from the server are removed: {text:?}");
+    assert!(text.contains("Signed in as alice@contoso.com"), "{text}");
+    assert_eq!(w.entra.with(|s| s.grants("device_code")), 3, "pending, slow_down, then the token");
+    assert_success(&w.clone_repo("contoso", "clone"), "git clone");
+}
+
+#[test]
+fn a_declined_or_expired_device_code_is_reported_with_entras_words() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    for error in ["authorization_declined", "expired_token"] {
+        w.entra.with(|s| s.device_script = [error.to_owned()].into());
+        let out = w.login(&["--device", "--org", "contoso"]);
+        assert!(!out.status.success());
+        let line = one_line(&stderr(&out)).to_owned();
+        assert!(line.starts_with("git-credential-azdo: sign-in failed: Entra ID refused: "), "{line}");
+        assert!(line.contains(error) && line.contains("AADSTS"), "{line}");
+    }
+    assert!(!w.env.state_dir().join("accounts.json").exists(), "nothing kept");
+}
+
+#[test]
+fn short_lived_tokens_are_refreshed_ahead_without_the_user_waiting() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.entra.with(|s| s.lifetime = Duration::from_secs(6));
+    let url = w.url("contoso");
+    let (_, first) = w.env.fill(&url).expect("a token");
+    assert_eq!(w.refreshes(), 1);
+    // The daemon refreshes a recently used account's token a third of its lifetime early.
+    wait_for("a refresh ahead of expiry", Duration::from_secs(15), || w.refreshes() >= 2);
+    let (_, second) = w.env.fill(&url).expect("a token");
+    assert_ne!(first, second, "a new token");
+    assert_eq!(w.refreshes(), 2, "served from the cache: the get did not wait on Entra");
+    assert_eq!(w.owner(&second).as_deref(), Some("alice@contoso.com"));
+    assert!(w.entra.with(|s| s.grants("refresh_token")) < 4, "no refresh storm");
+}
+
+#[test]
+fn fifty_concurrent_fills_on_an_expired_token_cause_one_token_request() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.start_daemon();
+    w.entra.with(|s| s.token_delay = Duration::from_millis(500));
+    let url = w.url("contoso");
+    let answers: Vec<Option<(String, String)>> = std::thread::scope(|scope| {
+        let fills: Vec<_> = (0..50).map(|_| scope.spawn(|| w.env.fill(&url))).collect();
+        fills.into_iter().map(|f| f.join().unwrap()).collect()
+    });
+    let passwords: std::collections::HashSet<String> = answers.into_iter().map(|a| a.expect("a token").1).collect();
+    assert_eq!(passwords.len(), 1, "everyone got the one token");
+    assert_eq!(w.refreshes(), 1, "exactly one token request");
+}
+
+#[test]
+fn transient_entra_failures_are_retried_within_the_deadline() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.entra.with(|s| {
+        s.fail_next.push_back((503, None, "<html>busy</html>".into()));
+        s.fail_next.push_back((429, Some(1), String::new()));
+    });
+    let (_, token) = w.env.fill(&w.url("contoso")).expect("a token after retries");
+    assert_eq!(w.owner(&token).as_deref(), Some("alice@contoso.com"));
+    assert_eq!(w.refreshes(), 3);
+}
+
+#[test]
+fn a_rejected_token_is_dropped_and_the_next_get_refreshes() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let url = w.url("contoso");
+    let (user, first) = w.env.fill(&url).expect("a token");
+    w.env.reject(&url.replace("http://", &format!("http://{}:{first}@", user.replace('@', "%40"))));
+    let (_, second) = w.env.fill(&url).expect("a token");
+    assert_ne!(first, second);
+    assert_eq!(w.refreshes(), 2, "the refresh token was kept and used");
+}
+
+#[test]
+fn a_revoked_refresh_token_names_the_account_and_the_command_and_git_fails_fast() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let url = w.url("contoso");
+    let (user, token) = w.env.fill(&url).expect("a token");
+    w.entra.revoke("alice@contoso.com");
+    // Azure DevOps refuses the token (it was revoked too): git erases it.
+    w.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
+
+    let out = w.clone_repo("contoso", "clone");
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+    assert_eq!(ours.len(), 1, "{text}");
+    assert!(
+        ours[0].contains("alice@contoso.com must sign in again for contoso")
+            && ours[0].contains("invalid_grant (AADSTS50173, suberror bad_token)")
+            && ours[0].ends_with("run: git-credential-azdo login --org contoso"),
+        "{}",
+        ours[0]
+    );
+    let refreshes = w.refreshes();
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
+    assert_eq!(stdout(&out), "");
+    assert!(one_line(&stderr(&out)).contains("must sign in again"));
+    assert_eq!(w.refreshes(), refreshes, "no request to Entra until the user signs in again");
+
+    assert_success(&w.login(&["--org", "contoso"]), "login again");
+    assert!(w.env.fill(&url).is_some(), "a new sign-in clears the mark");
+}
+
+#[test]
+fn visualstudio_com_remotes_are_served_for_their_organization() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let port = w.devops.addr.port();
+    let url = format!("http://contoso.visualstudio.com:{port}/DefaultCollection/proj/_git/repo");
+    let resolve = format!("http.curloptResolve=contoso.visualstudio.com:{port}:127.0.0.1");
+    let out = w.env.git(&["-c", &resolve, "clone", "-q", &url, w.env.path("clone").to_str().unwrap()], "");
+    assert_success(&out, "git clone from visualstudio.com");
+    assert!(w.devops.auth_log().contains(&Auth::Accepted("Bearer alice@contoso.com".into())));
+}
+
+#[test]
+fn two_accounts_in_two_tenants_each_serve_their_own_organization() {
+    let w = World::new(
+        &[("alice@contoso.com", CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)],
+        &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)],
+    );
+    assert_success(&w.login(&["--org", "contoso"]), "login alice");
+    w.entra.with(|s| s.next_user = 1);
+    assert_success(&w.login(&["--org", "fabrikam"]), "login bob");
+
+    let owner = |organization: &str| w.env.fill(&w.url(organization)).and_then(|(_, token)| w.owner(&token));
+    assert_eq!(owner("contoso").as_deref(), Some("alice@contoso.com"));
+    assert_eq!(owner("fabrikam").as_deref(), Some("bob@fabrikam.com"));
+    assert_success(&w.clone_repo("fabrikam", "fabrikam"), "clone fabrikam");
+
+    let listed = stdout(&w.env.helper(&["accounts"], ""));
+    assert!(listed.contains("alice@contoso.com") && listed.contains("organizations: contoso"), "{listed}");
+    assert!(listed.contains("bob@fabrikam.com") && listed.contains("organizations: fabrikam"), "{listed}");
+    assert!(listed.contains("token expires in"), "{listed}");
+
+    // Without bindings, the organization's tenant (asked of Azure DevOps) picks the account.
+    assert_success(&w.env.helper(&["unbind", "--org", "contoso"], ""), "unbind");
+    assert_success(&w.env.helper(&["unbind", "--org", "fabrikam"], ""), "unbind");
+    assert_eq!(owner("fabrikam").as_deref(), Some("bob@fabrikam.com"));
+    assert_eq!(owner("contoso").as_deref(), Some("alice@contoso.com"));
+    // A bound organization follows its binding, and a username in the URL names the account.
+    assert_success(&w.env.helper(&["bind", "--org", "contoso", "--account", "bob@fabrikam.com"], ""), "bind");
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
+    assert!(stdout(&out).contains("username=bob@fabrikam.com\n"));
+    let hinted = format!("protocol=http\nhost={}\npath=contoso/p\nusername=alice@contoso.com\n\n", w.devops.addr);
+    assert!(stdout(&w.env.helper(&["get"], &hinted)).contains("username=alice@contoso.com\n"));
+}
+
+#[test]
+fn without_an_account_or_a_path_git_gets_nothing_and_one_line_saying_what_to_run() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let out = w.env.git(
+        &["-c", "credential.useHttpPath=false", "credential", "fill"],
+        &format!("url=http://{}\n\n", w.devops.addr),
+    );
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("git config --global credential.https://dev.azure.com.useHttpPath true"), "{text}");
+
+    let out = w.clone_repo("contoso", "clone");
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("git-credential-azdo: no account is signed in for the Azure DevOps organization contoso; run: git-credential-azdo login --org contoso"),
+        "{text}"
+    );
+    assert!(w.entra.with(|s| s.tenants_seen.is_empty()), "not interactive: Entra is not asked anything");
+}
+
+#[test]
+fn a_push_in_a_terminal_signs_in_on_the_spot() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    w.env.set_env("GIT_TERMINAL_PROMPT", "1");
+    let work = w.env.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let git = |args: &[&str]| {
+        let mut cmd = w.env.command("git");
+        cmd.current_dir(&work).args(["-c", "user.name=T", "-c", "user.email=t@example.com"]).args(args);
+        support::run(cmd, "")
+    };
+    assert_success(&git(&["init", "-q", "-b", "feature"]), "git init");
+    std::fs::write(work.join("F"), "feature\n").unwrap();
+    assert_success(&git(&["add", "F"]), "git add");
+    assert_success(&git(&["commit", "-q", "-m", "feature"]), "git commit");
+    let push =
+        format!("git -c credential.helper= -c credential.helper={} push -q {} feature", support::BIN, w.url("contoso"));
+    // `script` gives git and the helper a terminal, as a user's shell would.
+    let mut cmd = w.env.command("script");
+    cmd.current_dir(&work).args(["-qec", &push, "/dev/null"]);
+    let out = support::run(cmd, "");
+    let text = stdout(&out);
+    assert_success(&out, &format!("git push in a terminal: {text}"));
+    assert!(text.contains("no account is signed in for the Azure DevOps organization contoso; signing in."), "{text}");
+    assert!(text.contains("Signed in as alice@contoso.com."), "{text}");
+    let log = {
+        let mut cmd = w.env.command("git");
+        cmd.args([
+            "--git-dir",
+            w.devops.root.join("contoso/proj/_git/repo").to_str().unwrap(),
+            "log",
+            "--format=%s",
+            "-1",
+            "feature",
+        ]);
+        support::run(cmd, "")
+    };
+    assert_eq!(stdout(&log).trim(), "feature", "the push reached the server");
+    assert!(w.env.fill(&w.url("contoso")).is_some(), "and the account stays signed in");
+}

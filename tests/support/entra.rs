@@ -1,0 +1,308 @@
+//! A fake Microsoft Entra ID v2.0 on 127.0.0.1, shaped as shared/AZURE.md describes the real
+//! one: `authorize` (consent is automatic: the next user signs in), `devicecode`, and `token`
+//! for the authorization-code (PKCE checked), refresh-token (rotating) and device-code grants,
+//! with Entra's error bodies. Tests script failures and read what it saw.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request, Response, StatusCode, header};
+use base64::Engine as _;
+
+/// A user the fake can sign in.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub username: String,
+    pub oid: String,
+    pub tenant: String,
+}
+
+impl User {
+    pub fn new(username: &str, tenant: &str) -> Self {
+        Self {
+            username: username.into(),
+            oid: format!("oid-{}", username.split('@').next().unwrap()),
+            tenant: tenant.into(),
+        }
+    }
+}
+
+/// One issued access token.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub user: usize,
+    pub expires: Instant,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub users: Vec<User>,
+    /// Who signs in at the next authorize or device code.
+    pub next_user: usize,
+    pub lifetime: Duration,
+    /// The `grant_type` of every token request, in order.
+    pub token_requests: Vec<String>,
+    /// Answers to give before any real work: (status, Retry-After, body).
+    pub fail_next: VecDeque<(u16, Option<u64>, String)>,
+    /// How long each token request takes.
+    pub token_delay: Duration,
+    /// The errors the device-code poll answers before it succeeds (`""` = success).
+    pub device_script: VecDeque<String>,
+    /// Tenants in the path of every request.
+    pub tenants_seen: Vec<String>,
+    codes: HashMap<String, (usize, String, String)>,
+    refresh_tokens: HashMap<String, (usize, bool)>,
+    pub access_tokens: HashMap<String, Issued>,
+    devices: HashMap<String, usize>,
+    counter: u64,
+}
+
+impl State {
+    fn mint(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        format!("{kind}-{}-{nanos:08x}", self.counter)
+    }
+
+    /// The user owning `token` if it is a live access token.
+    pub fn owner(&self, token: &str) -> Option<&User> {
+        let issued = self.access_tokens.get(token)?;
+        (issued.expires > Instant::now()).then(|| &self.users[issued.user])
+    }
+
+    pub fn grants(&self, grant: &str) -> usize {
+        self.token_requests.iter().filter(|g| g.ends_with(grant)).count()
+    }
+}
+
+pub struct FakeEntra {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<State>>,
+    _server: super::Server,
+}
+
+impl FakeEntra {
+    pub fn start(users: Vec<User>) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            users,
+            lifetime: Duration::from_secs(3600),
+            device_script: VecDeque::from(["authorization_pending".to_owned()]),
+            ..State::default()
+        }));
+        let shared = state.clone();
+        let server = super::Server::start(move |req| {
+            let state = shared.clone();
+            async move { handle(state, req).await }
+        });
+        Self { addr: server.addr, state, _server: server }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Revokes every refresh token of `username` (a password change, an admin's sign-out).
+    pub fn revoke(&self, username: &str) {
+        self.with(|s| {
+            let user = s.users.iter().position(|u| u.username == username).unwrap();
+            for (owner, revoked) in s.refresh_tokens.values_mut() {
+                if *owner == user {
+                    *revoked = true;
+                }
+            }
+        });
+    }
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// An error body exactly as Entra shapes it.
+pub fn entra_error(status: u16, error: &str, code: u64, description: &str) -> Response<Body> {
+    json(
+        status,
+        &serde_json::json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: 0000\r\nCorrelation ID: 1111\r\nTimestamp: 2026-11-21 00:00:00Z"),
+            "error_codes": [code],
+            "timestamp": "2026-11-21 00:00:00Z",
+            "trace_id": "0000",
+            "correlation_id": "1111",
+            "suberror": if code == 50173 { "bad_token" } else { "" },
+        }),
+    )
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let segments: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
+    let [tenant, "oauth2", "v2.0", endpoint] = segments.as_slice() else {
+        return Response::builder().status(404).body(Body::empty()).unwrap();
+    };
+    state.lock().unwrap().tenants_seen.push((*tenant).to_owned());
+    match (parts.method.clone(), *endpoint) {
+        (Method::GET, "authorize") => authorize(&state, parts.uri.query().unwrap_or_default(), tenant),
+        (Method::POST, "devicecode") => devicecode(&state, &form(&body)),
+        (Method::POST, "token") => {
+            let delay = state.lock().unwrap().token_delay;
+            tokio::time::sleep(delay).await;
+            token(&state, &form(&body))
+        }
+        _ => Response::builder().status(405).body(Body::empty()).unwrap(),
+    }
+}
+
+fn authorize(state: &Mutex<State>, query: &str, tenant: &str) -> Response<Body> {
+    let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
+    assert!(redirect.starts_with("http://localhost:"), "a loopback redirect on localhost: {redirect}");
+    assert_eq!(q.get("response_type").map(String::as_str), Some("code"));
+    assert_eq!(q.get("code_challenge_method").map(String::as_str), Some("S256"));
+    assert!(
+        q.get("scope").is_some_and(
+            |s| s.contains("offline_access") && s.contains("499b84ac-1321-427f-aa17-267ca6975798/.default")
+        )
+    );
+    let mut s = state.lock().unwrap();
+    let user = s.next_user;
+    let code = s.mint("code");
+    s.codes.insert(code.clone(), (user, q["code_challenge"].clone(), redirect.clone()));
+    let _ = tenant;
+    let location = format!(
+        "{redirect}?code={code}&state={}",
+        url::form_urlencoded::byte_serialize(q.get("state").map_or("", String::as_str).as_bytes()).collect::<String>()
+    );
+    Response::builder().status(StatusCode::FOUND).header(header::LOCATION, location).body(Body::empty()).unwrap()
+}
+
+fn devicecode(state: &Mutex<State>, form: &HashMap<String, String>) -> Response<Body> {
+    assert!(form.get("scope").is_some_and(|s| s.contains("offline_access")));
+    let mut s = state.lock().unwrap();
+    let device_code = s.mint("device");
+    let user = s.next_user;
+    s.devices.insert(device_code.clone(), user);
+    json(
+        200,
+        &serde_json::json!({
+            "user_code": "FAKE\u{1b}[31mCODE",
+            "device_code": device_code,
+            "verification_uri": "https://microsoft.com/devicelogin",
+            "expires_in": 900,
+            "interval": 1,
+            "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKECODE to authenticate.",
+        }),
+    )
+}
+
+fn token(state: &Mutex<State>, form: &HashMap<String, String>) -> Response<Body> {
+    let mut s = state.lock().unwrap();
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    s.token_requests.push(grant.clone());
+    if let Some((status, retry_after, body)) = s.fail_next.pop_front() {
+        let mut response = Response::builder().status(status);
+        if let Some(seconds) = retry_after {
+            response = response.header(header::RETRY_AFTER, seconds.to_string());
+        }
+        return response.body(Body::from(body)).unwrap();
+    }
+    let user = match grant.as_str() {
+        "authorization_code" => {
+            let Some((user, challenge, redirect)) = s.codes.remove(form.get("code").map_or("", String::as_str)) else {
+                return entra_error(400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed.");
+            };
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            if s256(&verifier) != challenge {
+                return entra_error(
+                    400,
+                    "invalid_grant",
+                    501_481,
+                    "The Code_Verifier does not match the code_challenge.",
+                );
+            }
+            assert_eq!(form.get("redirect_uri"), Some(&redirect));
+            user
+        }
+        "refresh_token" => match s.refresh_tokens.get(form.get("refresh_token").map_or("", String::as_str)) {
+            Some((user, false)) => *user,
+            Some((_, true)) => {
+                return entra_error(
+                    400,
+                    "invalid_grant",
+                    50173,
+                    "The provided grant has expired due to it being revoked.",
+                );
+            }
+            None => {
+                return entra_error(
+                    400,
+                    "invalid_grant",
+                    9_002_313,
+                    "Invalid request. Request is malformed or invalid.",
+                );
+            }
+        },
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            let Some(&user) = s.devices.get(form.get("device_code").map_or("", String::as_str)) else {
+                return entra_error(400, "bad_verification_code", 70019, "Verification code unknown.");
+            };
+            match s.device_script.pop_front() {
+                Some(error) if !error.is_empty() => {
+                    let code = match error.as_str() {
+                        "authorization_pending" | "slow_down" => 70016,
+                        "expired_token" => 70020,
+                        _ => 70000,
+                    };
+                    return entra_error(400, &error, code, "The device flow is not complete.");
+                }
+                _ => user,
+            }
+        }
+        _ => return entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."),
+    };
+    let lifetime = s.lifetime;
+    let access = s.mint("at");
+    s.access_tokens.insert(access.clone(), Issued { user, expires: Instant::now() + lifetime });
+    let refresh = s.mint("rt");
+    s.refresh_tokens.insert(refresh.clone(), (user, false));
+    let u = s.users[user].clone();
+    let claims =
+        serde_json::json!({ "oid": u.oid, "tid": u.tenant, "preferred_username": u.username, "name": u.username });
+    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let id_token = format!("{}.{}.sig", b64(&serde_json::json!({"alg": "none"})), b64(&claims));
+    json(
+        200,
+        &serde_json::json!({
+            "token_type": "Bearer",
+            "scope": "499b84ac-1321-427f-aa17-267ca6975798/user_impersonation",
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
+            "access_token": access,
+            "refresh_token": refresh,
+            "id_token": id_token,
+        }),
+    )
+}
+
+/// The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)), no padding (RFC 7636),
+/// computed here independently of the oauth2 crate the product uses.
+fn s256(verifier: &str) -> String {
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
