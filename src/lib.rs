@@ -7,7 +7,11 @@
 //!                         │  local socket / named pipe: versioned, length-prefixed JSON frames
 //!                         ▼
 //!                       daemon (git-credential-azdo daemon)              long-lived, tokio
-//!                         └─ service ─▶ credential store ─▶ secret store (keyring | file | memory)
+//!                         └─ service
+//!                              ├─ resolve: Azure DevOps organization -> Entra account, else stored
+//!                              ├─ tokens: per-account access tokens, refreshed through Entra ID
+//!                              ├─ accounts (accounts.json) and stored credentials (credentials.json)
+//!                              └─ vault: secrets in the keyring, or an owner-only file
 //! ```
 //!
 //! ## Code map
@@ -19,7 +23,12 @@
 //! - [`service`]: one request in, one response out; shared by the daemon and the in-process
 //!   fallback.
 //! - [`store`]: secret stores and the credentials git asked us to keep.
-//! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenant hints.
+//! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenants.
+//! - [`resolve`]: which source answers a request (the domain's core decision).
+//! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries.
+//! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens.
+//! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
+//! - [`signin`]: the interactive sign-in shared by `login` and `get` in a terminal.
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
 //!   [`secret`]: the redacting secret type; [`logging`], [`cli`], [`commands`].
 //!
@@ -32,6 +41,11 @@
 //! - Only [`store`] touches the keyring and the secrets file; the keyring is called from
 //!   blocking threads only.
 //! - State is written atomically, owner-only (0600 files in 0700 directories).
+//! - No network call without a deadline; tokens are sent only to the Entra authority and the
+//!   Azure DevOps base URL configured (https, or http on loopback), never to a host a server
+//!   named, and HTTP clients do not follow redirects.
+//! - Entra tokens handed to git are never stored through `store`; refresh tokens live only in
+//!   the vault.
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket.
 
 pub mod accounts;

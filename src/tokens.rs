@@ -31,6 +31,9 @@ const AHEAD_MARGIN: (Duration, u32) = (Duration::from_secs(10 * 60), 3);
 const RECENT: Duration = Duration::from_secs(8 * 60 * 60);
 /// The refresh-ahead loop looks again at least this often.
 const IDLE_CHECK: Duration = Duration::from_secs(60);
+/// After a failed refresh ahead of time, the next try waits this long (a `get` may still
+/// refresh sooner): an outage must not turn into a stream of requests.
+const AHEAD_RETRY: Duration = Duration::from_secs(30);
 
 /// An access token as served to git.
 #[derive(Debug, Clone)]
@@ -80,9 +83,22 @@ struct Slot {
     /// Held while refreshing: the single flight.
     refreshing: tokio::sync::Mutex<()>,
     last_used: Mutex<Option<Instant>>,
+    /// When a refresh ahead of time was last tried.
+    last_ahead: Mutex<Option<Instant>>,
 }
 
 impl Slot {
+    /// When this slot's token should be refreshed ahead of time, if it should.
+    fn ahead_at(&self, now: Instant) -> Option<Instant> {
+        let used = *self.last_used.lock().unwrap_or_else(PoisonError::into_inner);
+        if used.is_none_or(|t| now.saturating_duration_since(t) >= RECENT) {
+            return None;
+        }
+        let due = self.token()?.due_at(AHEAD_MARGIN);
+        let tried = *self.last_ahead.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(tried.map_or(due, |t| due.max(t + AHEAD_RETRY)))
+    }
+
     fn token(&self) -> Option<AccessToken> {
         self.token.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -250,7 +266,11 @@ impl TokenCache {
             let now = Instant::now();
             let due: Vec<String> = {
                 let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-                slots.iter().filter(|(_, slot)| Self::due_ahead(slot, now)).map(|(id, _)| id.clone()).collect()
+                slots
+                    .iter()
+                    .filter(|(_, slot)| slot.ahead_at(now).is_some_and(|t| t <= now))
+                    .map(|(id, _)| id.clone())
+                    .collect()
             };
             for id in due {
                 let cache = self.clone();
@@ -259,21 +279,11 @@ impl TokenCache {
         }
     }
 
-    fn due_ahead(slot: &Slot, now: Instant) -> bool {
-        let recent = slot.last_used.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|t| now - t < RECENT);
-        recent && slot.token().is_some_and(|t| t.due(AHEAD_MARGIN, now))
-    }
-
     /// The earliest moment a recently used account's token becomes due for refresh.
     fn next_due(&self) -> Instant {
         let now = Instant::now();
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        let earliest = slots
-            .values()
-            .filter(|slot| slot.last_used.lock().unwrap_or_else(PoisonError::into_inner).is_some())
-            .filter_map(|slot| slot.token())
-            .map(|t| t.due_at(AHEAD_MARGIN))
-            .min();
+        let earliest = slots.values().filter_map(|slot| slot.ahead_at(now)).min();
         // A token refreshed moments ago must not spin the loop: at least a short pause.
         let earliest = earliest.map_or(now + IDLE_CHECK, |t| t.max(now + Duration::from_millis(200)));
         earliest.min(now + IDLE_CHECK)
@@ -282,9 +292,11 @@ impl TokenCache {
     async fn refresh_ahead(&self, account_id: &str) {
         let slot = self.slot(account_id);
         let Ok(_single_flight) = slot.refreshing.try_lock() else { return };
-        if !Self::due_ahead(&slot, Instant::now()) {
+        let now = Instant::now();
+        if slot.ahead_at(now).is_none_or(|t| t > now) {
             return;
         }
+        *slot.last_ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
         let account = match self.accounts.load() {
             Ok(all) => all.by_id(account_id).cloned(),
             Err(e) => {
@@ -310,4 +322,37 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
         Err(StoreError::Failed { backend: crate::store::Backend::File, action: "run", reason: e.to_string() })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(left: Duration, lifetime: Duration) -> AccessToken {
+        AccessToken { secret: Secret::new("t"), expires_utc: 0, expires_at: Instant::now() + left, lifetime }
+    }
+
+    #[test]
+    fn hour_long_tokens_are_served_until_three_minutes_before_expiry() {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert!(!token(Duration::from_secs(4 * 60), hour).due(SERVE_MARGIN, now));
+        assert!(token(Duration::from_secs(2 * 60), hour).due(SERVE_MARGIN, now));
+        assert!(token(Duration::from_secs(9 * 60), hour).due(AHEAD_MARGIN, now), "refreshed ahead at 10 minutes");
+        // A 6 s token (the tests' fake) is served for 5.4 s and refreshed ahead at 4 s.
+        let short = token(Duration::from_millis(1500), Duration::from_secs(6));
+        assert!(!short.due(SERVE_MARGIN, now) && short.due(AHEAD_MARGIN, now));
+    }
+
+    #[test]
+    fn refresh_ahead_is_for_recent_accounts_and_backs_off_after_a_try() {
+        let slot = Slot::default();
+        let now = Instant::now();
+        *slot.token.lock().unwrap() = Some(token(Duration::from_secs(60), Duration::from_secs(3600)));
+        assert_eq!(slot.ahead_at(now), None, "never used: not refreshed ahead");
+        *slot.last_used.lock().unwrap() = Some(now);
+        assert!(slot.ahead_at(now).is_some_and(|t| t <= now), "due now");
+        *slot.last_ahead.lock().unwrap() = Some(now);
+        assert_eq!(slot.ahead_at(now), Some(now + AHEAD_RETRY), "not again before the back-off");
+    }
 }
