@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::{Account, AccountStore};
-use crate::azdo::{ORGANIZATIONS_TENANT, Services};
+use crate::azdo::Services;
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
 use crate::ipc::{AccountStatus, ErrorKind, Miss, Request, Response, StatusReport};
@@ -206,15 +206,6 @@ pub fn token_answer(token: &Secret, expires_utc: u64, username: &str, caps: Capa
         answer.password = Some(token.clone());
     }
     answer
-}
-
-/// The tenant to sign in to for `miss`, when it is one a sign-in can fix.
-pub fn sign_in_tenant(miss: &Miss) -> Option<&str> {
-    match miss {
-        Miss::NoAccount { tenant, .. } => Some(tenant.as_deref().unwrap_or(ORGANIZATIONS_TENANT)),
-        Miss::NeedsSignIn { tenant, .. } => Some(tenant),
-        Miss::NeedsHttpPath | Miss::Unavailable { .. } => None,
-    }
 }
 
 /// An error and its causes on one line, as the user sees it.

@@ -53,6 +53,8 @@ pub struct Request {
 pub struct SignedIn {
     pub account: Account,
     pub tokens: Tokens,
+    /// Organizations the new token could not be confirmed for, and why.
+    pub unconfirmed: Vec<(String, String)>,
 }
 
 /// Signs in, talking to the user on `terminal`, and keeps the account and its refresh token.
@@ -67,14 +69,33 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let tokens = runtime.block_on(flow(config, request, terminal))?;
+    let (tokens, unconfirmed) = runtime.block_on(async {
+        let tokens = flow(config, request, terminal).await?;
+        let unconfirmed = confirm(config, &request.organizations, &tokens).await;
+        anyhow::Ok((tokens, unconfirmed))
+    })?;
 
     let identity = tokens.identity.clone().context("Entra ID did not say who signed in (no id_token)")?;
     let refresh_token = tokens.refresh_token.as_ref().context("Entra ID did not issue a refresh token")?;
     let account = accounts
         .save_sign_in(&identity, &config.entra, refresh_token, &request.organizations)
         .with_context(|| format!("failed to keep the sign-in of {}", identity.username))?;
-    Ok(SignedIn { account, tokens })
+    Ok(SignedIn { account, tokens, unconfirmed })
+}
+
+/// The organizations that do not accept the new token (another tenant's, or no access),
+/// asked of Azure DevOps without side effects.
+async fn confirm(config: &Config, organizations: &[String], tokens: &Tokens) -> Vec<(String, String)> {
+    let client = crate::entra::http_client();
+    let services = Services::new(&config.devops_url);
+    let bearer = crate::secret::Secret::new(format!("Bearer {}", tokens.access_token.expose()));
+    let mut unconfirmed = Vec::new();
+    for organization in organizations {
+        if let Err(e) = crate::azdo::connection_data(&client, &services, organization, &bearer).await {
+            unconfirmed.push((organization.clone(), e.to_string()));
+        }
+    }
+    unconfirmed
 }
 
 async fn flow(config: &Config, request: &Request, terminal: &mut dyn Write) -> anyhow::Result<Tokens> {

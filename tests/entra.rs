@@ -133,6 +133,13 @@ fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
     assert!(log.contains(&Auth::Accepted("Bearer alice@contoso.com".into())), "git sent a Bearer token: {log:?}");
     assert!(!log.iter().any(|a| matches!(a, Auth::Refused(_))), "{log:?}");
     assert_eq!(w.refreshes(), 1, "the daemon refreshed once and served every request from its cache");
+    assert!(!text.contains("Warning"), "the token was confirmed for contoso: {text}");
+
+    // Entra rotated the refresh token: the newest replaced the one from the sign-in.
+    let secrets = std::fs::read_to_string(w.env.state_dir().join("secrets.json")).unwrap();
+    let latest = w.entra.with(|s| s.latest_refresh_token()).unwrap();
+    assert!(secrets.contains(&latest), "the newest refresh token is kept");
+    assert_eq!(secrets.matches("rt-").count(), 1, "and only it");
 }
 
 #[test]
@@ -166,7 +173,11 @@ fn without_the_authtype_capability_the_token_is_the_password() {
 
 #[test]
 fn device_code_sign_in_polls_until_the_user_has_entered_the_code() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    // The authority from git's configuration rather than the environment.
+    w.env.remove_env("AZURE_AUTHORITY_HOST");
+    let config = std::fs::read_to_string(w.env.path("gitconfig")).unwrap();
+    std::fs::write(w.env.path("gitconfig"), format!("{config}[azdo]\n\tauthorityHost = {}\n", w.entra.url())).unwrap();
     w.entra.with(|s| s.device_script = ["authorization_pending", "slow_down", ""].map(String::from).into());
     let out = w.login(&["--device", "--org", "contoso"]);
     assert_success(&out, "login --device");
@@ -387,4 +398,41 @@ fn a_push_in_a_terminal_signs_in_on_the_spot() {
     };
     assert_eq!(stdout(&log).trim(), "feature", "the push reached the server");
     assert!(w.env.fill(&w.url("contoso")).is_some(), "and the account stays signed in");
+}
+
+#[test]
+fn login_warns_when_the_new_account_cannot_reach_an_organization() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("fabrikam", FABRIKAM_TENANT)]);
+    let out = w.login(&["--org", "fabrikam", "--tenant", CONTOSO_TENANT]);
+    assert_success(&out, "login");
+    let text = stdout(&out);
+    assert!(
+        text.contains("Warning: alice@contoso.com cannot reach fabrikam yet: Azure DevOps refused it (HTTP 401)"),
+        "{text}"
+    );
+    assert!(text.contains("Organizations bound to it: fabrikam."), "the binding is kept: {text}");
+}
+
+#[test]
+fn no_token_reaches_the_logs_at_the_most_verbose_level() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let log = w.env.path("trace.log");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "trace");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.entra.with(|s| s.fail_next.push_back((503, None, String::new())));
+    assert_success(&w.clone_repo("contoso", "clone"), "git clone");
+    let url = w.url("contoso");
+    let (user, token) = w.env.fill(&url).unwrap();
+    w.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
+    assert!(w.env.fill(&url).is_some());
+    let status = stdout(&w.env.helper(&["status", "--json"], ""));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("refreshed") && logged.contains("retrying"), "the trace was written: {logged}");
+    let secrets = w.entra.with(|s| s.issued_secrets());
+    assert!(secrets.len() >= 6, "{secrets:?}");
+    for secret in secrets {
+        assert!(!logged.contains(&secret), "{secret} leaked into the log");
+        assert!(!status.contains(&secret), "{secret} leaked into status");
+    }
 }

@@ -170,6 +170,61 @@ pub fn tenant_from_headers(headers: &reqwest::header::HeaderMap) -> Option<Strin
     tenants.iter().find(|t| *t != ORGANIZATIONS_TENANT).or(tenants.first()).cloned()
 }
 
+/// Why Azure DevOps did not confirm a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("Azure DevOps refused it (HTTP {0})")]
+    Refused(u16),
+    #[error("Azure DevOps answered with a sign-in page instead of data (HTTP {0}): the credential is not valid there")]
+    SignInPage(u16),
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// Whom Azure DevOps takes `authorization` (a whole `Authorization` header value) to be in
+/// `organization`: `GET {org}/_apis/connectionData` with `X-TFS-FedAuthRedirect: Suppress`, which
+/// has no side effects. Only a 200 with JSON counts; the answer is the user's display name.
+pub async fn connection_data(
+    client: &reqwest::Client,
+    services: &Services,
+    organization: &str,
+    authorization: &crate::secret::Secret,
+) -> Result<String, CheckError> {
+    #[derive(serde::Deserialize)]
+    struct ConnectionData {
+        #[serde(rename = "authenticatedUser")]
+        authenticated_user: User,
+    }
+    #[derive(serde::Deserialize)]
+    struct User {
+        #[serde(rename = "providerDisplayName")]
+        provider_display_name: Option<String>,
+    }
+    let url = format!("{}/_apis/connectionData", services.organization_url(organization));
+    let response = client
+        .get(&url)
+        .header(reqwest::header::AUTHORIZATION, authorization.expose())
+        .header("X-TFS-FedAuthRedirect", "Suppress")
+        .timeout(DISCOVERY_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| CheckError::Unreachable(crate::entra::describe_http_error(&e)))?;
+    let status = response.status().as_u16();
+    let is_json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    match status {
+        200 if is_json => {}
+        200..=299 => return Err(CheckError::SignInPage(status)),
+        _ => return Err(CheckError::Refused(status)),
+    }
+    let body = response.bytes().await.map_err(|e| CheckError::Unreachable(crate::entra::describe_http_error(&e)))?;
+    let data: ConnectionData = serde_json::from_slice(&body).map_err(|_| CheckError::SignInPage(status))?;
+    Ok(data.authenticated_user.provider_display_name.map(|n| crate::entra::printable(&n, 200)).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,13 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
     let account = &signed_in.account;
     let name = account.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     writeln!(out, "Signed in as {}{name}, tenant {}.", account.username, account.tenant_id)?;
+    for (organization, why) in &signed_in.unconfirmed {
+        writeln!(
+            out,
+            "Warning: {} cannot reach {organization} yet: {why}. Is it the account (or tenant) that organization uses?",
+            account.username
+        )?;
+    }
     if account.organizations.is_empty() {
         writeln!(out, "No organization is bound to it; bind one with: git-credential-azdo login --org ORGANIZATION")?;
     } else {

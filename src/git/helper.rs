@@ -83,21 +83,24 @@ pub fn describe(miss: &Miss) -> String {
 /// Signs in from inside git when that can fix `miss` and the session is interactive; the
 /// answer for git then carries the new token.
 fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow::Result<Option<Credential>> {
-    let Some(tenant) = crate::service::sign_in_tenant(miss) else { return Ok(None) };
+    // The tenant is the account's, or the organization's when git's 401 or an earlier answer
+    // named it; else the sign-in discovers it.
+    let (organization, tenant, login_hint) = match miss {
+        Miss::NoAccount { organization, tenant } => (organization.clone(), tenant.clone(), None),
+        Miss::NeedsSignIn { organization, username, tenant, .. } => {
+            (organization.clone(), Some(tenant.clone()), Some(username.clone()))
+        }
+        Miss::NeedsHttpPath | Miss::Unavailable { .. } => return Ok(None),
+    };
     if !may_prompt() {
         return Ok(None);
     }
     let Some(mut terminal) = open_terminal() else { return Ok(None) };
-    let (organization, login_hint) = match miss {
-        Miss::NoAccount { organization, .. } => (organization.clone(), None),
-        Miss::NeedsSignIn { organization, username, .. } => (organization.clone(), Some(username.clone())),
-        Miss::NeedsHttpPath | Miss::Unavailable { .. } => return Ok(None),
-    };
     let config = config.clone().with_git_config()?;
     let _ = writeln!(terminal, "git-credential-azdo: {}; signing in.", describe(miss).split(';').next().unwrap_or(""));
     let request = signin::Request {
         method: Method::for_this_session(&config),
-        tenant: Some(tenant.to_owned()),
+        tenant,
         organizations: vec![organization],
         login_hint,
     };

@@ -40,6 +40,9 @@ fn decide(tenants: &HashMap<String, String>, issued: &Mutex<State>, parts: &axum
     let auth = check(issued, tenant, parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let is_organization_head =
         parts.method == Method::HEAD && path_info.trim_end_matches('/') == format!("/{organization}");
+    if path_info == format!("/{organization}/_apis/connectionData") {
+        return connection_data(auth, parts.headers.contains_key("x-tfs-fedauthredirect"), tenant);
+    }
     match &auth {
         Auth::Accepted(user) if !is_organization_head => {
             Decision::Serve { user: user.split(' ').nth(1).unwrap_or_default().to_owned(), path_info, auth }
@@ -68,6 +71,32 @@ fn check(issued: &Mutex<State>, tenant: &str, authorization: Option<&str>) -> Au
         Some(user) if user.tenant == tenant => Auth::Accepted(format!("{scheme} {}", user.username)),
         _ => Auth::Refused(format!("{scheme} {token}")),
     }
+}
+
+/// `connectionData`: the user as JSON for a good credential; for a bad one, the 401 when the
+/// client asked for no redirect, else the 203 with a sign-in page that Azure DevOps gives.
+fn connection_data(auth: Auth, suppress_redirect: bool, tenant: &str) -> Decision {
+    let response = match &auth {
+        Auth::Accepted(user) => {
+            let name = user.split(' ').nth(1).unwrap_or_default();
+            let body = serde_json::json!({
+                "authenticatedUser": { "id": "6f5f0b49", "providerDisplayName": name, "isActive": true },
+                "instanceId": "00000000-aaaa-bbbb-cccc-000000000000",
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        }
+        _ if suppress_redirect => challenge(tenant),
+        _ => Response::builder()
+            .status(StatusCode::NON_AUTHORITATIVE_INFORMATION)
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .body(Body::from("<html><body>Sign in to your account</body></html>"))
+            .unwrap(),
+    };
+    Decision::Respond { auth, response }
 }
 
 /// The answer to an anonymous or refused request, as Azure DevOps Services gives it.

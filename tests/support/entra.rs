@@ -73,6 +73,18 @@ impl State {
         (issued.expires > Instant::now()).then(|| &self.users[issued.user])
     }
 
+    /// Every refresh and access token issued, oldest first.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.refresh_tokens.keys().chain(self.access_tokens.keys()).cloned().collect();
+        all.sort_by_key(|t| t.split('-').nth(1).and_then(|n| n.parse::<u64>().ok()));
+        all
+    }
+
+    /// The refresh token issued last.
+    pub fn latest_refresh_token(&self) -> Option<String> {
+        self.issued_secrets().into_iter().rfind(|t| t.starts_with("rt-"))
+    }
+
     pub fn grants(&self, grant: &str) -> usize {
         self.token_requests.iter().filter(|g| g.ends_with(grant)).count()
     }
