@@ -67,6 +67,11 @@ impl World {
         self.env.git(&["clone", "-q", &self.url(organization), self.env.path(dir).to_str().unwrap()], "")
     }
 
+    /// git's `reject` of a token it was given for `url` (Azure DevOps refused it).
+    fn reject(&self, url: &str, (user, token): &(String, String)) {
+        self.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
+    }
+
     /// Starts the daemon (a request for another host answers nothing but starts it).
     fn start_daemon(&self) {
         let out = self.env.helper(&["get"], "protocol=https\nhost=example.com\n\n");
@@ -254,8 +259,9 @@ fn a_rejected_token_is_dropped_and_the_next_get_refreshes() {
     let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");
     let url = w.url("contoso");
-    let (user, first) = w.env.fill(&url).expect("a token");
-    w.env.reject(&url.replace("http://", &format!("http://{}:{first}@", user.replace('@', "%40"))));
+    let given = w.env.fill(&url).expect("a token");
+    w.reject(&url, &given);
+    let first = given.1;
     let (_, second) = w.env.fill(&url).expect("a token");
     assert_ne!(first, second);
     assert_eq!(w.refreshes(), 2, "the refresh token was kept and used");
@@ -266,10 +272,10 @@ fn a_revoked_refresh_token_names_the_account_and_the_command_and_git_fails_fast(
     let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");
     let url = w.url("contoso");
-    let (user, token) = w.env.fill(&url).expect("a token");
+    let given = w.env.fill(&url).expect("a token");
     w.entra.revoke("alice@contoso.com");
     // Azure DevOps refuses the token (it was revoked too): git erases it.
-    w.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
+    w.reject(&url, &given);
 
     let out = w.clone_repo("contoso", "clone");
     assert!(!out.status.success());
@@ -423,8 +429,8 @@ fn no_token_reaches_the_logs_at_the_most_verbose_level() {
     w.entra.with(|s| s.fail_next.push_back((503, None, String::new())));
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
     let url = w.url("contoso");
-    let (user, token) = w.env.fill(&url).unwrap();
-    w.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
+    let given = w.env.fill(&url).unwrap();
+    w.reject(&url, &given);
     assert!(w.env.fill(&url).is_some());
     let status = stdout(&w.env.helper(&["status", "--json"], ""));
     let logged = std::fs::read_to_string(&log).unwrap();

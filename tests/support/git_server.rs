@@ -22,8 +22,7 @@ pub struct GitServer {
     pub addr: SocketAddr,
     pub root: PathBuf,
     log: Arc<Mutex<Vec<Auth>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: super::Server,
 }
 
 /// What the front decides for one request.
@@ -70,26 +69,10 @@ impl GitServer {
 
     /// Serves the bare repositories under `root`, letting `gate` decide on each request.
     pub fn start_with(root: &Path, gate: Gate) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let state = State { root: root.to_owned(), gate, log: log.clone() };
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(move |req: Request<Body>| serve(state.clone(), req));
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        Self { addr, root: root.to_owned(), log, shutdown: Some(shutdown), thread: Some(thread) }
+        let server = super::Server::start(move |req| serve(state.clone(), req));
+        Self { addr: server.addr, root: root.to_owned(), log, _server: server }
     }
 
     pub fn url(&self, repo: &str) -> String {
@@ -99,17 +82,6 @@ impl GitServer {
     /// Every request's credentials so far, in order.
     pub fn auth_log(&self) -> Vec<Auth> {
         self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
