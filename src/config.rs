@@ -117,11 +117,11 @@ impl Config {
             timeout,
             use_daemon,
             entra: EntraSettings {
-                authority_host: endpoint_url(ENV_AUTHORITY_HOST, DEFAULT_AUTHORITY_HOST)?,
+                authority_host: url::Url::parse(DEFAULT_AUTHORITY_HOST)?,
                 client_id: DEFAULT_CLIENT_ID.to_owned(),
                 tenant: None,
             },
-            devops_url: endpoint_url(ENV_DEVOPS_URL, DEFAULT_DEVOPS_URL)?,
+            devops_url: url::Url::parse(DEFAULT_DEVOPS_URL)?,
             browser: None,
         };
         config.apply(&|key| env_string(key.env), false)?;
@@ -212,13 +212,6 @@ fn read_git_config() -> Vec<(String, String)> {
 
 fn env_string(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn endpoint_url(env: &str, default: &str) -> anyhow::Result<url::Url> {
-    match env_string(env) {
-        Some(text) => parse_endpoint(env, &text),
-        None => Ok(url::Url::parse(default)?),
-    }
 }
 
 /// An endpoint we send tokens to: https, or plain http on a loopback address (a test's fake).

@@ -57,14 +57,11 @@ impl Resolver {
         wwwauth: &[String],
     ) -> Result<Option<Account>, StoreError> {
         let all = self.accounts.load()?;
-        let mut needs_tenant = false;
-        if let Some(account) = all.choose(organization, user_hint, || {
-            needs_tenant = true;
-            None
-        }) {
+        if let Some(account) = all.choose(organization, user_hint, || None) {
             return Ok(Some(account.clone()));
         }
-        if !needs_tenant {
+        // Only the tenant can still decide, and only between several accounts.
+        if all.accounts.len() < 2 {
             return Ok(None);
         }
         let Some(tenant) = self.tenant_for(organization, wwwauth, true).await else { return Ok(None) };
@@ -89,8 +86,7 @@ impl Resolver {
 
     async fn remember(&self, organization: &str, tenant: &str) {
         let (store, organization, tenant) = (self.accounts.clone(), organization.to_owned(), tenant.to_owned());
-        let saved = tokio::task::spawn_blocking(move || store.remember_tenant(&organization, &tenant)).await;
-        if let Ok(Err(e)) = saved {
+        if let Err(e) = crate::store::blocking(move || store.remember_tenant(&organization, &tenant)).await {
             tracing::warn!(error = %e, "failed to remember a tenant");
         }
     }

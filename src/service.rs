@@ -29,11 +29,6 @@ impl Service {
     /// Opens the stores. Blocks, and must not run on an async worker thread: the keyring's
     /// Linux backend is set up here.
     pub fn open(config: &Config) -> Result<Self, StoreError> {
-        crate::fs::ensure_private_dir(&config.state_dir).map_err(|source| StoreError::Io {
-            action: "create",
-            path: config.state_dir.clone(),
-            source,
-        })?;
         let vault = Arc::new(Vault::open(&config.state_dir, config.store)?);
         let credentials = Arc::new(CredentialStore::with_vault(&config.state_dir, vault.clone()));
         let accounts = Arc::new(AccountStore::new(&config.state_dir, vault));
@@ -108,8 +103,8 @@ impl Service {
 
     /// Entra tokens we handed out are never stored: they are ours to refresh.
     async fn store(&self, request: Credential) -> Result<(), StoreError> {
-        if let Route::Organization { organization, .. } = self.resolver.route(&request)
-            && (self.is_our_token(&request) || self.is_account_answer(&organization, &request)?)
+        if matches!(self.resolver.route(&request), Route::Organization { .. })
+            && (self.is_our_token(&request) || self.is_account_answer(&request)?)
         {
             return Ok(());
         }
@@ -136,11 +131,9 @@ impl Service {
 
     /// Whether `request` is what we answer for an organization with an Entra account (its
     /// username and a token): recognisable even when this process did not hand it out.
-    fn is_account_answer(&self, organization: &str, request: &Credential) -> Result<bool, StoreError> {
+    fn is_account_answer(&self, request: &Credential) -> Result<bool, StoreError> {
         let Some(username) = request.username.as_deref() else { return Ok(false) };
-        let all = self.accounts.load()?;
-        let bound = all.choose(organization, Some(username), || None);
-        Ok(bound.is_some_and(|account| account.username.eq_ignore_ascii_case(username)))
+        Ok(self.accounts.load()?.accounts.iter().any(|a| a.username.eq_ignore_ascii_case(username)))
     }
 
     async fn stored_get(&self, request: Credential) -> Result<Option<Credential>, StoreError> {
@@ -152,9 +145,7 @@ impl Service {
         work: impl FnOnce(&CredentialStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let credentials = self.credentials.clone();
-        tokio::task::spawn_blocking(move || work(&credentials)).await.unwrap_or_else(|e| {
-            Err(StoreError::Failed { backend: self.credentials.backend(), action: "run", reason: e.to_string() })
-        })
+        crate::store::blocking(move || work(&credentials)).await
     }
 
     /// What is stored, without daemon details (the daemon adds its own).

@@ -60,8 +60,6 @@ pub struct SignedIn {
 /// Signs in, talking to the user on `terminal`, and keeps the account and its refresh token.
 pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> anyhow::Result<SignedIn> {
     // The stores are opened outside the runtime: the keyring must not be set up on its thread.
-    crate::fs::ensure_private_dir(&config.state_dir)
-        .with_context(|| format!("failed to create {}", config.state_dir.display()))?;
     let vault = Arc::new(Vault::open(&config.state_dir, config.store).context("failed to open the secret store")?);
     let accounts = AccountStore::new(&config.state_dir, vault);
 
@@ -69,9 +67,10 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
+    let devops = (crate::entra::http_client(), Services::new(&config.devops_url));
     let (tokens, unconfirmed) = runtime.block_on(async {
-        let tokens = flow(config, request, terminal).await?;
-        let unconfirmed = confirm(config, &request.organizations, &tokens).await;
+        let tokens = flow(config, request, &devops, terminal).await?;
+        let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;
         anyhow::Ok((tokens, unconfirmed))
     })?;
 
@@ -85,33 +84,35 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
 
 /// The organizations that do not accept the new token (another tenant's, or no access),
 /// asked of Azure DevOps without side effects.
-async fn confirm(config: &Config, organizations: &[String], tokens: &Tokens) -> Vec<(String, String)> {
-    let client = crate::entra::http_client();
-    let services = Services::new(&config.devops_url);
+async fn confirm(
+    (client, services): &(reqwest::Client, Services),
+    organizations: &[String],
+    tokens: &Tokens,
+) -> Vec<(String, String)> {
     let bearer = crate::secret::Secret::new(format!("Bearer {}", tokens.access_token.expose()));
     let mut unconfirmed = Vec::new();
     for organization in organizations {
-        if let Err(e) = crate::azdo::connection_data(&client, &services, organization, &bearer).await {
+        if let Err(e) = crate::azdo::connection_data(client, services, organization, &bearer).await {
             unconfirmed.push((organization.clone(), e.to_string()));
         }
     }
     unconfirmed
 }
 
-async fn flow(config: &Config, request: &Request, terminal: &mut dyn Write) -> anyhow::Result<Tokens> {
+async fn flow(
+    config: &Config,
+    request: &Request,
+    (client, services): &(reqwest::Client, Services),
+    terminal: &mut dyn Write,
+) -> anyhow::Result<Tokens> {
     let entra = Entra::new(config.entra.clone());
-    let tenant = match request.tenant.clone().or_else(|| config.entra.tenant.clone()) {
-        Some(tenant) => tenant,
-        None => match request.organizations.first() {
-            Some(organization) => {
-                let client = crate::entra::http_client();
-                let services = Services::new(&config.devops_url);
-                crate::azdo::discover_tenant(&client, &services, organization).await
-            }
-            None => None,
-        }
-        .unwrap_or_else(|| ORGANIZATIONS_TENANT.to_owned()),
-    };
+    let mut tenant = request.tenant.clone().or_else(|| config.entra.tenant.clone());
+    if tenant.is_none()
+        && let Some(organization) = request.organizations.first()
+    {
+        tenant = crate::azdo::discover_tenant(client, services, organization).await;
+    }
+    let tenant = tenant.unwrap_or_else(|| ORGANIZATIONS_TENANT.to_owned());
     let hint = request.login_hint.as_deref();
     let tokens = match request.method {
         Method::Browser => {

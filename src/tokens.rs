@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::accounts::{Account, AccountStore};
 use crate::entra::{Entra, EntraError};
 use crate::secret::Secret;
-use crate::store::StoreError;
+use crate::store::{StoreError, blocking};
 
 /// A token with less time left than this (or a tenth of its lifetime) is refreshed before it
 /// is served.
@@ -313,15 +313,6 @@ impl TokenCache {
             tracing::warn!(account = %account.username, error = %e, "refresh ahead of expiry failed");
         }
     }
-}
-
-/// Runs blocking store work (the keyring) off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(StoreError::Failed { backend: crate::store::Backend::File, action: "run", reason: e.to_string() })
-    })
 }
 
 #[cfg(test)]

@@ -201,9 +201,12 @@ pub async fn connection_data(
         provider_display_name: Option<String>,
     }
     let url = format!("{}/_apis/connectionData", services.organization_url(organization));
+    let mut authorization = reqwest::header::HeaderValue::from_str(authorization.expose())
+        .map_err(|_| CheckError::Unreachable("the credential cannot be sent in a header".into()))?;
+    authorization.set_sensitive(true);
     let response = client
         .get(&url)
-        .header(reqwest::header::AUTHORIZATION, authorization.expose())
+        .header(reqwest::header::AUTHORIZATION, authorization)
         .header("X-TFS-FedAuthRedirect", "Suppress")
         .timeout(DISCOVERY_TIMEOUT)
         .send()

@@ -68,8 +68,6 @@ pub fn unbind(config: &Config, organization: &str) -> anyhow::Result<()> {
 }
 
 fn store(config: &Config) -> anyhow::Result<AccountStore> {
-    crate::fs::ensure_private_dir(&config.state_dir)
-        .with_context(|| format!("failed to create {}", config.state_dir.display()))?;
     let vault = Vault::open(&config.state_dir, config.store).context("failed to open the secret store")?;
     Ok(AccountStore::new(&config.state_dir, Arc::new(vault)))
 }

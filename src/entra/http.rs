@@ -95,17 +95,20 @@ pub(crate) fn client() -> reqwest::Client {
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("git-credential-azdo/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|e| {
-            // Only a broken TLS set-up fails here; a client without it still reaches loopback.
-            tracing::warn!(error = %e, "failed to build the HTTP client; using the defaults");
-            reqwest::Client::new()
-        })
+    let builder = || {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("git-credential-azdo/", env!("CARGO_PKG_VERSION")))
+    };
+    builder().build().unwrap_or_else(|e| {
+        // A malformed HTTPS_PROXY is the likely cause; go direct rather than fail, and never
+        // without the deadlines. (If even that fails, the TLS stack cannot start at all, and
+        // reqwest's own `Client::new` would panic just the same.)
+        tracing::warn!(error = %e, "failed to build the HTTP client; trying without proxy settings");
+        builder().no_proxy().build().expect("an HTTP client without proxy settings")
+    })
 }
 
 /// Reads at most [`MAX_BODY`] bytes.

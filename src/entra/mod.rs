@@ -170,12 +170,18 @@ impl Identity {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct IdTokenField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
 }
 impl oauth2::ExtraTokenFields for IdTokenField {}
+
+impl fmt::Debug for IdTokenField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdTokenField(<redacted>)")
+    }
+}
 
 type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
 

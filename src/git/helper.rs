@@ -62,20 +62,28 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
 
 /// One line for the user: what is wrong and the one thing to do.
 pub fn describe(miss: &Miss) -> String {
+    let remedy = match miss {
+        Miss::NeedsHttpPath => "run: git config --global credential.https://dev.azure.com.useHttpPath true".to_owned(),
+        Miss::NoAccount { organization, .. } | Miss::NeedsSignIn { organization, .. } => {
+            format!("run: git-credential-azdo login --org {organization}")
+        }
+        Miss::Unavailable { .. } => "try again in a moment".to_owned(),
+    };
+    format!("{}; {remedy}", problem(miss))
+}
+
+/// What is wrong, without what to do about it.
+fn problem(miss: &Miss) -> String {
     match miss {
-        Miss::NeedsHttpPath => "cannot tell the Azure DevOps organization without the remote's path; run: \
-             git config --global credential.https://dev.azure.com.useHttpPath true"
-            .to_owned(),
-        Miss::NoAccount { organization, .. } => format!(
-            "no account is signed in for the Azure DevOps organization {organization}; run: \
-             git-credential-azdo login --org {organization}"
-        ),
-        Miss::NeedsSignIn { organization, username, reason, .. } => format!(
-            "{username} must sign in again for {organization} ({reason}); run: \
-             git-credential-azdo login --org {organization}"
-        ),
+        Miss::NeedsHttpPath => "cannot tell the Azure DevOps organization without the remote's path".to_owned(),
+        Miss::NoAccount { organization, .. } => {
+            format!("no account is signed in for the Azure DevOps organization {organization}")
+        }
+        Miss::NeedsSignIn { organization, username, reason, .. } => {
+            format!("{username} must sign in again for {organization} ({reason})")
+        }
         Miss::Unavailable { organization, username, reason } => {
-            format!("could not get a token of {username} for {organization}: {reason}; try again in a moment")
+            format!("could not get a token of {username} for {organization}: {reason}")
         }
     }
 }
@@ -97,7 +105,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
     }
     let Some(mut terminal) = open_terminal() else { return Ok(None) };
     let config = config.clone().with_git_config()?;
-    let _ = writeln!(terminal, "git-credential-azdo: {}; signing in.", describe(miss).split(';').next().unwrap_or(""));
+    let _ = writeln!(terminal, "git-credential-azdo: {}; signing in.", problem(miss));
     let request = signin::Request {
         method: Method::for_this_session(&config),
         tenant,

@@ -99,11 +99,6 @@ impl std::fmt::Debug for SecretFields {
 impl CredentialStore {
     /// Opens the store in `state_dir` (created owner-only), with secrets where `choice` says.
     pub fn open(state_dir: &Path, choice: StoreChoice) -> Result<Self, StoreError> {
-        crate::fs::ensure_private_dir(state_dir).map_err(|source| StoreError::Io {
-            action: "create",
-            path: state_dir.to_owned(),
-            source,
-        })?;
         Ok(Self::with_vault(state_dir, Arc::new(Vault::open(state_dir, choice)?)))
     }
 

@@ -78,6 +78,16 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
+/// Runs blocking store work (the keyring, file locks) on a blocking thread, off the async
+/// workers: the keyring's Linux backend must not run on a runtime thread.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StoreError::Failed { backend: Backend::File, action: "run store work", reason: e.to_string() })
+    })
+}
+
 /// Now, in Unix seconds.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())

@@ -20,8 +20,14 @@ pub struct Vault {
 }
 
 impl Vault {
-    /// The stores `choice` asks for, with the owner-only file in `state_dir`.
+    /// The stores `choice` asks for, with the owner-only file in `state_dir`, which is created
+    /// (0700) when missing: it also holds the metadata that names the secrets.
     pub fn open(state_dir: &Path, choice: StoreChoice) -> Result<Self, StoreError> {
+        crate::fs::ensure_private_dir(state_dir).map_err(|source| StoreError::Io {
+            action: "create",
+            path: state_dir.to_owned(),
+            source,
+        })?;
         let file: Arc<dyn SecretStore> = Arc::new(FileStore::new(state_dir));
         Ok(match choice {
             StoreChoice::File => Self::with_stores(vec![file], false),

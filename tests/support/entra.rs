@@ -170,7 +170,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
     };
     state.lock().unwrap().tenants_seen.push((*tenant).to_owned());
     match (parts.method.clone(), *endpoint) {
-        (Method::GET, "authorize") => authorize(&state, parts.uri.query().unwrap_or_default(), tenant),
+        (Method::GET, "authorize") => authorize(&state, parts.uri.query().unwrap_or_default()),
         (Method::POST, "devicecode") => devicecode(&state, &form(&body)),
         (Method::POST, "token") => {
             let delay = state.lock().unwrap().token_delay;
@@ -181,7 +181,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
     }
 }
 
-fn authorize(state: &Mutex<State>, query: &str, tenant: &str) -> Response<Body> {
+fn authorize(state: &Mutex<State>, query: &str) -> Response<Body> {
     let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
     assert!(redirect.starts_with("http://localhost:"), "a loopback redirect on localhost: {redirect}");
@@ -196,7 +196,6 @@ fn authorize(state: &Mutex<State>, query: &str, tenant: &str) -> Response<Body> 
     let user = s.next_user;
     let code = s.mint("code");
     s.codes.insert(code.clone(), (user, q["code_challenge"].clone(), redirect.clone()));
-    let _ = tenant;
     let location = format!(
         "{redirect}?code={code}&state={}",
         url::form_urlencoded::byte_serialize(q.get("state").map_or("", String::as_str).as_bytes()).collect::<String>()
