@@ -71,6 +71,8 @@ pub struct Config {
     pub devops_url: url::Url,
     /// A program to open sign-in pages with, instead of the system's browser.
     pub browser: Option<String>,
+    /// git's `azdo.*` keys, when [`Config::with_git_config`] read them.
+    pub git: GitConfig,
 }
 
 /// Where and as which application we sign in.
@@ -123,22 +125,25 @@ impl Config {
             },
             devops_url: url::Url::parse(DEFAULT_DEVOPS_URL)?,
             browser: None,
+            git: GitConfig::default(),
         };
         config.apply(&|key| env_string(key.env), false)?;
         Ok(config)
     }
 
     /// Fills the settings that the environment left unset from git's `azdo.*` keys (global and
-    /// system configuration, and the repository's when run inside one).
+    /// system configuration, and the repository's when run inside one), and keeps the keys for
+    /// the settings read per request ([`crate::choice`]).
     pub fn with_git_config(mut self) -> anyhow::Result<Self> {
-        let values = read_git_config();
+        let git = GitConfig::read();
         let lookup = |key: &GitSetting| {
             if env_string(key.env).is_some() {
                 return None;
             }
-            values.iter().rev().find(|(name, _)| name.eq_ignore_ascii_case(key.git)).map(|(_, value)| value.clone())
+            git.values.iter().rev().find(|(name, _)| name.eq_ignore_ascii_case(key.git)).map(|(_, value)| value.clone())
         };
         self.apply(&lookup, true)?;
+        self.git = git;
         Ok(self)
     }
 
@@ -194,20 +199,85 @@ const CLIENT_ID: GitSetting = GitSetting { env: ENV_CLIENT_ID, git: "azdo.client
 const TENANT: GitSetting = GitSetting { env: ENV_TENANT, git: "azdo.tenant" };
 const BROWSER: GitSetting = GitSetting { env: ENV_BROWSER, git: "azdo.browser" };
 
-/// `azdo.*` keys from `git config`, in the order git lists them (later ones win). A git that
-/// cannot be run gives nothing: the defaults then apply.
-fn read_git_config() -> Vec<(String, String)> {
-    let output = std::process::Command::new("git")
-        .args(["config", "--null", "--get-regexp", r"^azdo\."])
+/// How long a `git config` may take: it is local, but must not hang us either.
+const GIT_CONFIG_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `azdo.*` git config keys as git listed them, and the user's and system's config files
+/// as they were when read, so that a long-running daemon can tell when to read them again.
+#[derive(Debug, Clone, Default)]
+pub struct GitConfig {
+    /// In the order git lists them: later ones win.
+    pub values: Vec<(String, String)>,
+    files: Vec<(PathBuf, Option<crate::fs::Fingerprint>)>,
+}
+
+impl GitConfig {
+    /// Reads the keys (global and system configuration, and the repository's when run inside
+    /// one). A git that cannot be run, or takes too long, gives nothing: defaults then apply.
+    pub fn read() -> Self {
+        // Fingerprints first: a change made while git reads is then seen as one.
+        let files = watched_files().into_iter().map(|path| (path.clone(), fingerprint(&path))).collect();
+        let output = git_output(&["config", "--null", "--get-regexp", r"^azdo\."]).unwrap_or_default();
+        let values = output
+            .split('\0')
+            .filter_map(|entry| entry.split_once('\n'))
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        Self { values, files }
+    }
+
+    /// Whether the config files are as they were when read (always, when none were).
+    pub fn is_current(&self) -> bool {
+        self.files.iter().all(|(path, seen)| fingerprint(path) == *seen)
+    }
+}
+
+fn fingerprint(path: &Path) -> Option<crate::fs::Fingerprint> {
+    crate::fs::fingerprint(path).ok().flatten()
+}
+
+/// The files git reads its global and system configuration from (`include`d files aside).
+fn watched_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(global) = env_path("GIT_CONFIG_GLOBAL") {
+        files.push(global);
+    } else if let Some(home) = directories::BaseDirs::new().map(|d| d.home_dir().to_owned()) {
+        let xdg = env_path("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config"));
+        files.push(xdg.join("git").join("config"));
+        files.push(home.join(".gitconfig"));
+    }
+    if std::env::var_os("GIT_CONFIG_NOSYSTEM").is_none() {
+        files.push(env_path("GIT_CONFIG_SYSTEM").unwrap_or_else(|| PathBuf::from("/etc/gitconfig")));
+    }
+    files
+}
+
+/// What `git` prints for `args`, or `None` when it cannot be run or does not finish within
+/// [`GIT_CONFIG_TIMEOUT`] (it is then killed).
+pub fn git_output(args: &[&str]) -> Option<String> {
+    use std::io::Read as _;
+    use wait_timeout::ChildExt as _;
+    let mut child = std::process::Command::new("git")
+        .args(args)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .output();
-    let Ok(output) = output else { return Vec::new() };
-    String::from_utf8_lossy(&output.stdout)
-        .split('\0')
-        .filter_map(|entry| entry.split_once('\n'))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    // Read while waiting, so that a large answer cannot fill the pipe and stall git.
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    if !matches!(child.wait_timeout(GIT_CONFIG_TIMEOUT), Ok(Some(_))) {
+        tracing::warn!(?args, "git did not answer in time; going on without its settings");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let bytes = reader.join().ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn env_string(name: &str) -> Option<String> {

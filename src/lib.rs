@@ -50,6 +50,7 @@
 
 pub mod accounts;
 pub mod azdo;
+pub mod choice;
 pub mod cli;
 pub mod commands;
 pub mod config;

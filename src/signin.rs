@@ -92,7 +92,8 @@ async fn confirm(
     let bearer = crate::secret::Secret::new(format!("Bearer {}", tokens.access_token.expose()));
     let mut unconfirmed = Vec::new();
     for organization in organizations {
-        if let Err(e) = crate::azdo::connection_data(client, services, organization, &bearer).await {
+        let url = crate::azdo::Scope::Organization(organization.clone()).connection_data_url(services);
+        if let Err(e) = crate::azdo::connection_data(client, &url, &bearer, crate::azdo::DISCOVERY_TIMEOUT).await {
             unconfirmed.push((organization.clone(), e.to_string()));
         }
     }

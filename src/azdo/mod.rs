@@ -5,6 +5,10 @@
 //! lower case. A name is accepted only when it is a plain DNS-label-like word, because it will
 //! be placed into URLs and must not be able to change where a token is sent.
 
+mod scope;
+
+pub use scope::{Collection, CollectionMatch, Scope};
+
 use crate::git::Credential;
 
 /// The application id of Azure DevOps, the resource its Entra tokens are issued for.
@@ -182,13 +186,14 @@ pub enum CheckError {
 }
 
 /// Whom Azure DevOps takes `authorization` (a whole `Authorization` header value) to be in
-/// `organization`: `GET {org}/_apis/connectionData` with `X-TFS-FedAuthRedirect: Suppress`, which
-/// has no side effects. Only a 200 with JSON counts; the answer is the user's display name.
+/// an organization or collection: `GET` its `_apis/connectionData` ([`Scope::connection_data_url`])
+/// with `X-TFS-FedAuthRedirect: Suppress`, which has no side effects. Only a 200 with JSON
+/// counts; the answer is the user's display name.
 pub async fn connection_data(
     client: &reqwest::Client,
-    services: &Services,
-    organization: &str,
+    url: &str,
     authorization: &crate::secret::Secret,
+    timeout: std::time::Duration,
 ) -> Result<String, CheckError> {
     #[derive(serde::Deserialize)]
     struct ConnectionData {
@@ -200,15 +205,14 @@ pub async fn connection_data(
         #[serde(rename = "providerDisplayName")]
         provider_display_name: Option<String>,
     }
-    let url = format!("{}/_apis/connectionData", services.organization_url(organization));
     let mut authorization = reqwest::header::HeaderValue::from_str(authorization.expose())
         .map_err(|_| CheckError::Unreachable("the credential cannot be sent in a header".into()))?;
     authorization.set_sensitive(true);
     let response = client
-        .get(&url)
+        .get(url)
         .header(reqwest::header::AUTHORIZATION, authorization)
         .header("X-TFS-FedAuthRedirect", "Suppress")
-        .timeout(DISCOVERY_TIMEOUT)
+        .timeout(timeout)
         .send()
         .await
         .map_err(|e| CheckError::Unreachable(crate::entra::describe_http_error(&e)))?;

@@ -125,12 +125,8 @@ fn may_prompt() -> bool {
     if std::env::var("GIT_TERMINAL_PROMPT").is_ok_and(|v| v == "0") {
         return false;
     }
-    let output = std::process::Command::new("git")
-        .args(["config", "--get", "credential.interactive"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output();
-    let value = output.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_ascii_lowercase()).unwrap_or_default();
+    let output = crate::config::git_output(&["config", "--get", "credential.interactive"]);
+    let value = output.map(|o| o.trim().to_ascii_lowercase()).unwrap_or_default();
     !matches!(value.as_str(), "false" | "no" | "off" | "0" | "never")
 }
 

@@ -1,9 +1,14 @@
-//! Entra accounts the user signed in with, the organizations bound to each, and the tenant
-//! learned for each organization.
+//! Entra accounts the user signed in with, the organizations bound to each, the tenant learned
+//! for each organization, and the personal access tokens added for organizations and
+//! collections ([`pats`]).
 //!
 //! The metadata is `accounts.json` in the state directory (no secrets), replaced atomically
-//! under `accounts.lock`; each account's refresh token is one item in the [`Vault`]. The daemon
-//! re-reads the file when `login` (another process) changed it.
+//! under `accounts.lock`; each account's refresh token and each PAT is one item in the
+//! [`Vault`]. The daemon re-reads the file when `login` (another process) changed it.
+
+mod pats;
+
+pub use pats::{Pat, ServerPat};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +74,9 @@ pub struct Accounts {
     /// Organization -> tenant, as learned from Azure DevOps.
     #[serde(default)]
     pub tenants: BTreeMap<String, String>,
+    /// Personal access tokens, one per organization or collection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pats: Vec<Pat>,
 }
 
 impl Accounts {
@@ -81,20 +89,25 @@ impl Accounts {
         self.accounts.iter().find(|a| a.username.eq_ignore_ascii_case(selector) || a.id == selector)
     }
 
-    /// Which account answers for `organization`. In order: the account named by the request's
-    /// username (from the remote URL, or git's per-repository `credential.<url>.username`),
-    /// the account the organization is bound to, the only account, the account of the
-    /// organization's tenant. `tenant` is asked for only when it can decide.
+    /// The account the user chose for `organization`: the one named by the request's username
+    /// (from the remote URL, or git's per-repository `credential.<url>.username`), else the
+    /// one the organization is bound to.
+    pub fn chosen(&self, organization: &str, user_hint: Option<&str>) -> Option<&Account> {
+        user_hint
+            .and_then(|hint| self.find(hint))
+            .or_else(|| self.accounts.iter().find(|a| a.organizations.iter().any(|o| o == organization)))
+    }
+
+    /// Which account answers for `organization`. In order: the [chosen](Self::chosen) one,
+    /// the only account, the account of the organization's tenant. `tenant` is asked for only
+    /// when it can decide.
     pub fn choose(
         &self,
         organization: &str,
         user_hint: Option<&str>,
         tenant: impl FnOnce() -> Option<String>,
     ) -> Option<&Account> {
-        if let Some(account) = user_hint.and_then(|hint| self.find(hint)) {
-            return Some(account);
-        }
-        if let Some(account) = self.accounts.iter().find(|a| a.organizations.iter().any(|o| o == organization)) {
+        if let Some(account) = self.chosen(organization, user_hint) {
             return Some(account);
         }
         match self.accounts.as_slice() {
@@ -116,13 +129,15 @@ struct Cache {
     accounts: Arc<Accounts>,
 }
 
-/// The accounts file and the refresh tokens in the vault.
+/// The accounts file and the refresh tokens and PATs in the vault.
 #[derive(Debug)]
 pub struct AccountStore {
     path: PathBuf,
     lock_path: PathBuf,
     vault: Arc<Vault>,
     cache: Mutex<Cache>,
+    /// PATs read from the vault, so that serving one does not call the keyring each time.
+    pat_secrets: pats::SecretCache,
 }
 
 impl AccountStore {
@@ -132,6 +147,7 @@ impl AccountStore {
             lock_path: state_dir.join("accounts.lock"),
             vault,
             cache: Mutex::new(Cache::default()),
+            pat_secrets: pats::SecretCache::default(),
         }
     }
 
@@ -140,6 +156,8 @@ impl AccountStore {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let current = crate::fs::fingerprint(&self.path).map_err(|source| self.io("read", source))?;
         if !cache.read || cache.loaded != current {
+            // Another process changed the file: a PAT may have been replaced within the second.
+            self.pat_secrets.clear();
             cache.accounts = Arc::new(self.read()?);
             cache.loaded = current;
             cache.read = true;

@@ -1,0 +1,248 @@
+//! Which kind of credential the user chose for an organization or collection: the git config
+//! key `azdo.<url>.auth` (or `azdo.auth` for every remote), set to `oauth`, `pat` or `auto`.
+//!
+//! `<url>` matches as in git's own `credential.<url>.*` and `http.<url>.*` keys: the scheme,
+//! host (a `*` label matches any one label) and port must be the same, the key's path must be a
+//! whole-segment prefix of the remote's, and a user name in the key must be the remote's. The
+//! most specific key wins (longest path, then a user name, then a host without `*`); between
+//! equals, the later. Paths compare case-insensitively, as Azure DevOps compares them.
+//!
+//! The daemon reads the keys from the global and system config, and reads them again when
+//! those files change ([`LiveChoices`]), so `git config --global` takes effect at once.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::GitConfig;
+
+/// The git config variable, under `azdo.` or `azdo.<url>.`.
+pub const KEY: &str = "auth";
+
+/// What answers for a remote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// The Entra account chosen for the organization, else its PAT, else the other accounts.
+    #[default]
+    Auto,
+    /// Only an Entra account.
+    #[serde(rename = "oauth")]
+    OAuth,
+    /// Only the organization's or collection's PAT.
+    Pat,
+}
+
+impl FromStr for Auth {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "oauth" | "entra" => Ok(Self::OAuth),
+            "pat" => Ok(Self::Pat),
+            _ => Err(format!("{text} is not one of auto, oauth, pat")),
+        }
+    }
+}
+
+/// The `azdo.[<url>.]auth` keys, in git's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    rules: Vec<(Option<Pattern>, Auth)>,
+}
+
+/// The `<url>` of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    scheme: String,
+    user: Option<String>,
+    /// Lower case labels; `*` matches any one.
+    host: Vec<String>,
+    port: Option<u16>,
+    /// Lower case segments.
+    path: Vec<String>,
+}
+
+impl Choices {
+    /// The keys among git's `azdo.*` values. A key that cannot be understood is left out, with
+    /// a warning in the log.
+    pub fn from_git(values: &[(String, String)]) -> Self {
+        let mut rules = Vec::new();
+        for (name, value) in values {
+            let Some(rest) = name.get(..5).filter(|p| p.eq_ignore_ascii_case("azdo.")).map(|_| &name[5..]) else {
+                continue;
+            };
+            let (url, variable) = rest.rsplit_once('.').map_or((None, rest), |(url, var)| (Some(url), var));
+            if !variable.eq_ignore_ascii_case(KEY) {
+                continue;
+            }
+            let pattern = match url.map(Pattern::parse).transpose() {
+                Ok(pattern) => pattern,
+                Err(reason) => {
+                    tracing::warn!(key = %name, %reason, "ignoring a git config key");
+                    continue;
+                }
+            };
+            match value.parse() {
+                Ok(auth) => rules.push((pattern, auth)),
+                Err(reason) => tracing::warn!(key = %name, %reason, "ignoring a git config key"),
+            }
+        }
+        Self { rules }
+    }
+
+    /// The choice for a remote known by any of `urls` (its URL as git gave it, and the
+    /// canonical URL of its organization).
+    pub fn for_urls(&self, urls: &[url::Url]) -> Auth {
+        let mut best: Option<((usize, usize, bool, bool), Auth)> = None;
+        for (pattern, auth) in &self.rules {
+            let rank = match pattern {
+                None => Some((0, 0, false, false)),
+                Some(pattern) => urls.iter().filter_map(|url| pattern.rank(url)).max(),
+            };
+            if let Some(rank) = rank
+                && best.is_none_or(|(b, _)| rank >= b)
+            {
+                best = Some((rank, *auth));
+            }
+        }
+        best.map_or(Auth::Auto, |(_, auth)| auth)
+    }
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text).map_err(|e| format!("{text} is not a URL: {e}"))?;
+        let host = url.host_str().ok_or_else(|| format!("{text} has no host"))?;
+        Ok(Self {
+            scheme: url.scheme().to_owned(),
+            user: Some(url.username()).filter(|u| !u.is_empty()).map(str::to_owned),
+            host: host.to_ascii_lowercase().split('.').map(str::to_owned).collect(),
+            port: url.port_or_known_default(),
+            path: segments(&url),
+        })
+    }
+
+    /// How specifically the pattern matches `url`: (has a URL, path segments, user, exact
+    /// host); `None` when it does not.
+    fn rank(&self, url: &url::Url) -> Option<(usize, usize, bool, bool)> {
+        if url.scheme() != self.scheme || url.port_or_known_default() != self.port {
+            return None;
+        }
+        let host: Vec<String> = url.host_str()?.to_ascii_lowercase().split('.').map(str::to_owned).collect();
+        let host_matches =
+            host.len() == self.host.len() && self.host.iter().zip(&host).all(|(own, h)| own == "*" || own == h);
+        if !host_matches {
+            return None;
+        }
+        if let Some(user) = &self.user
+            && url.username() != user
+        {
+            return None;
+        }
+        let path = segments(url);
+        if path.len() < self.path.len() || self.path.iter().zip(&path).any(|(own, p)| own != p) {
+            return None;
+        }
+        Some((1, self.path.len(), self.user.is_some(), !self.host.iter().any(|l| l == "*")))
+    }
+}
+
+fn segments(url: &url::Url) -> Vec<String> {
+    url.path_segments().into_iter().flatten().filter(|s| !s.is_empty()).map(str::to_ascii_lowercase).collect()
+}
+
+/// The choices of a daemon that runs for hours: read again when git's config files change.
+#[derive(Debug)]
+pub struct LiveChoices {
+    current: Mutex<(Arc<GitConfig>, Arc<Choices>)>,
+}
+
+impl LiveChoices {
+    pub fn new(git: &GitConfig) -> Self {
+        Self { current: Mutex::new((Arc::new(git.clone()), Arc::new(Choices::from_git(&git.values)))) }
+    }
+
+    /// The choices now. Costs a few `stat` calls, and a `git config` run (off the async
+    /// threads, with its own deadline) after the files changed.
+    pub async fn get(&self) -> Arc<Choices> {
+        let (git, choices) = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if git.is_current() {
+            return choices;
+        }
+        let Ok(git) = tokio::task::spawn_blocking(GitConfig::read).await else { return choices };
+        let choices = Arc::new(Choices::from_git(&git.values));
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = (Arc::new(git), choices.clone());
+        choices
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choices(keys: &[(&str, &str)]) -> Choices {
+        let values: Vec<(String, String)> = keys.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Choices::from_git(&values)
+    }
+
+    fn for_url(choices: &Choices, url: &str) -> Auth {
+        choices.for_urls(&[url::Url::parse(url).unwrap()])
+    }
+
+    #[test]
+    fn values_and_defaults() {
+        assert_eq!("PAT".parse(), Ok(Auth::Pat));
+        assert_eq!("entra".parse(), Ok(Auth::OAuth));
+        assert!("token".parse::<Auth>().is_err());
+        assert_eq!(for_url(&Choices::default(), "https://dev.azure.com/contoso"), Auth::Auto);
+        let all = choices(&[("azdo.auth", "pat"), ("azdo.authorityHost", "https://x"), ("other.auth", "oauth")]);
+        assert_eq!(for_url(&all, "https://dev.azure.com/contoso"), Auth::Pat);
+    }
+
+    #[test]
+    fn the_most_specific_url_wins_and_then_the_later_key() {
+        let c = choices(&[
+            ("azdo.https://dev.azure.com/Contoso.auth", "pat"),
+            ("azdo.auth", "oauth"),
+            ("azdo.https://dev.azure.com.auth", "auto"),
+            ("azdo.https://dev.azure.com/contoso/Project.AUTH", "oauth"),
+        ]);
+        assert_eq!(for_url(&c, "https://dev.azure.com/contoso/other/_git/r"), Auth::Pat, "case-insensitive path");
+        assert_eq!(for_url(&c, "https://dev.azure.com/contoso/project/_git/r"), Auth::OAuth, "longer path");
+        assert_eq!(for_url(&c, "https://dev.azure.com/contosox/p"), Auth::Auto, "whole segments only");
+        assert_eq!(for_url(&c, "https://example.com/contoso"), Auth::OAuth, "the bare key");
+        assert_eq!(for_url(&c, "http://dev.azure.com/contoso"), Auth::OAuth, "another scheme");
+
+        let later =
+            choices(&[("azdo.https://dev.azure.com.auth", "pat"), ("azdo.https://dev.azure.com.auth", "oauth")]);
+        assert_eq!(for_url(&later, "https://dev.azure.com/x"), Auth::OAuth);
+    }
+
+    #[test]
+    fn hosts_ports_users_and_wildcards() {
+        let c = choices(&[
+            ("azdo.https://*.visualstudio.com.auth", "pat"),
+            ("azdo.https://fabrikam.visualstudio.com.auth", "oauth"),
+            ("azdo.http://tfs:8080/tfs.auth", "pat"),
+            ("azdo.https://bob@dev.azure.com.auth", "pat"),
+        ]);
+        assert_eq!(for_url(&c, "https://contoso.visualstudio.com/p"), Auth::Pat);
+        assert_eq!(for_url(&c, "https://fabrikam.visualstudio.com/p"), Auth::OAuth, "an exact host beats *");
+        assert_eq!(for_url(&c, "https://a.b.visualstudio.com/p"), Auth::Auto, "* is one label");
+        assert_eq!(for_url(&c, "http://tfs:8080/tfs/DefaultCollection/p"), Auth::Pat);
+        assert_eq!(for_url(&c, "http://tfs/tfs/DefaultCollection/p"), Auth::Auto, "another port");
+        assert_eq!(for_url(&c, "https://bob@dev.azure.com/contoso"), Auth::Pat);
+        assert_eq!(for_url(&c, "https://dev.azure.com/contoso"), Auth::Auto, "the key names a user");
+        let either = [url::Url::parse("https://x.example/").unwrap(), url::Url::parse("http://tfs:8080/tfs").unwrap()];
+        assert_eq!(c.for_urls(&either), Auth::Pat, "any of the remote's URLs");
+    }
+
+    #[test]
+    fn keys_that_cannot_be_understood_are_left_out() {
+        let c = choices(&[("azdo.auth", "oauth"), ("azdo.auth", "sometimes"), ("azdo.not a url.auth", "pat")]);
+        assert_eq!(for_url(&c, "https://dev.azure.com/contoso"), Auth::OAuth);
+    }
+}
