@@ -26,7 +26,8 @@ pub enum Command {
         action: Option<DaemonAction>,
     },
     /// Sign in to Microsoft Entra ID for Azure DevOps (browser, or a device code where no
-    /// browser can be used) and bind organizations to the account.
+    /// browser can be used) and bind organizations to the account; or, with --pat, add a
+    /// personal access token for an organization or an Azure DevOps Server collection.
     Login(LoginArgs),
     /// List the signed-in accounts, their organizations and when their tokens expire.
     Accounts {
@@ -61,18 +62,30 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
-    /// An organization to bind to the account (repeatable).
+    /// An organization to bind to the account (repeatable), or, with --pat, the one the PAT
+    /// is for.
     #[arg(long = "org", value_name = "ORGANIZATION")]
     pub organizations: Vec<String>,
     /// The Entra tenant (id or domain) to sign in to; by default the first organization's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pat")]
     pub tenant: Option<String>,
     /// Sign in with a device code shown here, to be entered on another device.
-    #[arg(long, conflicts_with = "browser")]
+    #[arg(long, conflicts_with_all = ["browser", "pat"])]
     pub device: bool,
     /// Sign in with the browser even where it looks unusable (no display, SSH).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pat")]
     pub browser: bool,
+    /// Add a personal access token instead of signing in. It is read from stdin when that is
+    /// not a terminal, else prompted for without echo; never give it as an argument.
+    #[arg(long)]
+    pub pat: bool,
+    /// With --pat: the Azure DevOps Server collection (or Services organization) URL the PAT
+    /// is for, as in `https://tfs.example.com/tfs/DefaultCollection`.
+    #[arg(long, value_name = "URL", requires = "pat", conflicts_with = "organizations")]
+    pub url: Option<String>,
+    /// With --pat: the day the PAT expires (YYYY-MM-DD), so that `status` warns before then.
+    #[arg(long, value_name = "DATE", requires = "pat")]
+    pub expires: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

@@ -1,8 +1,10 @@
 //! Which source answers a git request: the domain's core decision, in one place.
 //!
-//! - Azure DevOps Services remotes ([`crate::azdo::Services::classify`]) are answered by the
-//!   Entra account chosen for their organization ([`crate::accounts::Accounts::choose`]), else
-//!   by a credential git stored for them earlier.
+//! - Azure DevOps Services remotes ([`crate::azdo::Services::classify`]) are answered, per the
+//!   user's [`crate::choice::Auth`], by the Entra account chosen for their organization
+//!   ([`crate::accounts::Accounts::choose`]), or by its PAT, else by a credential git stored
+//!   for them earlier ([`crate::service`] applies the order).
+//! - A remote inside an Azure DevOps Server collection with a PAT is answered by that PAT.
 //! - Everything else is answered from the credentials git stored.
 //!
 //! The organization's tenant, needed only to choose among several accounts or to sign in, is
@@ -12,9 +14,10 @@
 
 use std::sync::Arc;
 
-use crate::accounts::{Account, AccountStore};
-use crate::azdo::{self, Remote, Services};
+use crate::accounts::{Account, AccountStore, Pat, ServerPat};
+use crate::azdo::{self, Remote, Scope, Services};
 use crate::git::Credential;
+use crate::secret::Secret;
 use crate::store::StoreError;
 
 /// Where a request goes.
@@ -22,8 +25,11 @@ use crate::store::StoreError;
 pub enum Route {
     /// An Azure DevOps Services organization.
     Organization { organization: String, user_hint: Option<String> },
-    /// `https://dev.azure.com` without the path that names the organization.
-    NeedsHttpPath,
+    /// An Azure DevOps Server collection with a PAT.
+    Collection { pat: Pat },
+    /// A server whose organization or collection is named by the path, which git did not send:
+    /// `credential.{origin}.useHttpPath` is not set.
+    NeedsHttpPath { origin: String },
     /// Any other host: the credentials git stored.
     Stored,
 }
@@ -40,12 +46,25 @@ impl Resolver {
         Self { services, accounts, http: crate::entra::http_client() }
     }
 
-    pub fn route(&self, request: &Credential) -> Route {
-        match self.services.classify(request) {
+    pub fn route(&self, request: &Credential) -> Result<Route, StoreError> {
+        Ok(match self.services.classify(request) {
             Remote::Services { organization, user_hint } => Route::Organization { organization, user_hint },
-            Remote::ServicesWithoutOrganization => Route::NeedsHttpPath,
-            Remote::Other => Route::Stored,
-        }
+            Remote::ServicesWithoutOrganization => Route::NeedsHttpPath { origin: self.services.origin() },
+            Remote::Other => match self.accounts.load()?.server_pat(request) {
+                ServerPat::Found(pat) => Route::Collection { pat: pat.clone() },
+                ServerPat::NeedsPath { origin } => Route::NeedsHttpPath { origin: origin.to_owned() },
+                ServerPat::None => Route::Stored,
+            },
+        })
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Whether Azure DevOps takes `secret` as a PAT for `scope` ([`azdo::check_pat`]).
+    pub async fn check_pat(&self, scope: &Scope, secret: &Secret) -> Result<String, azdo::CheckError> {
+        azdo::check_pat(&self.http, &self.services, scope, secret, azdo::DISCOVERY_TIMEOUT).await
     }
 
     /// The account that answers for `organization`, discovering its tenant only when several

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{Account, AccountStore};
-use crate::azdo::Services;
+use crate::accounts::{Account, AccountStore, Pat};
+use crate::azdo::{PAT_USERNAME, Scope, Services};
+use crate::choice::{Auth, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
 use crate::ipc::{AccountStatus, ErrorKind, Miss, Request, Response, StatusReport};
@@ -23,6 +24,7 @@ pub struct Service {
     accounts: Arc<AccountStore>,
     resolver: Resolver,
     tokens: Arc<TokenCache>,
+    choices: LiveChoices,
 }
 
 impl Service {
@@ -43,6 +45,7 @@ impl Service {
             resolver: Resolver::new(Services::new(&config.devops_url), accounts.clone()),
             tokens: Arc::new(TokenCache::new(accounts.clone(), budget)),
             accounts,
+            choices: LiveChoices::new(&config.git),
         }
     }
 
@@ -56,7 +59,7 @@ impl Service {
         let result = match request {
             Request::Get { credential } => self.get(credential).await,
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
-            Request::Erase { credential } => self.erase(credential).await.map(|()| Response::Done),
+            Request::Erase { credential } => self.erase(credential).await,
             Request::Status => self.status().await.map(|status| Response::Status { status }),
             Request::Shutdown => Ok(Response::Done),
         };
@@ -67,62 +70,125 @@ impl Service {
     }
 
     async fn get(&self, request: Credential) -> Result<Response, StoreError> {
-        let found = |credential| Response::Credential { credential: Some(credential), miss: None };
-        let missed = |miss| Response::Credential { credential: None, miss: Some(miss) };
-        let (organization, user_hint) = match self.resolver.route(&request) {
-            Route::Stored => {
-                return Ok(Response::Credential { credential: self.stored_get(request).await?, miss: None });
+        Ok(match self.resolver.route(&request)? {
+            Route::Stored => Response::Credential { credential: self.stored_get(request).await?, miss: None },
+            Route::NeedsHttpPath { origin } => match self.stored_get(request).await? {
+                Some(stored) => found(stored),
+                None => missed(Miss::NeedsHttpPath { origin }),
+            },
+            Route::Collection { pat } => self.pat_answer(&pat, &request).await?,
+            Route::Organization { organization, user_hint } => {
+                self.organization_get(request, organization, user_hint).await?
             }
-            Route::NeedsHttpPath => {
-                return Ok(match self.stored_get(request).await? {
-                    Some(stored) => found(stored),
-                    None => missed(Miss::NeedsHttpPath),
-                });
-            }
-            Route::Organization { organization, user_hint } => (organization, user_hint),
-        };
-        let account = self.resolver.account_for(&organization, user_hint.as_deref(), &request.wwwauth).await?;
-        let Some(account) = account else {
-            if let Some(stored) = self.stored_get(request.clone()).await? {
-                return Ok(found(stored));
-            }
-            let tenant = self.resolver.tenant_for(&organization, &request.wwwauth, false).await;
-            return Ok(missed(Miss::NoAccount { organization, tenant }));
-        };
-        Ok(match self.tokens.get(&account).await {
-            Ok(token) => found(token_answer(&token.secret, token.expires_utc, &account.username, request.capabilities)),
-            Err(TokenError::NeedsSignIn { username, reason }) => {
-                missed(Miss::NeedsSignIn { organization, username, reason, tenant: account.tenant_id.clone() })
-            }
-            Err(TokenError::Refresh { username, source }) => {
-                missed(Miss::Unavailable { organization, username, reason: source.to_string() })
-            }
-            Err(TokenError::Store(e)) => return Err(e),
         })
     }
 
-    /// Entra tokens we handed out are never stored: they are ours to refresh.
-    async fn store(&self, request: Credential) -> Result<(), StoreError> {
-        if matches!(self.resolver.route(&request), Route::Organization { .. })
-            && (self.is_our_token(&request) || self.is_account_answer(&request)?)
-        {
-            return Ok(());
+    /// An organization's credential, in the order the user chose (see [`Auth`]).
+    async fn organization_get(
+        &self,
+        request: Credential,
+        organization: String,
+        user_hint: Option<String>,
+    ) -> Result<Response, StoreError> {
+        let scope = Scope::Organization(organization.clone());
+        let choice = self.choices.get().await.for_urls(&self.urls(&request, &organization));
+        let all = self.accounts.load()?;
+        let pat = all.pat(&scope).cloned();
+        match choice {
+            Auth::Pat => {
+                return match pat {
+                    Some(pat) => self.pat_answer(&pat, &request).await,
+                    None => Ok(missed(Miss::NoPat { scope })),
+                };
+            }
+            Auth::Auto => {
+                if let Some(account) = all.chosen(&organization, user_hint.as_deref()) {
+                    return self.token_or_pat(account, pat.as_ref(), &request, organization).await;
+                }
+                if let Some(pat) = pat {
+                    return self.pat_answer(&pat, &request).await;
+                }
+            }
+            Auth::OAuth => {}
         }
-        self.blocking(move |credentials| credentials.store(&request)).await
+        let account = self.resolver.account_for(&organization, user_hint.as_deref(), &request.wwwauth).await?;
+        if let Some(account) = account {
+            return self.token_or_pat(&account, None, &request, organization).await;
+        }
+        if let Some(stored) = self.stored_get(request.clone()).await? {
+            return Ok(found(stored));
+        }
+        let tenant = self.resolver.tenant_for(&organization, &request.wwwauth, false).await;
+        Ok(missed(Miss::NoAccount { organization, tenant }))
     }
 
-    /// git rejected a credential: one of our tokens is dropped from the cache (the refresh
-    /// token is kept, and the next `get` refreshes); anything else is erased from storage.
-    async fn erase(&self, request: Credential) -> Result<(), StoreError> {
-        // Both are looked at: `|=` does not stop at the first.
-        let mut ours = false;
-        for token in [request.password.as_ref(), request.credential.as_ref()].into_iter().flatten() {
-            ours |= self.tokens.forget(token);
+    /// The account's token; when it cannot be had, `fallback` (the organization's PAT) if any.
+    async fn token_or_pat(
+        &self,
+        account: &Account,
+        fallback: Option<&Pat>,
+        request: &Credential,
+        organization: String,
+    ) -> Result<Response, StoreError> {
+        let miss = match self.tokens.get(account).await {
+            Ok(token) => {
+                let answer = token_answer(&token.secret, token.expires_utc, &account.username, request.capabilities);
+                return Ok(found(answer));
+            }
+            Err(TokenError::NeedsSignIn { username, reason }) => {
+                Miss::NeedsSignIn { organization, username, reason, tenant: account.tenant_id.clone() }
+            }
+            Err(TokenError::Refresh { username, source }) => {
+                Miss::Unavailable { organization, username, reason: source.to_string() }
+            }
+            Err(TokenError::Store(e)) => return Err(e),
+        };
+        match fallback {
+            Some(pat) => {
+                tracing::info!(account = %account.username, scope = %pat.scope, "no token; answering with the PAT");
+                self.pat_answer(pat, request).await
+            }
+            None => Ok(missed(miss)),
         }
-        if ours {
-            return Ok(());
-        }
-        self.blocking(move |credentials| credentials.erase(&request)).await
+    }
+
+    /// The PAT as git's password, with any non-empty username (the request's, if it has one).
+    /// Its expiry is not passed on: the user may have extended the PAT since telling us.
+    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Response, StoreError> {
+        let Some(secret) = self.pat_secret(pat).await? else {
+            tracing::warn!(scope = %pat.scope, "the PAT is missing from the secret store");
+            return Ok(missed(Miss::NoPat { scope: pat.scope.clone() }));
+        };
+        let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
+        Ok(found(Credential { username: Some(username), password: Some(secret), ..Credential::default() }))
+    }
+
+    async fn pat_secret(&self, pat: &Pat) -> Result<Option<Secret>, StoreError> {
+        let (accounts, pat) = (self.accounts.clone(), pat.clone());
+        crate::store::blocking(move || accounts.pat_secret(&pat)).await
+    }
+
+    /// The remote's URL as git gave it, and its organization's canonical one: what
+    /// `azdo.<url>.auth` keys are matched against.
+    fn urls(&self, request: &Credential, organization: &str) -> Vec<url::Url> {
+        let canonical = url::Url::parse(&self.resolver.services().organization_url(organization)).ok();
+        request_url(request).into_iter().chain(canonical).collect()
+    }
+
+    /// The PAT that `request` would have been answered with, if its password is that PAT.
+    async fn pat_in(&self, request: &Credential) -> Result<Option<(Pat, Secret)>, StoreError> {
+        let pat = match self.resolver.route(request)? {
+            Route::Collection { pat } => pat,
+            Route::Organization { organization, .. } => {
+                let Some(pat) = self.accounts.load()?.pat(&Scope::Organization(organization)).cloned() else {
+                    return Ok(None);
+                };
+                pat
+            }
+            Route::NeedsHttpPath { .. } | Route::Stored => return Ok(None),
+        };
+        let Some(password) = request.password.as_ref() else { return Ok(None) };
+        Ok(self.pat_secret(&pat).await?.filter(|secret| secret == password).map(|secret| (pat, secret)))
     }
 
     fn is_our_token(&self, request: &Credential) -> bool {
@@ -134,6 +200,54 @@ impl Service {
     fn is_account_answer(&self, request: &Credential) -> Result<bool, StoreError> {
         let Some(username) = request.username.as_deref() else { return Ok(false) };
         Ok(self.accounts.load()?.accounts.iter().any(|a| a.username.eq_ignore_ascii_case(username)))
+    }
+
+    /// Entra tokens and PATs we handed out are never stored: they are ours already.
+    async fn store(&self, request: Credential) -> Result<(), StoreError> {
+        if matches!(self.resolver.route(&request)?, Route::Organization { .. })
+            && (self.is_our_token(&request) || self.is_account_answer(&request)?)
+        {
+            return Ok(());
+        }
+        if self.pat_in(&request).await?.is_some() {
+            return Ok(());
+        }
+        self.blocking(move |credentials| credentials.store(&request)).await
+    }
+
+    /// git rejected a credential: one of our tokens is dropped from the cache (the refresh
+    /// token is kept, and the next `get` refreshes); a PAT is removed unless Azure DevOps still
+    /// accepts it; anything else is erased from storage.
+    async fn erase(&self, request: Credential) -> Result<Response, StoreError> {
+        // Both are looked at: `|=` does not stop at the first.
+        let mut ours = false;
+        for token in [request.password.as_ref(), request.credential.as_ref()].into_iter().flatten() {
+            ours |= self.tokens.forget(token);
+        }
+        if ours {
+            return Ok(Response::Done);
+        }
+        if let Some((pat, secret)) = self.pat_in(&request).await? {
+            return self.refused(pat, secret).await;
+        }
+        self.blocking(move |credentials| credentials.erase(&request)).await.map(|()| Response::Done)
+    }
+
+    /// Azure DevOps refused a PAT for a repository: it is asked, without side effects, whether
+    /// it still takes the PAT at all. When it does, the PAT is kept (the repository needs a
+    /// scope or access the PAT lacks); otherwise (expired, revoked, unreachable) it is removed.
+    async fn refused(&self, pat: Pat, secret: Secret) -> Result<Response, StoreError> {
+        let check = self.resolver.check_pat(&pat.scope, &secret).await;
+        let removed = match check {
+            Ok(_) => false,
+            Err(e) => {
+                tracing::info!(scope = %pat.scope, reason = %e, "removing a refused PAT");
+                let (accounts, pat) = (self.accounts.clone(), pat.clone());
+                crate::store::blocking(move || accounts.remove_pat(&pat)).await?;
+                true
+            }
+        };
+        Ok(Response::PatRefused { scope: pat.scope, removed })
     }
 
     async fn stored_get(&self, request: Credential) -> Result<Option<Credential>, StoreError> {
@@ -166,7 +280,8 @@ impl Service {
                 backend: account.backend,
             })
             .collect();
-        Ok(StatusReport { daemon: None, backend: self.credentials.backend(), credentials, accounts })
+        let pats = self.accounts.load()?.pats.clone();
+        Ok(StatusReport { daemon: None, backend: self.credentials.backend(), credentials, accounts, pats })
     }
 }
 
@@ -181,6 +296,25 @@ pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Re
         .build()
         .context("failed to start the async runtime")?;
     Ok(runtime.block_on(service.handle(request)))
+}
+
+fn found(credential: Credential) -> Response {
+    Response::Credential { credential: Some(credential), miss: None }
+}
+
+fn missed(miss: Miss) -> Response {
+    Response::Credential { credential: None, miss: Some(miss) }
+}
+
+/// `protocol://[user@]host/path` of a request, when it makes a URL.
+fn request_url(request: &Credential) -> Option<url::Url> {
+    let (protocol, host) = (request.protocol.as_deref()?, request.host.as_deref()?);
+    let mut url = url::Url::parse(&format!("{protocol}://{host}/")).ok()?;
+    url.set_path(request.path.as_deref().unwrap_or_default());
+    if let Some(username) = request.username.as_deref() {
+        url.set_username(username).ok()?;
+    }
+    Some(url)
 }
 
 /// Our answer with an account's token: a Bearer credential when git can take one, else the

@@ -5,103 +5,11 @@
 
 mod support;
 
-use std::process::Output;
 use std::time::Duration;
 
-use support::entra::{FakeEntra, User};
-use support::git_server::{Auth, GitServer};
-use support::{TestEnv, assert_success, make_repo, stderr, stdout, wait_for};
-
-const CONTOSO_TENANT: &str = "11111111-1111-1111-1111-111111111111";
-const FABRIKAM_TENANT: &str = "22222222-2222-2222-2222-222222222222";
-
-/// A user's machine, Entra, and Azure DevOps with a repository per organization.
-struct World {
-    env: TestEnv,
-    entra: FakeEntra,
-    devops: GitServer,
-}
-
-impl World {
-    fn new(users: &[(&str, &str)], organizations: &[(&str, &str)]) -> Self {
-        let mut env = TestEnv::new();
-        let entra = FakeEntra::start(users.iter().map(|(u, t)| User::new(u, t)).collect());
-        let repos = env.path("repos");
-        for (organization, _) in organizations {
-            make_repo(&env, &repos.join(format!("{organization}/proj/_git")), "repo");
-        }
-        let devops = support::devops::start(&repos, &entra, organizations);
-        env.set_env("AZURE_AUTHORITY_HOST", entra.url());
-        env.set_env("GIT_CREDENTIAL_AZDO_DEVOPS_URL", format!("http://{}", devops.addr));
-        env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", test_browser(&env));
-        // What `install` will configure for dev.azure.com: git sends the path, which names the
-        // organization.
-        std::fs::write(
-            env.path("gitconfig"),
-            format!("[credential \"http://{}\"]\n\tuseHttpPath = true\n", devops.addr),
-        )
-        .unwrap();
-        Self { env, entra, devops }
-    }
-
-    fn url(&self, organization: &str) -> String {
-        format!("http://{}/{organization}/proj/_git/repo", self.devops.addr)
-    }
-
-    fn login(&self, args: &[&str]) -> Output {
-        let mut full = vec!["login"];
-        full.extend_from_slice(args);
-        self.env.helper(&full, "")
-    }
-
-    fn refreshes(&self) -> usize {
-        self.entra.with(|s| s.grants("refresh_token"))
-    }
-
-    /// Whose token `password` is, according to Entra.
-    fn owner(&self, password: &str) -> Option<String> {
-        self.entra.with(|s| s.owner(password).map(|u| u.username.clone()))
-    }
-
-    fn clone_repo(&self, organization: &str, dir: &str) -> Output {
-        self.env.git(&["clone", "-q", &self.url(organization), self.env.path(dir).to_str().unwrap()], "")
-    }
-
-    /// git's `reject` of a token it was given for `url` (Azure DevOps refused it).
-    fn reject(&self, url: &str, (user, token): &(String, String)) {
-        self.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
-    }
-
-    /// Starts the daemon (a request for another host answers nothing but starts it).
-    fn start_daemon(&self) {
-        let out = self.env.helper(&["get"], "protocol=https\nhost=example.com\n\n");
-        assert_success(&out, "get");
-        wait_for("the daemon", Duration::from_secs(10), || self.env.daemon_pid().is_some());
-    }
-}
-
-/// A "browser" that follows the sign-in page's redirects, as a user who consents would.
-fn test_browser(env: &TestEnv) -> std::path::PathBuf {
-    let path = env.path("browser.sh");
-    std::fs::write(
-        &path,
-        "#!/bin/sh\nexec python3 -c 'import sys, urllib.request as u; \
-         u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=20).read()' \"$1\" >/dev/null 2>&1\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    path
-}
-
-fn one_line(text: &str) -> &str {
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "exactly one line: {text:?}");
-    lines[0]
-}
+use support::git_server::Auth;
+use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
+use support::{assert_success, stderr, stdout, wait_for};
 
 #[test]
 fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
@@ -353,7 +261,8 @@ fn without_an_account_or_a_path_git_gets_nothing_and_one_line_saying_what_to_run
     );
     assert!(!out.status.success());
     let text = stderr(&out);
-    assert!(text.contains("git config --global credential.https://dev.azure.com.useHttpPath true"), "{text}");
+    let remedy = format!("run: git config --global credential.http://{}.useHttpPath true", w.devops.addr);
+    assert!(text.contains(&remedy), "{text}");
 
     let out = w.clone_repo("contoso", "clone");
     assert!(!out.status.success());

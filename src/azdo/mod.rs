@@ -62,6 +62,11 @@ impl Services {
         Self { base: base.clone(), scheme: base.scheme().to_owned(), host, port_suffix }
     }
 
+    /// `https://dev.azure.com`: where git's `credential.<url>.useHttpPath` is set for it.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
     /// `https://dev.azure.com/{organization}`: where tokens for it may be sent, and the address
     /// of its tenant discovery.
     pub fn organization_url(&self, organization: &str) -> String {
@@ -232,6 +237,23 @@ pub async fn connection_data(
     Ok(data.authenticated_user.provider_display_name.map(|n| crate::entra::printable(&n, 200)).unwrap_or_default())
 }
 
+/// The user name sent with a PAT over Basic: Azure DevOps accepts any non-empty one.
+pub const PAT_USERNAME: &str = "pat";
+
+/// Whom Azure DevOps takes the PAT `secret` for `scope` to belong to ([`connection_data`]).
+pub async fn check_pat(
+    client: &reqwest::Client,
+    services: &Services,
+    scope: &Scope,
+    secret: &crate::secret::Secret,
+    timeout: std::time::Duration,
+) -> Result<String, CheckError> {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{PAT_USERNAME}:{}", secret.expose()));
+    let authorization = crate::secret::Secret::new(format!("Basic {basic}"));
+    connection_data(client, &scope.connection_data_url(services), &authorization, timeout).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +352,8 @@ mod tests {
         assert_eq!(fake.classify(&request("http", "contoso.visualstudio.com", None, None)), Remote::Other);
         assert_eq!(fake.classify(&request("https", "127.0.0.1:8080", Some("contoso"), None)), Remote::Other);
         assert_eq!(fake.organization_url("contoso"), "http://127.0.0.1:8080/contoso");
+        assert_eq!(fake.origin(), "http://127.0.0.1:8080");
+        assert_eq!(Services::default().origin(), "https://dev.azure.com");
         assert_eq!(Services::default().organization_url("contoso"), "https://dev.azure.com/contoso");
     }
 

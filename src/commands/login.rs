@@ -10,6 +10,9 @@ use crate::config::Config;
 use crate::signin::{self, Method};
 
 pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
+    if args.pat {
+        return super::pat::run(config, args);
+    }
     let organizations = args.organizations.iter().map(|o| organization(o)).collect::<anyhow::Result<Vec<_>>>()?;
     let tenant = match &args.tenant {
         Some(text) => {

@@ -3,4 +3,5 @@
 pub mod accounts;
 pub mod daemon;
 pub mod login;
+pub mod pat;
 pub mod status;

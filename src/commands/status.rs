@@ -51,6 +51,7 @@ fn render(config: &Config, report: &StatusReport) -> String {
     for line in super::accounts::render(&report.accounts).lines() {
         let _ = writeln!(out, "  {line}");
     }
+    out.push_str(&render_pats(&report.pats, crate::store::unix_now()));
     if report.credentials.is_empty() {
         let _ = writeln!(out, "stored:  nothing");
     } else {
@@ -67,4 +68,97 @@ fn render(config: &Config, report: &StatusReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The PATs by organization or collection, with their owner, age and expiry (never their value),
+/// and a warning for each that lapses within [`super::pat::EXPIRY_WARNING`] or has lapsed.
+fn render_pats(pats: &[crate::accounts::Pat], now: u64) -> String {
+    if pats.is_empty() {
+        return "PATs:    none\n".to_owned();
+    }
+    let mut out = "PATs:\n".to_owned();
+    for pat in pats {
+        let owner = if pat.user.is_empty() { String::new() } else { format!(" ({})", pat.user) };
+        let added = span(now.saturating_sub(pat.stored_at));
+        let _ = write!(out, "  {}{owner}  added {added} ago, in {}", pat.scope, pat.backend);
+        let renew = format!("git-credential-azdo login --pat {}", pat.scope.login_args());
+        match pat.expires_at {
+            None => out.push_str(", expiry not given\n"),
+            Some(at) if at <= now => {
+                let _ = writeln!(out, ", EXPIRED on {}", day(at));
+                let _ = writeln!(out, "    renew it in Azure DevOps, then run: {renew}");
+            }
+            Some(at) => {
+                let _ = writeln!(out, ", expires on {} (in {})", day(at), span(at - now));
+                if at - now <= super::pat::EXPIRY_WARNING.as_secs() {
+                    let _ = writeln!(out, "    warning: it expires soon; renew it in Azure DevOps, then run: {renew}");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `2026-12-01`: the UTC day of Unix seconds `at`.
+pub fn day(at: u64) -> String {
+    i64::try_from(at)
+        .ok()
+        .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+        .map_or_else(|| at.to_string(), |t| t.format("%Y-%m-%d").to_string())
+}
+
+/// A duration as a person says it: `5 min`, `3 hours`, `12 days`.
+fn span(secs: u64) -> String {
+    match secs {
+        ..3_600 => format!("{} min", secs / 60),
+        3_600..172_800 => format!("{} hours", secs / 3_600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::Pat;
+    use crate::azdo::{Collection, Scope};
+    use crate::store::Backend;
+
+    #[test]
+    fn pats_are_listed_with_age_and_expiry_and_warned_about_before_they_lapse() {
+        let now = 1_795_000_000;
+        let day_secs: i64 = 86_400;
+        let pat = |scope: Scope, age: u64, expires_in: Option<i64>| Pat {
+            scope,
+            user: "Alice".into(),
+            backend: Backend::Keyring,
+            stored_at: now - age,
+            expires_at: expires_in.map(|e| now.saturating_add_signed(e)),
+        };
+        let collection = Scope::Collection(Collection::parse("https://tfs.example.com/tfs/DefaultCollection").unwrap());
+        let text = render_pats(
+            &[
+                pat(Scope::Organization("contoso".into()), 3 * 86_400, Some(40 * day_secs)),
+                pat(Scope::Organization("fabrikam".into()), 3_600, Some(3 * day_secs)),
+                pat(collection, 120, None),
+                pat(Scope::Organization("old".into()), 90 * 86_400, Some(-1)),
+            ],
+            now,
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "PATs:");
+        assert_eq!(lines[1], "  contoso (Alice)  added 3 days ago, in keyring, expires on 2026-12-28 (in 40 days)");
+        assert!(lines[2].starts_with("  fabrikam (Alice)  added 1 hours ago") && lines[2].ends_with("(in 3 days)"));
+        assert_eq!(
+            lines[3],
+            "    warning: it expires soon; renew it in Azure DevOps, then run: git-credential-azdo login --pat --org fabrikam"
+        );
+        assert_eq!(
+            lines[4],
+            "  https://tfs.example.com/tfs/DefaultCollection (Alice)  added 2 min ago, in keyring, expiry not given"
+        );
+        assert!(lines[5].ends_with("EXPIRED on 2026-11-18"), "{}", lines[5]);
+        assert!(lines[6].contains("login --pat --org old"));
+        assert!(!text.contains("secret"));
+        assert_eq!(render_pats(&[], now), "PATs:    none\n");
+    }
 }

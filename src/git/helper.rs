@@ -7,6 +7,7 @@
 use std::io::{BufRead, Write};
 
 use super::{Capabilities, Credential};
+use crate::azdo::Scope;
 use crate::config::Config;
 use crate::ipc::{Miss, Request, Response, client};
 use crate::signin::{self, Method};
@@ -42,10 +43,31 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
                 anyhow::bail!(describe(&miss));
             }
         }
+        Response::PatRefused { scope, removed } => {
+            // git says the authentication failed; this says why, and what to do.
+            eprintln!("git-credential-azdo: {}", describe_refused_pat(&scope, removed));
+        }
         Response::Error { message, .. } => anyhow::bail!(message),
         _ => {}
     }
     Ok(())
+}
+
+/// One line on a PAT Azure DevOps refused: removed (it is no good any more) or kept (it is
+/// good, but not for this repository).
+pub fn describe_refused_pat(scope: &Scope, removed: bool) -> String {
+    let args = scope.login_args();
+    if removed {
+        format!(
+            "Azure DevOps refused the PAT for {scope} (expired, revoked, or for another organization) and it was \
+             removed; add a new one with: git-credential-azdo login --pat {args}"
+        )
+    } else {
+        format!(
+            "Azure DevOps accepts the PAT for {scope} but refused it for this repository (does it have the Code \
+             (Read & Write) scope and access to the repository?); replace it with: git-credential-azdo login --pat {args}"
+        )
+    }
 }
 
 /// The daemon's answer, or, when it cannot be had in time, the same service's answer computed
@@ -63,7 +85,8 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
 /// One line for the user: what is wrong and the one thing to do.
 pub fn describe(miss: &Miss) -> String {
     let remedy = match miss {
-        Miss::NeedsHttpPath => "run: git config --global credential.https://dev.azure.com.useHttpPath true".to_owned(),
+        Miss::NeedsHttpPath { origin } => format!("run: git config --global credential.{origin}.useHttpPath true"),
+        Miss::NoPat { scope } => format!("add one with: git-credential-azdo login --pat {}", scope.login_args()),
         Miss::NoAccount { organization, .. } | Miss::NeedsSignIn { organization, .. } => {
             format!("run: git-credential-azdo login --org {organization}")
         }
@@ -75,7 +98,10 @@ pub fn describe(miss: &Miss) -> String {
 /// What is wrong, without what to do about it.
 fn problem(miss: &Miss) -> String {
     match miss {
-        Miss::NeedsHttpPath => "cannot tell the Azure DevOps organization without the remote's path".to_owned(),
+        Miss::NeedsHttpPath { origin } => {
+            format!("cannot tell the Azure DevOps organization or collection on {origin} without the remote's path")
+        }
+        Miss::NoPat { scope } => format!("no PAT is kept for {scope}"),
         Miss::NoAccount { organization, .. } => {
             format!("no account is signed in for the Azure DevOps organization {organization}")
         }
@@ -98,7 +124,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
         Miss::NeedsSignIn { organization, username, tenant, .. } => {
             (organization.clone(), Some(tenant.clone()), Some(username.clone()))
         }
-        Miss::NeedsHttpPath | Miss::Unavailable { .. } => return Ok(None),
+        Miss::NeedsHttpPath { .. } | Miss::NoPat { .. } | Miss::Unavailable { .. } => return Ok(None),
     };
     if !may_prompt() {
         return Ok(None);

@@ -12,11 +12,13 @@ pub mod frame;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Pat;
+use crate::azdo::Scope;
 use crate::git::Credential;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +75,9 @@ pub enum Response {
     },
     /// A `store`, `erase` or `shutdown` was carried out.
     Done,
+    /// git's `erase` of a PAT that Azure DevOps refused: it was `removed`, or kept because
+    /// Azure DevOps still accepts it (it may lack a scope or access to the repository).
+    PatRefused { scope: Scope, removed: bool },
     /// The answer to [`Request::Status`].
     Status { status: StatusReport },
     /// The request failed; `message` is one line for the user.
@@ -84,8 +89,11 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Miss {
-    /// `https://dev.azure.com` without a path: git was not told to send it.
-    NeedsHttpPath,
+    /// The remote's path names the organization or collection, and git was not told to send
+    /// it: `credential.{origin}.useHttpPath` is not set.
+    NeedsHttpPath { origin: String },
+    /// The user chose a PAT for the organization or collection, and none is kept (any more).
+    NoPat { scope: Scope },
     /// The account's token could not be refreshed for now (Entra unreachable or failing).
     Unavailable { organization: String, username: String, reason: String },
     /// No account answers for the organization.
@@ -114,6 +122,8 @@ pub struct StatusReport {
     pub credentials: Vec<StoredSummary>,
     #[serde(default)]
     pub accounts: Vec<AccountStatus>,
+    #[serde(default)]
+    pub pats: Vec<Pat>,
 }
 
 /// One Entra account in `status`.

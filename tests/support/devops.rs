@@ -1,7 +1,14 @@
-//! A fake Azure DevOps Services in front of real `git http-backend`: organizations on
-//! `/{org}/...` and on `{org}.visualstudio.com`, anonymous requests answered with the 401 and
-//! headers of shared/AZURE.md, and Bearer or Basic accepted only with a live token that the fake
-//! Entra issued to a user of the organization's tenant.
+//! A fake Azure DevOps in front of real `git http-backend`.
+//!
+//! - Services ([`start`]): organizations on `/{org}/...` and on `{org}.visualstudio.com`,
+//!   anonymous requests answered with the 401 and headers of shared/AZURE.md, and Bearer or
+//!   Basic accepted only with a live token that the fake Entra issued to a user of the
+//!   organization's tenant, or with a PAT ([`FakePats`]) made for the organization.
+//! - Server ([`start_server`]): collections on `/{collection path}/...` (`/tfs/DefaultCollection`
+//!   or `/Main`), no Entra, Basic with a PAT made for the collection.
+//!
+//! A PAT can be valid, expired (401), or answered by the sign-in page (203, even when asked
+//! not to redirect); a read-only one is refused (401) for a push.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,17 +21,129 @@ use base64::Engine as _;
 use super::entra::{FakeEntra, State};
 use super::git_server::{Auth, Decision, Gate, GitServer};
 
+/// What a PAT does when presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatState {
+    Valid,
+    /// Refused with a 401, connectionData included.
+    Expired,
+    /// connectionData answers the 203 sign-in page whatever the headers.
+    SignInPage,
+}
+
+#[derive(Debug, Clone)]
+struct FakePat {
+    user: String,
+    /// The organization, or the collection's path (`/tfs/DefaultCollection`).
+    scope: String,
+    state: PatState,
+    write: bool,
+}
+
+/// The PATs the fake Azure DevOps knows, shared by its Services and Server fronts.
+#[derive(Debug, Clone, Default)]
+pub struct FakePats(Arc<Mutex<HashMap<String, FakePat>>>);
+
+impl FakePats {
+    /// A new PAT of `user` for `scope` (an organization, or a collection's path), with Code
+    /// (Read & Write) when `write`.
+    pub fn issue(&self, scope: &str, user: &str, write: bool) -> String {
+        let mut pats = self.0.lock().unwrap();
+        let token = format!("pat{}x{}", pats.len() + 1, "7".repeat(48));
+        pats.insert(token.clone(), FakePat { user: user.into(), scope: scope.into(), state: PatState::Valid, write });
+        token
+    }
+
+    pub fn set_state(&self, token: &str, state: PatState) {
+        self.0.lock().unwrap().get_mut(token).expect("an issued PAT").state = state;
+    }
+
+    fn check(&self, token: &str, scope: &str, write: bool) -> Option<(String, PatState)> {
+        let pats = self.0.lock().unwrap();
+        let pat = pats.get(token).filter(|p| p.scope == scope)?;
+        let state = if write && !pat.write { PatState::Expired } else { pat.state };
+        Some((pat.user.clone(), state))
+    }
+}
+
 /// Starts the fake for `organizations` (name, tenant), serving the repositories under `root`
 /// as `{root}/{org}/{project}/_git/{repo}`.
-pub fn start(root: &Path, entra: &FakeEntra, organizations: &[(&str, &str)]) -> GitServer {
+pub fn start(root: &Path, entra: &FakeEntra, known: &FakePats, organizations: &[(&str, &str)]) -> GitServer {
     let tenants: HashMap<String, String> =
         organizations.iter().map(|(o, t)| ((*o).to_owned(), (*t).to_owned())).collect();
     let issued = entra.state.clone();
-    let gate: Gate = Arc::new(move |parts| decide(&tenants, &issued, parts));
+    let known = known.clone();
+    let gate: Gate = Arc::new(move |parts| decide(&tenants, &issued, &known, parts));
     GitServer::start_with(root, gate)
 }
 
-fn decide(tenants: &HashMap<String, String>, issued: &Mutex<State>, parts: &axum::http::request::Parts) -> Decision {
+/// Starts a fake Azure DevOps Server with `collections` (paths such as `/tfs/DefaultCollection`),
+/// serving `{root}{collection}/{project}/_git/{repo}`.
+pub fn start_server(root: &Path, known: &FakePats, collections: &[&str]) -> GitServer {
+    let collections: Vec<String> = collections.iter().map(|c| (*c).to_owned()).collect();
+    let known = known.clone();
+    let gate: Gate = Arc::new(move |parts| {
+        let path = parts.uri.path();
+        let Some(collection) = collections.iter().find(|c| path.starts_with(&format!("{c}/"))) else {
+            return Decision::Respond { auth: Auth::None, response: not_found() };
+        };
+        let auth = match basic(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+            Some(Ok(token)) => match known.check(&token, collection, is_push(parts)) {
+                Some((user, PatState::Valid)) => Auth::Accepted(format!("Basic {user}")),
+                Some((_, state)) if path.ends_with("/_apis/connectionData") && state == PatState::SignInPage => {
+                    return Decision::Respond {
+                        auth: Auth::Refused(format!("Basic {token}")),
+                        response: sign_in_page(),
+                    };
+                }
+                _ => Auth::Refused(format!("Basic {token}")),
+            },
+            Some(Err(value)) => Auth::Refused(value),
+            None => Auth::None,
+        };
+        if path == format!("{collection}/_apis/connectionData") {
+            return connection_data(auth, true, None);
+        }
+        match &auth {
+            Auth::Accepted(user) => Decision::Serve {
+                user: user.split_once(' ').map(|(_, u)| u).unwrap_or_default().to_owned(),
+                path_info: path.into(),
+                auth,
+            },
+            _ => Decision::Respond { auth, response: server_challenge() },
+        }
+    });
+    GitServer::start_with(root, gate)
+}
+
+/// Whether the request is part of a push.
+fn is_push(parts: &axum::http::request::Parts) -> bool {
+    parts.uri.path().ends_with("/git-receive-pack") || parts.uri.query().is_some_and(|q| q.contains("git-receive-pack"))
+}
+
+/// The password of a Basic header with a non-empty username: `Err` with the header when it is
+/// not that.
+fn basic(value: Option<&str>) -> Option<Result<String, String>> {
+    let value = value?;
+    let Some(encoded) = value.strip_prefix("Basic ") else { return Some(Err(value.to_owned())) };
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_default();
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    Some(match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() => Ok(password.to_owned()),
+        _ => Err(value.to_owned()),
+    })
+}
+
+fn not_found() -> Response<Body> {
+    Response::builder().status(StatusCode::NOT_FOUND).body(Body::empty()).unwrap()
+}
+
+fn decide(
+    tenants: &HashMap<String, String>,
+    issued: &Mutex<State>,
+    known: &FakePats,
+    parts: &axum::http::request::Parts,
+) -> Decision {
     let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let path = parts.uri.path();
     let (organization, path_info) = match host.split(':').next().unwrap_or_default().strip_suffix(".visualstudio.com") {
@@ -32,21 +151,33 @@ fn decide(tenants: &HashMap<String, String>, issued: &Mutex<State>, parts: &axum
         None => (path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned(), path.to_owned()),
     };
     let Some(tenant) = tenants.get(&organization) else {
-        return Decision::Respond {
-            auth: Auth::None,
-            response: Response::builder().status(StatusCode::NOT_FOUND).body(Body::empty()).unwrap(),
-        };
+        return Decision::Respond { auth: Auth::None, response: not_found() };
     };
-    let auth = check(issued, tenant, parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let is_connection_data = path_info == format!("/{organization}/_apis/connectionData");
+    let pat = match basic(authorization) {
+        Some(Ok(token)) => known.check(&token, &organization, is_push(parts)).map(|found| (token, found)),
+        _ => None,
+    };
+    let auth = match pat {
+        Some((_, (user, PatState::Valid))) => Auth::Accepted(format!("Basic {user}")),
+        Some((token, (_, PatState::SignInPage))) if is_connection_data => {
+            return Decision::Respond { auth: Auth::Refused(format!("Basic {token}")), response: sign_in_page() };
+        }
+        Some((token, _)) => Auth::Refused(format!("Basic {token}")),
+        None => check(issued, tenant, authorization),
+    };
     let is_organization_head =
         parts.method == Method::HEAD && path_info.trim_end_matches('/') == format!("/{organization}");
-    if path_info == format!("/{organization}/_apis/connectionData") {
-        return connection_data(auth, parts.headers.contains_key("x-tfs-fedauthredirect"), tenant);
+    if is_connection_data {
+        return connection_data(auth, parts.headers.contains_key("x-tfs-fedauthredirect"), Some(tenant));
     }
     match &auth {
-        Auth::Accepted(user) if !is_organization_head => {
-            Decision::Serve { user: user.split(' ').nth(1).unwrap_or_default().to_owned(), path_info, auth }
-        }
+        Auth::Accepted(user) if !is_organization_head => Decision::Serve {
+            user: user.split_once(' ').map(|(_, u)| u).unwrap_or_default().to_owned(),
+            path_info,
+            auth,
+        },
         _ => Decision::Respond { auth, response: challenge(tenant) },
     }
 }
@@ -56,15 +187,11 @@ fn check(issued: &Mutex<State>, tenant: &str, authorization: Option<&str>) -> Au
     let Some(value) = authorization else { return Auth::None };
     let (scheme, token) = if let Some(token) = value.strip_prefix("Bearer ") {
         ("Bearer", token.to_owned())
-    } else if let Some(encoded) = value.strip_prefix("Basic ") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_default();
-        let text = String::from_utf8_lossy(&decoded).into_owned();
-        match text.split_once(':') {
-            Some((user, password)) if !user.is_empty() => ("Basic", password.to_owned()),
+    } else {
+        match basic(Some(value)) {
+            Some(Ok(password)) => ("Basic", password),
             _ => return Auth::Refused(value.to_owned()),
         }
-    } else {
-        return Auth::Refused(value.to_owned());
     };
     let state = issued.lock().unwrap();
     match state.owner(&token) {
@@ -75,10 +202,11 @@ fn check(issued: &Mutex<State>, tenant: &str, authorization: Option<&str>) -> Au
 
 /// `connectionData`: the user as JSON for a good credential; for a bad one, the 401 when the
 /// client asked for no redirect, else the 203 with a sign-in page that Azure DevOps gives.
-fn connection_data(auth: Auth, suppress_redirect: bool, tenant: &str) -> Decision {
+/// `tenant` is the organization's; a Server collection has none.
+fn connection_data(auth: Auth, suppress_redirect: bool, tenant: Option<&str>) -> Decision {
     let response = match &auth {
         Auth::Accepted(user) => {
-            let name = user.split(' ').nth(1).unwrap_or_default();
+            let name = user.split_once(' ').map(|(_, u)| u).unwrap_or_default();
             let body = serde_json::json!({
                 "authenticatedUser": { "id": "6f5f0b49", "providerDisplayName": name, "isActive": true },
                 "instanceId": "00000000-aaaa-bbbb-cccc-000000000000",
@@ -89,14 +217,28 @@ fn connection_data(auth: Auth, suppress_redirect: bool, tenant: &str) -> Decisio
                 .body(Body::from(body.to_string()))
                 .unwrap()
         }
-        _ if suppress_redirect => challenge(tenant),
-        _ => Response::builder()
-            .status(StatusCode::NON_AUTHORITATIVE_INFORMATION)
-            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(Body::from("<html><body>Sign in to your account</body></html>"))
-            .unwrap(),
+        _ if suppress_redirect => tenant.map_or_else(server_challenge, challenge),
+        _ => sign_in_page(),
     };
     Decision::Respond { auth, response }
+}
+
+fn sign_in_page() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NON_AUTHORITATIVE_INFORMATION)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(Body::from("<html><body>Sign in to your account</body></html>"))
+        .unwrap()
+}
+
+/// Azure DevOps Server's 401 (Windows authentication aside: git would pick NTLM over Basic).
+fn server_challenge() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(header::WWW_AUTHENTICATE, "Basic realm=\"tfs.example.com\"")
+        .header("X-VSS-E2EID", "6f5f0b49-0000-0000-0000-000000000000")
+        .body(Body::from("unauthorized"))
+        .unwrap()
 }
 
 /// The answer to an anonymous or refused request, as Azure DevOps Services gives it.

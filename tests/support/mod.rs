@@ -8,6 +8,7 @@ pub mod devops;
 pub mod entra;
 pub mod git_server;
 mod server;
+pub mod world;
 
 pub use server::Server;
 
@@ -204,6 +205,21 @@ pub fn run(mut cmd: Command, stdin: &str) -> Output {
     writer.join().unwrap();
     watchdog.join().expect("the command hung");
     output
+}
+
+/// Waits for `child` to exit, killing it and failing the test after `limit`.
+pub fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the command ran over {limit:?} and was killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 pub fn assert_success(out: &Output, what: &str) {

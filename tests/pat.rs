@@ -1,0 +1,294 @@
+//! Personal access tokens end to end: `login --pat` for a Services organization and for Azure
+//! DevOps Server collections, real git cloning and pushing with them, refused PATs, and which
+//! credential answers when an organization has both an Entra account and a PAT.
+
+#![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
+
+mod support;
+
+use std::process::Output;
+
+use support::devops::PatState;
+use support::git_server::{Auth, GitServer};
+use support::world::{CONTOSO_TENANT, World, one_line};
+use support::{assert_success, make_repo, stderr, stdout};
+
+fn login_pat(w: &World, args: &[&str], pat: &str) -> Output {
+    let mut full = vec!["login", "--pat"];
+    full.extend_from_slice(args);
+    w.env.helper(&full, &format!("{pat}\n"))
+}
+
+/// Commits a file in the clone at `dir` and pushes it.
+fn push(w: &World, dir: &str) -> Output {
+    let dir = w.env.path(dir);
+    let git = |args: &[&str]| {
+        let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
+        full.extend_from_slice(args);
+        w.env.git(&full, "")
+    };
+    std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
+    assert_success(&git(&["add", "NEW"]), "git add");
+    assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
+    git(&["push", "-q", "origin", "main"])
+}
+
+/// Our lines in git's stderr.
+fn ours(out: &Output) -> Vec<String> {
+    stderr(out).lines().filter(|l| l.starts_with("git-credential-azdo:")).map(str::to_owned).collect()
+}
+
+fn status(w: &World) -> String {
+    let out = w.env.helper(&["status"], "");
+    assert_success(&out, "status");
+    stdout(&out)
+}
+
+#[test]
+fn login_pat_then_clone_and_push_over_basic() {
+    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let pat = w.pats.issue("contoso", "Alice Smith", true);
+    let out = login_pat(&w, &["--org", "contoso"], &pat);
+    assert_success(&out, "login --pat");
+    let text = stdout(&out);
+    assert!(text.contains("Code (Read & Write)") && text.contains("1 December 2026"), "what a PAT needs: {text}");
+    assert!(text.contains("Saved the PAT for contoso (it belongs to Alice Smith)"), "{text}");
+    assert_eq!(stderr(&out), "");
+    let accounts = std::fs::read_to_string(w.env.state_dir().join("accounts.json")).unwrap();
+    assert!(accounts.contains("contoso") && !accounts.contains(&pat), "no secret in {accounts}");
+
+    let out = w.clone_repo("contoso", "clone");
+    assert_success(&out, "git clone");
+    assert_eq!(stderr(&out), "", "nothing from us reaches the user");
+    let out = push(&w, "clone");
+    assert_success(&out, "git push");
+    assert_eq!(stderr(&out), "");
+    let log = w.devops.auth_log();
+    assert!(log.contains(&Auth::Accepted("Basic Alice Smith".into())), "{log:?}");
+    assert!(!log.iter().any(|a| matches!(a, Auth::Refused(_))), "{log:?}");
+    let stored = std::fs::read_to_string(w.env.state_dir().join("credentials.json")).unwrap_or_default();
+    assert!(!stored.contains("contoso"), "git's store of our PAT is not kept twice: {stored}");
+
+    // The same organization's visualstudio.com address is served the same PAT.
+    let host = format!("contoso.visualstudio.com:{}", w.devops.addr.port());
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={host}\npath=proj/_git/repo\n\n"));
+    assert_eq!(stdout(&out), format!("username=pat\npassword={pat}\n"));
+    // Another organization is not.
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=fabrikam/p\n\n", w.devops.addr));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn a_pat_that_azure_devops_does_not_confirm_is_not_saved() {
+    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let expired = w.pats.issue("contoso", "Alice", true);
+    w.pats.set_state(&expired, PatState::Expired);
+    let out = login_pat(&w, &["--org", "contoso"], &expired);
+    assert!(!out.status.success());
+    let line = one_line(&stderr(&out)).to_owned();
+    assert!(line.contains("refused the PAT for contoso (HTTP 401)") && line.contains("expired"), "{line}");
+    assert!(line.ends_with("the PAT was not saved") && !line.contains(&expired), "{line}");
+
+    let page = w.pats.issue("contoso", "Alice", true);
+    w.pats.set_state(&page, PatState::SignInPage);
+    let line = one_line(&stderr(&login_pat(&w, &["--org", "contoso"], &page))).to_owned();
+    assert!(line.contains("sign-in page (HTTP 203)"), "{line}");
+
+    let other = w.pats.issue("fabrikam", "Alice", true);
+    let line = one_line(&stderr(&login_pat(&w, &["--org", "contoso"], &other))).to_owned();
+    assert!(line.contains("another organization"), "a PAT for another organization: {line}");
+
+    let out = login_pat(&w, &["--org", "contoso"], "");
+    assert!(one_line(&stderr(&out)).contains("no PAT was given"));
+    assert!(status(&w).contains("PATs:    none"));
+}
+
+#[test]
+fn a_refused_pat_is_removed_and_the_user_told_once() {
+    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let pat = w.pats.issue("contoso", "Alice", true);
+    assert_success(&login_pat(&w, &["--org", "contoso"], &pat), "login --pat");
+    assert_success(&w.clone_repo("contoso", "clone"), "git clone");
+
+    w.pats.set_state(&pat, PatState::Expired);
+    let out = w.clone_repo("contoso", "again");
+    assert!(!out.status.success());
+    let lines = ours(&out);
+    assert_eq!(lines.len(), 1, "{}", stderr(&out));
+    assert!(
+        lines[0].contains("refused the PAT for contoso")
+            && lines[0].contains("removed")
+            && lines[0].ends_with("add a new one with: git-credential-azdo login --pat --org contoso"),
+        "{}",
+        lines[0]
+    );
+    assert!(status(&w).contains("PATs:    none"), "removed");
+
+    let out = w.clone_repo("contoso", "third");
+    let lines = ours(&out);
+    assert_eq!(lines.len(), 1);
+    assert!(!lines[0].contains("refused"), "told once: {}", lines[0]);
+
+    let fresh = w.pats.issue("contoso", "Alice", true);
+    assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
+    assert_success(&w.clone_repo("contoso", "fourth"), "git clone with the new PAT");
+}
+
+#[test]
+fn a_pat_without_write_access_is_kept_when_a_push_is_refused() {
+    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let read_only = w.pats.issue("contoso", "Alice", false);
+    assert_success(&login_pat(&w, &["--org", "contoso"], &read_only), "login --pat");
+    assert_success(&w.clone_repo("contoso", "clone"), "git clone");
+    let out = push(&w, "clone");
+    assert!(!out.status.success());
+    let lines = ours(&out);
+    assert_eq!(lines.len(), 1, "{}", stderr(&out));
+    assert!(
+        lines[0].contains("accepts the PAT for contoso but refused it") && lines[0].contains("Code"),
+        "{}",
+        lines[0]
+    );
+    assert!(status(&w).contains("contoso (Alice)"), "kept: it still reads");
+    assert_success(&w.clone_repo("contoso", "again"), "git clone");
+}
+
+/// A fake Azure DevOps Server with a collection under `/tfs/` and one without.
+fn server(w: &World) -> GitServer {
+    let root = w.env.path("server");
+    for collection in ["tfs/DefaultCollection", "Main"] {
+        make_repo(&w.env, &root.join(format!("{collection}/proj/_git")), "repo");
+    }
+    support::devops::start_server(&root, &w.pats, &["/tfs/DefaultCollection", "/Main"])
+}
+
+#[test]
+fn server_collections_with_and_without_tfs_get_their_own_pat() {
+    let w = World::new(&[], &[]);
+    let tfs = server(&w);
+    let default_collection = format!("http://{}/tfs/DefaultCollection", tfs.addr);
+    let main = format!("http://{}/Main", tfs.addr);
+    let default_pat = w.pats.issue("/tfs/DefaultCollection", "Carol", true);
+    let main_pat = w.pats.issue("/Main", "Carol", true);
+
+    // A repository URL names its collection.
+    let out = login_pat(&w, &["--url", &format!("{default_collection}/proj/_git/repo")], &default_pat);
+    assert_success(&out, "login --pat --url");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("Saved the PAT for {default_collection} (it belongs to Carol)")), "{text}");
+    assert!(text.contains("plain http"), "a warning for http: {text}");
+    let config = std::fs::read_to_string(w.env.path("gitconfig")).unwrap();
+    assert!(config.contains(&format!("[credential \"http://{}\"]", tfs.addr)), "useHttpPath set: {config}");
+
+    let clone = |collection: &str, dir: &str| {
+        w.env.git(&["clone", "-q", &format!("{collection}/proj/_git/repo"), w.env.path(dir).to_str().unwrap()], "")
+    };
+    assert_success(&clone(&default_collection, "default"), "git clone");
+    assert_success(&push(&w, "default"), "git push");
+    // No PAT for /Main: git gets nothing, and the other collection's PAT is not sent there.
+    assert!(!clone(&main, "main-without").status.success());
+    let misdirected = Auth::Refused(format!("Basic {default_pat}"));
+    assert!(!tfs.auth_log().contains(&misdirected), "the PAT of one collection never goes to another");
+
+    assert_success(&login_pat(&w, &["--url", &main], &main_pat), "login --pat for /Main");
+    assert_success(&clone(&main, "main"), "git clone");
+    assert_success(&push(&w, "main"), "git push");
+    let listed = status(&w);
+    assert!(listed.contains(&default_collection) && listed.contains(&main), "{listed}");
+}
+
+#[test]
+fn an_organizations_entra_account_and_pat_answer_as_the_setting_says() {
+    let w = World::new(
+        &[("alice@contoso.com", CONTOSO_TENANT)],
+        &[("contoso", CONTOSO_TENANT), ("fabrikam", CONTOSO_TENANT)],
+    );
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let pat = w.pats.issue("contoso", "Alice", true);
+    let out = login_pat(&w, &["--org", "contoso"], &pat);
+    assert_success(&out, "login --pat");
+    let key = format!("azdo.http://{}/contoso.auth", w.devops.addr);
+    assert!(stdout(&out).contains(&format!("run: git config --global {key} pat")), "{}", stdout(&out));
+    w.start_daemon();
+    let url = w.url("contoso");
+    let password = || w.env.fill(&url).expect("a credential").1;
+
+    // By default the account bound to the organization answers.
+    assert_eq!(w.owner(&password()).as_deref(), Some("alice@contoso.com"));
+    // The running daemon follows a change to the global git config at once.
+    let config = |value: &str| {
+        let out = w.env.git(&["config", "--global", &key, value], "");
+        assert_success(&out, "git config");
+    };
+    config("pat");
+    assert_eq!(password(), pat);
+    assert_success(&w.env.git(&["clone", "-q", &url, w.env.path("clone").to_str().unwrap()], ""), "clone with the PAT");
+    config("oauth");
+    assert_eq!(w.owner(&password()).as_deref(), Some("alice@contoso.com"));
+
+    // An account that is not bound to an organization comes after the organization's PAT.
+    let fabrikam_pat = w.pats.issue("fabrikam", "Alice", true);
+    assert_success(&login_pat(&w, &["--org", "fabrikam"], &fabrikam_pat), "login --pat");
+    assert_eq!(w.env.fill(&w.url("fabrikam")).unwrap().1, fabrikam_pat);
+    // And when the bound account must sign in again, its PAT still answers.
+    config("auto");
+    w.entra.revoke("alice@contoso.com");
+    let given = w.env.fill(&url).unwrap();
+    w.reject(&url, &given);
+    assert_eq!(password(), pat, "the PAT answers while the account cannot");
+}
+
+#[test]
+fn status_lists_pats_with_age_and_warns_before_one_expires() {
+    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let pat = w.pats.issue("contoso", "Alice", true);
+    let soon = (chrono::Utc::now().date_naive() + chrono::Days::new(3)).format("%Y-%m-%d").to_string();
+    let out = login_pat(&w, &["--org", "contoso", "--expires", &soon], &pat);
+    assert_success(&out, "login --pat --expires");
+    assert!(stdout(&out).contains(&format!("It expires on {soon}")), "{}", stdout(&out));
+    let listed = status(&w);
+    assert!(listed.contains(&format!("contoso (Alice)  added 0 min ago, in file, expires on {soon}")), "{listed}");
+    assert!(listed.contains("warning: it expires soon; renew it in Azure DevOps, then run: git-credential-azdo login --pat --org contoso"), "{listed}");
+    assert!(!listed.contains(&pat), "never the value");
+    let json = stdout(&w.env.helper(&["status", "--json"], ""));
+    assert!(json.contains("\"pats\"") && !json.contains(&pat), "{json}");
+}
+
+#[test]
+fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
+    use std::io::{Read as _, Write as _};
+    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let pat = w.pats.issue("contoso", "Alice", true);
+    // `script` gives the command a terminal; the PAT is typed once the prompt shows, as a
+    // person would (typed earlier, the terminal would echo it before the prompt turns echo off).
+    let mut cmd = w.env.command("script");
+    cmd.args(["-qec", &format!("{} login --pat --org contoso", support::BIN), "/dev/null"]);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (chunks, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+            let _ = chunks.send(buffer[..n].to_vec());
+        }
+    });
+    let mut screen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(&screen).contains("PAT for contoso: ") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(chunk) = received.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("no prompt: {}", String::from_utf8_lossy(&screen));
+        };
+        screen.extend(chunk);
+    }
+    child.stdin.take().unwrap().write_all(format!("{pat}\n").as_bytes()).unwrap();
+    let finished = support::wait_for_exit(&mut child, std::time::Duration::from_secs(20));
+    reader.join().unwrap();
+    screen.extend(received.try_iter().flatten());
+    let screen = String::from_utf8_lossy(&screen).into_owned();
+    assert!(finished.success(), "login --pat in a terminal: {screen}");
+    assert!(!screen.contains(&pat), "the PAT is not echoed: {screen}");
+    assert!(screen.contains("Saved the PAT for contoso"), "{screen}");
+}
