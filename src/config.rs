@@ -253,7 +253,7 @@ fn watched_files() -> Vec<PathBuf> {
 }
 
 /// What `git` prints for `args`, or `None` when it cannot be run or does not finish within
-/// [`GIT_CONFIG_TIMEOUT`] (it is then killed).
+/// two seconds (it is then killed).
 pub fn git_output(args: &[&str]) -> Option<String> {
     use std::io::Read as _;
     use wait_timeout::ChildExt as _;

@@ -8,7 +8,8 @@
 //!                         ▼
 //!                       daemon (git-credential-azdo daemon)              long-lived, tokio
 //!                         └─ service
-//!                              ├─ resolve: Azure DevOps organization -> Entra account, else stored
+//!                              ├─ resolve: organization -> Entra account or PAT (per choice),
+//!                              │           Server collection -> PAT, else stored
 //!                              ├─ tokens: per-account access tokens, refreshed through Entra ID
 //!                              ├─ accounts (accounts.json) and stored credentials (credentials.json)
 //!                              └─ vault: secrets in the keyring, or an owner-only file
@@ -23,10 +24,13 @@
 //! - [`service`]: one request in, one response out; shared by the daemon and the in-process
 //!   fallback.
 //! - [`store`]: secret stores and the credentials git asked us to keep.
-//! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenants.
+//! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenants,
+//!   Server collections and what a PAT is for ([`azdo::Scope`]), `connectionData` checks.
+//! - [`choice`]: `azdo.<url>.auth`, the user's choice between an Entra account and a PAT.
 //! - [`resolve`]: which source answers a request (the domain's core decision).
 //! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries.
-//! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens.
+//! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens, and
+//!   PATs per organization or collection.
 //! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
 //! - [`signin`]: the interactive sign-in shared by `login` and `get` in a terminal.
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
@@ -44,8 +48,9 @@
 //! - No network call without a deadline; tokens are sent only to the Entra authority and the
 //!   Azure DevOps base URL configured (https, or http on loopback), never to a host a server
 //!   named, and HTTP clients do not follow redirects.
-//! - Entra tokens handed to git are never stored through `store`; refresh tokens live only in
-//!   the vault.
+//! - Entra tokens and PATs handed to git are never stored through `store`; refresh tokens and
+//!   PATs live only in the vault. A PAT goes only to its organization, or to repositories
+//!   inside its collection.
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket.
 
 pub mod accounts;

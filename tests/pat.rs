@@ -292,3 +292,26 @@ fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
     assert!(!screen.contains(&pat), "the PAT is not echoed: {screen}");
     assert!(screen.contains("Saved the PAT for contoso"), "{screen}");
 }
+
+#[test]
+fn no_pat_reaches_the_logs_or_status_at_the_most_verbose_level() {
+    let mut w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let log = w.env.path("trace.log");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "trace");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
+    let refused = w.pats.issue("contoso", "Alice", true);
+    w.pats.set_state(&refused, PatState::Expired);
+    assert!(!login_pat(&w, &["--org", "contoso"], &refused).status.success());
+    let pat = w.pats.issue("contoso", "Alice", true);
+    assert_success(&login_pat(&w, &["--org", "contoso"], &pat), "login --pat");
+    assert_success(&w.clone_repo("contoso", "clone"), "git clone");
+    w.pats.set_state(&pat, PatState::Expired);
+    assert!(!w.clone_repo("contoso", "again").status.success());
+    let status = stdout(&w.env.helper(&["status", "--json"], ""));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("removing a refused PAT"), "the trace was written: {logged}");
+    for secret in [&refused, &pat] {
+        assert!(!logged.contains(secret.as_str()), "a PAT leaked into the log");
+        assert!(!status.contains(secret.as_str()), "a PAT leaked into status");
+    }
+}

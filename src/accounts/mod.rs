@@ -1,6 +1,6 @@
 //! Entra accounts the user signed in with, the organizations bound to each, the tenant learned
 //! for each organization, and the personal access tokens added for organizations and
-//! collections ([`pats`]).
+//! collections ([`Pat`]).
 //!
 //! The metadata is `accounts.json` in the state directory (no secrets), replaced atomically
 //! under `accounts.lock`; each account's refresh token and each PAT is one item in the
