@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::{Account, AccountStore, Pat};
-use crate::azdo::{PAT_USERNAME, Scope, Services};
+use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
 use crate::choice::{Auth, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
-use crate::ipc::{AccountStatus, ErrorKind, Miss, Request, Response, StatusReport};
+use crate::ipc::{AccountStatus, ErrorKind, Miss, PatOutcome, Request, Response, StatusReport};
 use crate::resolve::{Resolver, Route};
 use crate::secret::Secret;
 use crate::store::{CredentialStore, StoreError, Vault};
@@ -234,20 +234,25 @@ impl Service {
     }
 
     /// Azure DevOps refused a PAT for a repository: it is asked, without side effects, whether
-    /// it still takes the PAT at all. When it does, the PAT is kept (the repository needs a
-    /// scope or access the PAT lacks); otherwise (expired, revoked, unreachable) it is removed.
+    /// it takes the PAT at all. When it says no (401, or the sign-in page), the PAT is removed;
+    /// when it says yes (the repository needs a scope or access the PAT lacks), or gives no
+    /// answer about the PAT, the PAT is kept.
     async fn refused(&self, pat: Pat, secret: Secret) -> Result<Response, StoreError> {
-        let check = self.resolver.check_pat(&pat.scope, &secret).await;
-        let removed = match check {
-            Ok(_) => false,
-            Err(e) => {
+        let outcome = match self.resolver.check_pat(&pat.scope, &secret).await {
+            Ok(_) => PatOutcome::KeptValid,
+            Err(e @ (CheckError::Refused(401) | CheckError::SignInPage(_))) => {
                 tracing::info!(scope = %pat.scope, reason = %e, "removing a refused PAT");
                 let (accounts, pat) = (self.accounts.clone(), pat.clone());
                 crate::store::blocking(move || accounts.remove_pat(&pat)).await?;
-                true
+                PatOutcome::Removed
+            }
+            // Unreachable, or an answer that says nothing about the PAT (5xx, 429, 404).
+            Err(e) => {
+                tracing::info!(scope = %pat.scope, reason = %e, "keeping a refused PAT that could not be checked");
+                PatOutcome::KeptUnconfirmed
             }
         };
-        Ok(Response::PatRefused { scope: pat.scope, removed })
+        Ok(Response::PatRefused { scope: pat.scope, outcome })
     }
 
     async fn stored_get(&self, request: Credential) -> Result<Option<Credential>, StoreError> {

@@ -29,16 +29,7 @@ fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
     let out = w.clone_repo("contoso", "clone");
     assert_success(&out, "git clone");
     assert_eq!(stderr(&out), "", "nothing from us reaches the user");
-    let dir = w.env.path("clone");
-    let in_clone = |args: &[&str]| {
-        let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
-        full.extend_from_slice(args);
-        w.env.git(&full, "")
-    };
-    std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
-    assert_success(&in_clone(&["add", "NEW"]), "git add");
-    assert_success(&in_clone(&["commit", "-q", "-m", "push me"]), "git commit");
-    let out = in_clone(&["push", "-q", "origin", "main"]);
+    let out = w.commit_and_push("clone");
     assert_success(&out, "git push");
     assert_eq!(stderr(&out), "");
 

@@ -19,20 +19,6 @@ fn login_pat(w: &World, args: &[&str], pat: &str) -> Output {
     w.env.helper(&full, &format!("{pat}\n"))
 }
 
-/// Commits a file in the clone at `dir` and pushes it.
-fn push(w: &World, dir: &str) -> Output {
-    let dir = w.env.path(dir);
-    let git = |args: &[&str]| {
-        let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
-        full.extend_from_slice(args);
-        w.env.git(&full, "")
-    };
-    std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
-    assert_success(&git(&["add", "NEW"]), "git add");
-    assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
-    git(&["push", "-q", "origin", "main"])
-}
-
 /// Our lines in git's stderr.
 fn ours(out: &Output) -> Vec<String> {
     stderr(out).lines().filter(|l| l.starts_with("git-credential-azdo:")).map(str::to_owned).collect()
@@ -60,7 +46,7 @@ fn login_pat_then_clone_and_push_over_basic() {
     let out = w.clone_repo("contoso", "clone");
     assert_success(&out, "git clone");
     assert_eq!(stderr(&out), "", "nothing from us reaches the user");
-    let out = push(&w, "clone");
+    let out = w.commit_and_push("clone");
     assert_success(&out, "git push");
     assert_eq!(stderr(&out), "");
     let log = w.devops.auth_log();
@@ -129,6 +115,18 @@ fn a_refused_pat_is_removed_and_the_user_told_once() {
     assert_eq!(lines.len(), 1);
     assert!(!lines[0].contains("refused"), "told once: {}", lines[0]);
 
+    // A PAT is removed only when Azure DevOps says it is no good: not when it cannot be asked.
+    let fresh = w.pats.issue("contoso", "Alice", true);
+    assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
+    w.pats.set_state(&fresh, PatState::Expired);
+    w.pats.set_connection_data_down(true);
+    let lines = ours(&w.clone_repo("contoso", "unconfirmed"));
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains("could not be asked why, so it was kept"), "{}", lines[0]);
+    assert!(status(&w).contains("contoso (Alice)"), "kept");
+    w.pats.set_connection_data_down(false);
+    assert!(ours(&w.clone_repo("contoso", "unconfirmed"))[0].contains("it was removed"));
+
     let fresh = w.pats.issue("contoso", "Alice", true);
     assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
     assert_success(&w.clone_repo("contoso", "fourth"), "git clone with the new PAT");
@@ -140,7 +138,7 @@ fn a_pat_without_write_access_is_kept_when_a_push_is_refused() {
     let read_only = w.pats.issue("contoso", "Alice", false);
     assert_success(&login_pat(&w, &["--org", "contoso"], &read_only), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
-    let out = push(&w, "clone");
+    let out = w.commit_and_push("clone");
     assert!(!out.status.success());
     let lines = ours(&out);
     assert_eq!(lines.len(), 1, "{}", stderr(&out));
@@ -184,7 +182,7 @@ fn server_collections_with_and_without_tfs_get_their_own_pat() {
         w.env.git(&["clone", "-q", &format!("{collection}/proj/_git/repo"), w.env.path(dir).to_str().unwrap()], "")
     };
     assert_success(&clone(&default_collection, "default"), "git clone");
-    assert_success(&push(&w, "default"), "git push");
+    assert_success(&w.commit_and_push("default"), "git push");
     // No PAT for /Main: git gets nothing, and the other collection's PAT is not sent there.
     assert!(!clone(&main, "main-without").status.success());
     let misdirected = Auth::Refused(format!("Basic {default_pat}"));
@@ -192,7 +190,7 @@ fn server_collections_with_and_without_tfs_get_their_own_pat() {
 
     assert_success(&login_pat(&w, &["--url", &main], &main_pat), "login --pat for /Main");
     assert_success(&clone(&main, "main"), "git clone");
-    assert_success(&push(&w, "main"), "git push");
+    assert_success(&w.commit_and_push("main"), "git push");
     let listed = status(&w);
     assert!(listed.contains(&default_collection) && listed.contains(&main), "{listed}");
 }

@@ -9,7 +9,7 @@ use std::io::{BufRead, Write};
 use super::{Capabilities, Credential};
 use crate::azdo::Scope;
 use crate::config::Config;
-use crate::ipc::{Miss, Request, Response, client};
+use crate::ipc::{Miss, PatOutcome, Request, Response, client};
 use crate::signin::{self, Method};
 
 /// A credential-helper action, as git names it.
@@ -43,9 +43,9 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
                 anyhow::bail!(describe(&miss));
             }
         }
-        Response::PatRefused { scope, removed } => {
+        Response::PatRefused { scope, outcome } => {
             // git says the authentication failed; this says why, and what to do.
-            eprintln!("git-credential-azdo: {}", describe_refused_pat(&scope, removed));
+            eprintln!("git-credential-azdo: {}", describe_refused_pat(&scope, outcome));
         }
         Response::Error { message, .. } => anyhow::bail!(message),
         _ => {}
@@ -53,20 +53,22 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
     Ok(())
 }
 
-/// One line on a PAT Azure DevOps refused: removed (it is no good any more) or kept (it is
-/// good, but not for this repository).
-pub fn describe_refused_pat(scope: &Scope, removed: bool) -> String {
-    let args = scope.login_args();
-    if removed {
-        format!(
+/// One line on a PAT Azure DevOps refused: what became of it, and what to do.
+pub fn describe_refused_pat(scope: &Scope, outcome: PatOutcome) -> String {
+    let command = format!("git-credential-azdo login --pat {}", scope.login_args());
+    match outcome {
+        PatOutcome::Removed => format!(
             "Azure DevOps refused the PAT for {scope} (expired, revoked, or for another organization) and it was \
-             removed; add a new one with: git-credential-azdo login --pat {args}"
-        )
-    } else {
-        format!(
+             removed; add a new one with: {command}"
+        ),
+        PatOutcome::KeptValid => format!(
             "Azure DevOps accepts the PAT for {scope} but refused it for this repository (does it have the Code \
-             (Read & Write) scope and access to the repository?); replace it with: git-credential-azdo login --pat {args}"
-        )
+             (Read & Write) scope and access to the repository?); replace it with: {command}"
+        ),
+        PatOutcome::KeptUnconfirmed => format!(
+            "Azure DevOps refused the PAT for {scope}, and could not be asked why, so it was kept; if it has \
+             expired, add a new one with: {command}"
+        ),
     }
 }
 

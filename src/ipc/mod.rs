@@ -75,9 +75,8 @@ pub enum Response {
     },
     /// A `store`, `erase` or `shutdown` was carried out.
     Done,
-    /// git's `erase` of a PAT that Azure DevOps refused: it was `removed`, or kept because
-    /// Azure DevOps still accepts it (it may lack a scope or access to the repository).
-    PatRefused { scope: Scope, removed: bool },
+    /// git's `erase` of a PAT that Azure DevOps refused, and what became of it.
+    PatRefused { scope: Scope, outcome: PatOutcome },
     /// The answer to [`Request::Status`].
     Status { status: StatusReport },
     /// The request failed; `message` is one line for the user.
@@ -100,6 +99,19 @@ pub enum Miss {
     NoAccount { organization: String, tenant: Option<String> },
     /// The account that answers for the organization must sign in again.
     NeedsSignIn { organization: String, username: String, reason: String, tenant: String },
+}
+
+/// What became of a PAT that Azure DevOps refused for a repository, once asked about the PAT
+/// itself (`connectionData`, no side effects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatOutcome {
+    /// Refused there too (expired, revoked, another organization's): removed.
+    Removed,
+    /// Accepted there: kept; it lacks a scope or access for the repository.
+    KeptValid,
+    /// Azure DevOps could not be asked: kept rather than lost to a network blip.
+    KeptUnconfirmed,
 }
 
 /// Why a request failed, for a client that must decide what to do next.

@@ -42,9 +42,18 @@ struct FakePat {
 
 /// The PATs the fake Azure DevOps knows, shared by its Services and Server fronts.
 #[derive(Debug, Clone, Default)]
-pub struct FakePats(Arc<Mutex<HashMap<String, FakePat>>>);
+pub struct FakePats(Arc<Mutex<HashMap<String, FakePat>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl FakePats {
+    /// While set, `connectionData` answers 503 (git's own requests are still served).
+    pub fn set_connection_data_down(&self, down: bool) {
+        self.1.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn connection_data_down(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// A new PAT of `user` for `scope` (an organization, or a collection's path), with Code
     /// (Read & Write) when `write`.
     pub fn issue(&self, scope: &str, user: &str, write: bool) -> String {
@@ -155,6 +164,10 @@ fn decide(
     };
     let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let is_connection_data = path_info == format!("/{organization}/_apis/connectionData");
+    if is_connection_data && known.connection_data_down() {
+        let response = Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(Body::empty()).unwrap();
+        return Decision::Respond { auth: Auth::None, response };
+    }
     let pat = match basic(authorization) {
         Some(Ok(token)) => known.check(&token, &organization, is_push(parts)).map(|found| (token, found)),
         _ => None,

@@ -66,6 +66,20 @@ impl World {
         self.env.git(&["clone", "-q", &self.url(organization), self.env.path(dir).to_str().unwrap()], "")
     }
 
+    /// Commits a file in the clone at `dir` and pushes it.
+    pub fn commit_and_push(&self, dir: &str) -> Output {
+        let dir = self.env.path(dir);
+        let git = |args: &[&str]| {
+            let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
+            full.extend_from_slice(args);
+            self.env.git(&full, "")
+        };
+        std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
+        assert_success(&git(&["add", "NEW"]), "git add");
+        assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
+        git(&["push", "-q", "origin", "main"])
+    }
+
     /// git's `reject` of a token it was given for `url` (Azure DevOps refused it).
     pub fn reject(&self, url: &str, (user, token): &(String, String)) {
         self.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
