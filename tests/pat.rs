@@ -281,6 +281,8 @@ fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
         };
         screen.extend(chunk);
     }
+    // The prompt shows before echo is turned off: type once the terminal says it is off.
+    support::wait_for("echo off", std::time::Duration::from_secs(20), || echo_is_off(&w));
     child.stdin.take().unwrap().write_all(format!("{pat}\n").as_bytes()).unwrap();
     let finished = support::wait_for_exit(&mut child, std::time::Duration::from_secs(20));
     reader.join().unwrap();
@@ -289,6 +291,15 @@ fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
     assert!(finished.success(), "login --pat in a terminal: {screen}");
     assert!(!screen.contains(&pat), "the PAT is not echoed: {screen}");
     assert!(screen.contains("Saved the PAT for contoso"), "{screen}");
+}
+
+/// Whether the terminal of the running `login` has echo turned off (`stty -a` says `-echo`).
+fn echo_is_off(w: &World) -> bool {
+    w.env.processes("login").iter().any(|pid| {
+        let Ok(tty) = std::fs::read_link(format!("/proc/{pid}/fd/0")) else { return false };
+        let Ok(out) = std::process::Command::new("stty").arg("-F").arg(&tty).arg("-a").output() else { return false };
+        String::from_utf8_lossy(&out.stdout).split_whitespace().any(|flag| flag == "-echo")
+    })
 }
 
 #[test]

@@ -140,13 +140,20 @@ impl TestEnv {
     /// Processes running our daemon for this environment (Linux: read from /proc).
     #[cfg(target_os = "linux")]
     pub fn daemon_processes(&self) -> Vec<u32> {
+        self.processes("daemon")
+    }
+
+    /// Processes running `git-credential-azdo {subcommand}` for this environment (Linux: read
+    /// from /proc).
+    #[cfg(target_os = "linux")]
+    pub fn processes(&self, subcommand: &str) -> Vec<u32> {
         let marker = format!("XDG_RUNTIME_DIR={}", self.path("run").display());
         let mut pids = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
             let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
             let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-            if args.len() < 2 || !args[0].ends_with(b"git-credential-azdo") || args[1] != b"daemon" {
+            if args.len() < 2 || !args[0].ends_with(b"git-credential-azdo") || args[1] != subcommand.as_bytes() {
                 continue;
             }
             let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
