@@ -47,11 +47,37 @@ impl FromStr for Auth {
     }
 }
 
-/// The `azdo.[<url>.]auth` keys, in git's order.
+/// The user's choices for remotes: `azdo.[<url>.]auth` and `azdo.[<url>.]identity`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choices {
-    rules: Vec<(Option<Pattern>, Auth)>,
+    pub auth: Rules<Auth>,
+    pub identity: Rules<crate::identity::Choice>,
 }
+
+impl Choices {
+    pub fn from_git(values: &[(String, String)]) -> Self {
+        Self { auth: Rules::from_git(values, KEY), identity: Rules::from_git(values, IDENTITY_KEY) }
+    }
+}
+
+/// The git config variable naming a non-interactive identity ([`crate::identity::Choice`]).
+pub const IDENTITY_KEY: &str = "identity";
+
+/// One URL-scoped key's values, in git's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules<T> {
+    rules: Vec<(Option<Pattern>, T)>,
+}
+
+impl<T> Default for Rules<T> {
+    fn default() -> Self {
+        Self { rules: Vec::new() }
+    }
+}
+
+/// How specifically a key matches a URL, least first: (has a URL, path segments, user, exact
+/// host).
+type Rank = (usize, usize, bool, bool);
 
 /// The `<url>` of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,17 +91,17 @@ struct Pattern {
     path: Vec<String>,
 }
 
-impl Choices {
-    /// The keys among git's `azdo.*` values. A key that cannot be understood is left out, with
-    /// a warning in the log.
-    pub fn from_git(values: &[(String, String)]) -> Self {
+impl<T: FromStr<Err = String> + Clone + Default> Rules<T> {
+    /// The `azdo.[<url>.]{variable}` keys among git's `azdo.*` values. A key that cannot be
+    /// understood is left out, with a warning in the log.
+    pub fn from_git(values: &[(String, String)], variable: &str) -> Self {
         let mut rules = Vec::new();
         for (name, value) in values {
             let Some(rest) = name.get(..5).filter(|p| p.eq_ignore_ascii_case("azdo.")).map(|_| &name[5..]) else {
                 continue;
             };
-            let (url, variable) = rest.rsplit_once('.').map_or((None, rest), |(url, var)| (Some(url), var));
-            if !variable.eq_ignore_ascii_case(KEY) {
+            let (url, own) = rest.rsplit_once('.').map_or((None, rest), |(url, var)| (Some(url), var));
+            if !own.eq_ignore_ascii_case(variable) {
                 continue;
             }
             let pattern = match url.map(Pattern::parse).transpose() {
@@ -86,7 +112,7 @@ impl Choices {
                 }
             };
             match value.parse() {
-                Ok(auth) => rules.push((pattern, auth)),
+                Ok(choice) => rules.push((pattern, choice)),
                 Err(reason) => tracing::warn!(key = %name, %reason, "ignoring a git config key"),
             }
         }
@@ -94,10 +120,10 @@ impl Choices {
     }
 
     /// The choice for a remote known by any of `urls` (its URL as git gave it, and the
-    /// canonical URL of its organization).
-    pub fn for_urls(&self, urls: &[url::Url]) -> Auth {
-        let mut best: Option<((usize, usize, bool, bool), Auth)> = None;
-        for (pattern, auth) in &self.rules {
+    /// canonical URL of its organization); the default when no key matches.
+    pub fn for_urls(&self, urls: &[url::Url]) -> T {
+        let mut best: Option<(Rank, &T)> = None;
+        for (pattern, choice) in &self.rules {
             let rank = match pattern {
                 None => Some((0, 0, false, false)),
                 Some(pattern) => urls.iter().filter_map(|url| pattern.rank(url)).max(),
@@ -105,10 +131,10 @@ impl Choices {
             if let Some(rank) = rank
                 && best.is_none_or(|(b, _)| rank >= b)
             {
-                best = Some((rank, *auth));
+                best = Some((rank, choice));
             }
         }
-        best.map_or(Auth::Auto, |(_, auth)| auth)
+        best.map(|(_, choice)| choice.clone()).unwrap_or_default()
     }
 }
 
@@ -125,9 +151,8 @@ impl Pattern {
         })
     }
 
-    /// How specifically the pattern matches `url`: (has a URL, path segments, user, exact
-    /// host); `None` when it does not.
-    fn rank(&self, url: &url::Url) -> Option<(usize, usize, bool, bool)> {
+    /// How specifically the pattern matches `url`; `None` when it does not.
+    fn rank(&self, url: &url::Url) -> Option<Rank> {
         if url.scheme() != self.scheme || url.port_or_known_default() != self.port {
             return None;
         }
@@ -183,12 +208,12 @@ impl LiveChoices {
 mod tests {
     use super::*;
 
-    fn choices(keys: &[(&str, &str)]) -> Choices {
+    fn choices(keys: &[(&str, &str)]) -> Rules<Auth> {
         let values: Vec<(String, String)> = keys.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Choices::from_git(&values)
+        Choices::from_git(&values).auth
     }
 
-    fn for_url(choices: &Choices, url: &str) -> Auth {
+    fn for_url(choices: &Rules<Auth>, url: &str) -> Auth {
         choices.for_urls(&[url::Url::parse(url).unwrap()])
     }
 
@@ -197,7 +222,7 @@ mod tests {
         assert_eq!("PAT".parse(), Ok(Auth::Pat));
         assert_eq!("entra".parse(), Ok(Auth::OAuth));
         assert!("token".parse::<Auth>().is_err());
-        assert_eq!(for_url(&Choices::default(), "https://dev.azure.com/contoso"), Auth::Auto);
+        assert_eq!(for_url(&Rules::default(), "https://dev.azure.com/contoso"), Auth::Auto);
         let all = choices(&[("azdo.auth", "pat"), ("azdo.authorityHost", "https://x"), ("other.auth", "oauth")]);
         assert_eq!(for_url(&all, "https://dev.azure.com/contoso"), Auth::Pat);
     }
@@ -238,6 +263,23 @@ mod tests {
         assert_eq!(for_url(&c, "https://dev.azure.com/contoso"), Auth::Auto, "the key names a user");
         let either = [url::Url::parse("https://x.example/").unwrap(), url::Url::parse("http://tfs:8080/tfs").unwrap()];
         assert_eq!(c.for_urls(&either), Auth::Pat, "any of the remote's URLs");
+    }
+
+    #[test]
+    fn identities_are_chosen_by_url_too() {
+        use crate::identity::Choice;
+        let values = vec![
+            ("azdo.identity".to_owned(), "azure-cli".to_owned()),
+            ("azdo.https://dev.azure.com/contoso.identity".to_owned(), "managed:abc".to_owned()),
+            ("azdo.https://dev.azure.com/contoso.auth".to_owned(), "oauth".to_owned()),
+        ];
+        let c = Choices::from_git(&values);
+        let contoso = [url::Url::parse("https://dev.azure.com/contoso/p").unwrap()];
+        assert_eq!(c.identity.for_urls(&contoso), Choice::Managed { client_id: Some("abc".into()) });
+        assert_eq!(c.auth.for_urls(&contoso), Auth::OAuth);
+        let other = [url::Url::parse("https://dev.azure.com/other").unwrap()];
+        assert_eq!(c.identity.for_urls(&other), Choice::AzureCli);
+        assert_eq!(Choices::default().identity.for_urls(&other), Choice::Auto);
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub mod daemon;
 pub mod entra;
 pub mod fs;
 pub mod git;
+pub mod identity;
 pub mod ipc;
 pub mod logging;
 pub mod resolve;

@@ -1,4 +1,5 @@
-//! The daemon's access tokens: per account, in memory only, refreshed before they are needed.
+//! The daemon's access tokens: per account, and per non-interactive identity
+//! ([`TokenCache::machine`]), in memory only, refreshed before they are needed.
 //!
 //! - One refresh in flight per account: concurrent `get`s for an expired token wait for the
 //!   one refresh (a per-account async lock; other accounts are not held up).
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::accounts::{Account, AccountStore};
 use crate::entra::{Entra, EntraError};
+use crate::identity::{FetchError, MachineIdentity};
 use crate::secret::Secret;
 use crate::store::{StoreError, blocking};
 
@@ -80,6 +82,8 @@ pub enum TokenError {
 #[derive(Debug, Default)]
 struct Slot {
     token: Mutex<Option<AccessToken>>,
+    /// The non-interactive identity the token comes from; `None` for an account's slot.
+    machine: Mutex<Option<MachineIdentity>>,
     /// Held while refreshing: the single flight.
     refreshing: tokio::sync::Mutex<()>,
     last_used: Mutex<Option<Instant>>,
@@ -115,6 +119,8 @@ pub struct TokenCache {
     /// One Entra client per (authority host, client id).
     entras: Mutex<HashMap<(String, String), Arc<Entra>>>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// For non-interactive identities' endpoints.
+    http: reqwest::Client,
     /// How long one refresh, retries included, may take.
     budget: Duration,
     changed: Notify,
@@ -122,7 +128,14 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn new(accounts: Arc<AccountStore>, budget: Duration) -> Self {
-        Self { accounts, entras: Mutex::default(), slots: Mutex::default(), budget, changed: Notify::new() }
+        Self {
+            accounts,
+            entras: Mutex::default(),
+            slots: Mutex::default(),
+            http: crate::entra::http_client(),
+            budget,
+            changed: Notify::new(),
+        }
     }
 
     fn slot(&self, account_id: &str) -> Arc<Slot> {
@@ -227,6 +240,61 @@ impl TokenCache {
         TokenError::NeedsSignIn { username: account.username.clone(), reason }
     }
 
+    /// A token of a non-interactive identity, cached and refreshed ahead as an account's is.
+    pub async fn machine(&self, identity: &MachineIdentity) -> Result<AccessToken, FetchError> {
+        let slot = self.slot(&identity.cache_key());
+        *slot.machine.lock().unwrap_or_else(PoisonError::into_inner) = Some(identity.clone());
+        *slot.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        if let Some(token) = slot.servable(Instant::now()) {
+            return Ok(token);
+        }
+        let _single_flight = slot.refreshing.lock().await;
+        if let Some(token) = slot.servable(Instant::now()) {
+            return Ok(token);
+        }
+        match self.fetch_machine(identity, &slot).await {
+            Err(e) => match slot.token().filter(|t| t.valid(Instant::now())) {
+                Some(still_valid) => {
+                    tracing::warn!(identity = %identity, error = %e, "fetch failed; serving the cached token");
+                    Ok(still_valid)
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    /// Fetches a token for `identity` now, retrying transient failures within the budget; the
+    /// caller holds the slot's refresh lock.
+    async fn fetch_machine(&self, identity: &MachineIdentity, slot: &Slot) -> Result<AccessToken, FetchError> {
+        let deadline = Instant::now() + self.budget;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            match crate::identity::fetch(identity, &self.http, left).await {
+                Ok(fetched) => {
+                    let token = AccessToken {
+                        secret: fetched.token,
+                        expires_utc: crate::store::unix_now() + fetched.lifetime.as_secs(),
+                        expires_at: started + fetched.lifetime,
+                        lifetime: fetched.lifetime,
+                    };
+                    *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
+                    self.changed.notify_one();
+                    tracing::debug!(identity = %identity, expires_in = fetched.lifetime.as_secs(), "fetched");
+                    return Ok(token);
+                }
+                Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
+                    tracing::debug!(identity = %identity, error = %e, "retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Whether `token` is one of the access tokens we hand out.
     pub fn is_ours(&self, token: &Secret) -> bool {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
@@ -297,6 +365,13 @@ impl TokenCache {
             return;
         }
         *slot.last_ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
+        let machine = slot.machine.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(identity) = machine {
+            if let Err(e) = self.fetch_machine(&identity, &slot).await {
+                tracing::warn!(identity = %identity, error = %e, "refresh ahead of expiry failed");
+            }
+            return;
+        }
         let account = match self.accounts.load() {
             Ok(all) => all.by_id(account_id).cloned(),
             Err(e) => {

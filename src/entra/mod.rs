@@ -55,7 +55,7 @@ impl fmt::Display for EntraErrorBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&printable(&self.error, 64))?;
         let mut details: Vec<String> = self.error_codes.iter().map(|c| format!("AADSTS{c}")).collect();
-        if let Some(suberror) = &self.suberror {
+        if let Some(suberror) = self.suberror.as_ref().filter(|s| !s.trim().is_empty()) {
             details.push(format!("suberror {}", printable(suberror, 64)));
         }
         if !details.is_empty() {
@@ -199,6 +199,14 @@ pub(crate) type OAuthClient = oauth2::Client<
     EndpointSet,
 >;
 
+/// How an application proves itself in the client-credentials grant.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientProof<'a> {
+    Secret(&'a Secret),
+    /// A JWT from a federated identity provider (Kubernetes, GitHub Actions).
+    Assertion(&'a Secret),
+}
+
 /// Entra ID for one authority host and client id.
 #[derive(Debug)]
 pub struct Entra {
@@ -241,6 +249,23 @@ impl Entra {
             .request_async(&self.http)
             .await;
         self.tokens(result)
+    }
+
+    /// The client-credentials grant of an application (no user, no refresh token), proven by a
+    /// client secret or by a signed assertion (a federated token).
+    pub async fn client_credentials(&self, tenant: &str, proof: ClientProof<'_>) -> Result<Tokens, EntraError> {
+        let mut client = self.oauth_client(tenant)?;
+        if let ClientProof::Secret(secret) = proof {
+            client = client.set_client_secret(oauth2::ClientSecret::new(secret.expose().to_owned()));
+        }
+        let scope = oauth2::Scope::new(format!("{}/.default", crate::azdo::RESOURCE_ID));
+        let mut request = client.exchange_client_credentials().add_scope(scope);
+        if let ClientProof::Assertion(assertion) = proof {
+            request = request
+                .add_extra_param("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                .add_extra_param("client_assertion", assertion.expose().to_owned());
+        }
+        self.tokens(request.request_async(&self.http).await)
     }
 
     /// Turns oauth2's outcome into ours, recovering what oauth2's error types drop.
@@ -313,6 +338,17 @@ mod tests {
             "Entra ID refused: invalid_grant (AADSTS700082, suberror bad_token): \
              The refresh token has expired due to inactivity"
         );
+    }
+
+    #[test]
+    fn an_empty_suberror_is_left_out() {
+        let body = EntraErrorBody {
+            error: "invalid_client".into(),
+            error_codes: vec![7_000_215],
+            suberror: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(EntraError::Refused(Box::new(body)).to_string(), "Entra ID refused: invalid_client (AADSTS7000215)");
     }
 
     #[test]

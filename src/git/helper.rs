@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 use super::{Capabilities, Credential};
 use crate::azdo::Scope;
 use crate::config::Config;
+use crate::identity::{MachineIdentity, MachineSources};
 use crate::ipc::{Miss, PatOutcome, Request, Response, client};
 use crate::signin::{self, Method};
 
@@ -27,8 +28,23 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
         return Ok(());
     }
     let caps = credential.capabilities;
+    let machine = crate::identity::from_env(
+        &|name| std::env::var(name).ok(),
+        &crate::azdo::Services::new(&config.devops_url),
+        &config.entra.authority_host,
+    );
+    // The job token and AZURE_DEVOPS_EXT_PAT are the environment's: never stored, and a
+    // refusal is explained here.
+    if action != Action::Get
+        && let Some(identity) = environment_token(&machine, &credential)
+    {
+        if action == Action::Erase {
+            eprintln!("git-credential-azdo: Azure DevOps refused {identity}; {}", identity.remedy());
+        }
+        return Ok(());
+    }
     let request = match action {
-        Action::Get => Request::Get { credential },
+        Action::Get => Request::Get { credential, machine },
         Action::Store => Request::Store { credential },
         Action::Erase => Request::Erase { credential },
     };
@@ -51,6 +67,17 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
         _ => {}
     }
     Ok(())
+}
+
+/// The environment's own token that `credential` carries, if it carries one.
+fn environment_token<'a>(machine: &'a MachineSources, credential: &Credential) -> Option<&'a MachineIdentity> {
+    let given = [credential.password.as_ref(), credential.credential.as_ref()];
+    machine.identities.iter().find(|identity| match identity {
+        MachineIdentity::PipelineToken { token, .. } | MachineIdentity::EnvPat { token } => {
+            given.iter().flatten().any(|g| *g == token)
+        }
+        _ => false,
+    })
 }
 
 /// One line on a PAT Azure DevOps refused: what became of it, and what to do.
@@ -86,6 +113,10 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
 
 /// One line for the user: what is wrong and the one thing to do.
 pub fn describe(miss: &Miss) -> String {
+    if let Miss::MachineSetup { problem } = miss {
+        // Names the variable to set: the problem is its own remedy.
+        return problem.clone();
+    }
     let remedy = match miss {
         Miss::NeedsHttpPath { origin } => format!("run: git config --global credential.{origin}.useHttpPath true"),
         Miss::NoPat { scope } => format!("add one with: git-credential-azdo login --pat {}", scope.login_args()),
@@ -93,6 +124,8 @@ pub fn describe(miss: &Miss) -> String {
             format!("run: git-credential-azdo login --org {organization}")
         }
         Miss::Unavailable { .. } => "try again in a moment".to_owned(),
+        Miss::Identity { remedy, .. } => remedy.clone(),
+        Miss::MachineSetup { .. } => String::new(),
     };
     format!("{}; {remedy}", problem(miss))
 }
@@ -113,6 +146,8 @@ fn problem(miss: &Miss) -> String {
         Miss::Unavailable { organization, username, reason } => {
             format!("could not get a token of {username} for {organization}: {reason}")
         }
+        Miss::Identity { source, reason, .. } => format!("could not get a token from {source}: {reason}"),
+        Miss::MachineSetup { problem } => problem.clone(),
     }
 }
 
@@ -126,7 +161,11 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
         Miss::NeedsSignIn { organization, username, tenant, .. } => {
             (organization.clone(), Some(tenant.clone()), Some(username.clone()))
         }
-        Miss::NeedsHttpPath { .. } | Miss::NoPat { .. } | Miss::Unavailable { .. } => return Ok(None),
+        Miss::NeedsHttpPath { .. }
+        | Miss::NoPat { .. }
+        | Miss::Unavailable { .. }
+        | Miss::Identity { .. }
+        | Miss::MachineSetup { .. } => return Ok(None),
     };
     if !may_prompt() {
         return Ok(None);
@@ -144,7 +183,8 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
     let _ = writeln!(terminal, "Signed in as {}.", signed_in.account.username);
     let tokens = &signed_in.tokens;
     let expires_utc = crate::store::unix_now() + tokens.expires_in.as_secs();
-    let answer = crate::service::token_answer(&tokens.access_token, expires_utc, &signed_in.account.username, caps);
+    let answer =
+        crate::service::token_answer(&tokens.access_token, Some(expires_utc), &signed_in.account.username, caps);
     Ok(Some(answer))
 }
 

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Pat;
 use crate::azdo::Scope;
 use crate::git::Credential;
+use crate::identity::MachineSources;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,12 +46,21 @@ impl Hello {
     }
 }
 
+fn is_empty(machine: &MachineSources) -> bool {
+    machine == &MachineSources::default()
+}
+
 /// What a client asks the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// git's `get`: answered by [`Response::Credential`].
-    Get { credential: Credential },
+    /// git's `get`: answered by [`Response::Credential`]. `machine` is what the environment of
+    /// the asking git configures (a pipeline's, a pod's), which the daemon does not share.
+    Get {
+        credential: Credential,
+        #[serde(default, skip_serializing_if = "is_empty")]
+        machine: MachineSources,
+    },
     /// git's `store`: answered by [`Response::Done`].
     Store { credential: Credential },
     /// git's `erase`: answered by [`Response::Done`].
@@ -93,6 +103,10 @@ pub enum Miss {
     NeedsHttpPath { origin: String },
     /// The user chose a PAT for the organization or collection, and none is kept (any more).
     NoPat { scope: Scope },
+    /// A non-interactive identity could not give a token.
+    Identity { source: String, reason: String, remedy: String },
+    /// A non-interactive identity is half configured, and nothing else answered.
+    MachineSetup { problem: String },
     /// The account's token could not be refreshed for now (Entra unreachable or failing).
     Unavailable { organization: String, username: String, reason: String },
     /// No account answers for the organization.

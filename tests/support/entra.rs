@@ -2,6 +2,11 @@
 //! one: `authorize` (consent is automatic: the next user signs in), `devicecode`, and `token`
 //! for the authorization-code (PKCE checked), refresh-token (rotating) and device-code grants,
 //! with Entra's error bodies. Tests script failures and read what it saw.
+//!
+//! For non-interactive identities it also serves the client-credentials grant (applications
+//! with a secret or a federated assertion), Azure's managed-identity endpoints (IMDS at
+//! `/metadata/identity/oauth2/token`, App Service at `/msi/token`), GitHub Actions' OIDC
+//! provider (`/github/oidc`), and `/az/token` for the `az` stub.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -58,9 +63,41 @@ pub struct State {
     pub access_tokens: HashMap<String, Issued>,
     devices: HashMap<String, usize>,
     counter: u64,
+    /// Applications by client id: the user (service principal) they are, and their secret.
+    apps: HashMap<String, (usize, Option<String>)>,
+    /// Assertions (federated JWTs) that prove an application: JWT -> client id.
+    pub assertions: HashMap<String, String>,
+    /// Managed identities by client id (`""` is the system-assigned one).
+    managed: HashMap<String, usize>,
+    /// What App Service's `X-IDENTITY-HEADER` must be.
+    pub identity_header: String,
+    /// GitHub's OIDC provider: the request token it wants, and the JWT it gives.
+    pub github: Option<(String, String)>,
 }
 
 impl State {
+    /// Adds an application (a service principal of `tenant`), with a client secret or not.
+    pub fn add_app(&mut self, client_id: &str, tenant: &str, secret: Option<&str>) {
+        self.users.push(User { username: client_id.into(), oid: format!("oid-{client_id}"), tenant: tenant.into() });
+        self.apps.insert(client_id.into(), (self.users.len() - 1, secret.map(Into::into)));
+    }
+
+    /// Adds a managed identity of `tenant`: system-assigned when `client_id` is `""`.
+    pub fn add_managed(&mut self, client_id: &str, tenant: &str) {
+        let name = if client_id.is_empty() { "system-mi" } else { client_id };
+        self.users.push(User { username: name.into(), oid: format!("oid-{name}"), tenant: tenant.into() });
+        self.managed.insert(client_id.into(), self.users.len() - 1);
+    }
+
+    /// A live access token of the user named `username`, as if issued by a flow of its own.
+    pub fn access_token_for(&mut self, username: &str) -> String {
+        let user = self.users.iter().position(|u| u.username == username).expect("a known user");
+        let token = self.mint("at");
+        let expires = Instant::now() + self.lifetime;
+        self.access_tokens.insert(token.clone(), Issued { user, expires });
+        token
+    }
+
     fn mint(&mut self, kind: &str) -> String {
         self.counter += 1;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
@@ -164,6 +201,40 @@ fn form(body: &[u8]) -> HashMap<String, String> {
 async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    match parts.uri.path() {
+        "/metadata/identity/oauth2/token" => {
+            let allowed = header("metadata") == "true";
+            return managed_token(&state, &query, allowed, "imds", false);
+        }
+        "/msi/token" => {
+            let allowed = header("x-identity-header") == state.lock().unwrap().identity_header;
+            return managed_token(&state, &query, allowed, "app_service", true);
+        }
+        "/github/oidc" => {
+            let s = state.lock().unwrap();
+            let Some((request_token, jwt)) = s.github.clone() else { return json(404, &serde_json::json!({})) };
+            let authorized = header("authorization") == format!("Bearer {request_token}");
+            if !authorized || query.get("audience").map(String::as_str) != Some("api://AzureADTokenExchange") {
+                return json(401, &serde_json::json!({"message": "Bad credentials"}));
+            }
+            return json(200, &serde_json::json!({ "value": jwt }));
+        }
+        "/az/token" => {
+            let mut s = state.lock().unwrap();
+            s.token_requests.push("az".into());
+            let token = s.access_token_for(query.get("user").map_or("", String::as_str));
+            let expires_on = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+                + s.lifetime.as_secs();
+            return json(
+                200,
+                &serde_json::json!({ "accessToken": token, "expires_on": expires_on, "tokenType": "Bearer" }),
+            );
+        }
+        _ => {}
+    }
     let segments: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
     let [tenant, "oauth2", "v2.0", endpoint] = segments.as_slice() else {
         return Response::builder().status(404).body(Body::empty()).unwrap();
@@ -285,6 +356,7 @@ fn token(state: &Mutex<State>, form: &HashMap<String, String>) -> Response<Body>
                 _ => user,
             }
         }
+        "client_credentials" => return client_credentials(&mut s, form),
         _ => return entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."),
     };
     let lifetime = s.lifetime;
@@ -309,6 +381,65 @@ fn token(state: &Mutex<State>, form: &HashMap<String, String>) -> Response<Body>
             "id_token": id_token,
         }),
     )
+}
+
+/// The client-credentials grant: an application proven by its secret or a federated assertion.
+fn client_credentials(s: &mut State, form: &HashMap<String, String>) -> Response<Body> {
+    assert_eq!(form.get("scope").map(String::as_str), Some("499b84ac-1321-427f-aa17-267ca6975798/.default"));
+    let client_id = form.get("client_id").cloned().unwrap_or_default();
+    let Some((user, secret)) = s.apps.get(&client_id).cloned() else {
+        return entra_error(400, "unauthorized_client", 700_016, "Application was not found in the directory.");
+    };
+    let proven = match (&secret, form.get("client_secret"), form.get("client_assertion")) {
+        (Some(secret), Some(given), None) => secret == given,
+        (None, None, Some(assertion)) => {
+            form.get("client_assertion_type").map(String::as_str)
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                && s.assertions.get(assertion) == Some(&client_id)
+        }
+        _ => false,
+    };
+    if !proven {
+        return entra_error(401, "invalid_client", 7_000_215, "Invalid client secret or assertion provided.");
+    }
+    let lifetime = s.lifetime;
+    let access = s.mint("at");
+    s.access_tokens.insert(access.clone(), Issued { user, expires: Instant::now() + lifetime });
+    json(200, &serde_json::json!({ "token_type": "Bearer", "expires_in": lifetime.as_secs(), "access_token": access }))
+}
+
+/// A managed-identity endpoint's answer (`expires_in` from IMDS, `expires_on` from App Service,
+/// both as strings, as Azure gives them).
+fn managed_token(
+    state: &Mutex<State>,
+    query: &HashMap<String, String>,
+    allowed: bool,
+    kind: &str,
+    app_service: bool,
+) -> Response<Body> {
+    let mut s = state.lock().unwrap();
+    s.token_requests.push(kind.into());
+    if !allowed {
+        return json(
+            400,
+            &serde_json::json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}),
+        );
+    }
+    assert_eq!(query.get("resource").map(String::as_str), Some("499b84ac-1321-427f-aa17-267ca6975798"));
+    let Some(&user) = s.managed.get(query.get("client_id").map_or("", String::as_str)) else {
+        return json(400, &serde_json::json!({"error": "invalid_request", "error_description": "Identity not found"}));
+    };
+    let lifetime = s.lifetime;
+    let access = s.mint("at");
+    s.access_tokens.insert(access.clone(), Issued { user, expires: Instant::now() + lifetime });
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expires_on = (now + lifetime.as_secs()).to_string();
+    let body = if app_service {
+        serde_json::json!({ "access_token": access, "expires_on": expires_on, "token_type": "Bearer" })
+    } else {
+        serde_json::json!({ "access_token": access, "expires_in": lifetime.as_secs().to_string(), "expires_on": expires_on })
+    };
+    json(200, &body)
 }
 
 /// The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)), no padding (RFC 7636),

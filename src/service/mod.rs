@@ -4,6 +4,8 @@
 //! the very same code in-process on a small runtime of its own. Store work blocks (keyring
 //! calls do), so it runs on blocking threads, never on an async worker.
 
+mod machine;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
 use crate::choice::{Auth, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
+use crate::identity::MachineSources;
 use crate::ipc::{AccountStatus, ErrorKind, Miss, PatOutcome, Request, Response, StatusReport};
 use crate::resolve::{Resolver, Route};
 use crate::secret::Secret;
@@ -57,7 +60,7 @@ impl Service {
     /// Answers `request`. [`Request::Shutdown`] is the caller's to act on; here it is `Done`.
     pub async fn handle(&self, request: Request) -> Response {
         let result = match request {
-            Request::Get { credential } => self.get(credential).await,
+            Request::Get { credential, machine } => self.get(credential, machine).await,
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
             Request::Erase { credential } => self.erase(credential).await,
             Request::Status => self.status().await.map(|status| Response::Status { status }),
@@ -69,8 +72,25 @@ impl Service {
         })
     }
 
-    async fn get(&self, request: Credential) -> Result<Response, StoreError> {
-        Ok(match self.resolver.route(&request)? {
+    async fn get(&self, request: Credential, machine: MachineSources) -> Result<Response, StoreError> {
+        let route = self.resolver.route(&request)?;
+        // Non-interactive identities configured where git runs answer first, where they may.
+        if let Some(answer) = self.machine_get(&request, &machine, &route).await {
+            return Ok(answer);
+        }
+        let azure_devops = matches!(route, Route::Organization { .. } | Route::Collection { .. });
+        let response = self.route_get(request, route).await?;
+        // A half-configured identity explains a miss better than the usual words.
+        Ok(match (response, machine.problem) {
+            (Response::Credential { credential: None, .. }, Some(problem)) if azure_devops => {
+                missed(Miss::MachineSetup { problem })
+            }
+            (response, _) => response,
+        })
+    }
+
+    async fn route_get(&self, request: Credential, route: Route) -> Result<Response, StoreError> {
+        Ok(match route {
             Route::Stored => Response::Credential { credential: self.stored_get(request).await?, miss: None },
             Route::NeedsHttpPath { origin } => match self.stored_get(request).await? {
                 Some(stored) => found(stored),
@@ -91,7 +111,7 @@ impl Service {
         user_hint: Option<String>,
     ) -> Result<Response, StoreError> {
         let scope = Scope::Organization(organization.clone());
-        let choice = self.choices.get().await.for_urls(&self.urls(&request, &organization));
+        let choice = self.choices.get().await.auth.for_urls(&self.urls(&request, &organization));
         let all = self.accounts.load()?;
         let pat = all.pat(&scope).cloned();
         match choice {
@@ -132,7 +152,8 @@ impl Service {
     ) -> Result<Response, StoreError> {
         let miss = match self.tokens.get(account).await {
             Ok(token) => {
-                let answer = token_answer(&token.secret, token.expires_utc, &account.username, request.capabilities);
+                let answer =
+                    token_answer(&token.secret, Some(token.expires_utc), &account.username, request.capabilities);
                 return Ok(found(answer));
             }
             Err(TokenError::NeedsSignIn { username, reason }) => {
@@ -303,16 +324,16 @@ pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Re
     Ok(runtime.block_on(service.handle(request)))
 }
 
-fn found(credential: Credential) -> Response {
+pub(crate) fn found(credential: Credential) -> Response {
     Response::Credential { credential: Some(credential), miss: None }
 }
 
-fn missed(miss: Miss) -> Response {
+pub(crate) fn missed(miss: Miss) -> Response {
     Response::Credential { credential: None, miss: Some(miss) }
 }
 
 /// `protocol://[user@]host/path` of a request, when it makes a URL.
-fn request_url(request: &Credential) -> Option<url::Url> {
+pub(crate) fn request_url(request: &Credential) -> Option<url::Url> {
     let (protocol, host) = (request.protocol.as_deref()?, request.host.as_deref()?);
     let mut url = url::Url::parse(&format!("{protocol}://{host}/")).ok()?;
     url.set_path(request.path.as_deref().unwrap_or_default());
@@ -324,8 +345,8 @@ fn request_url(request: &Credential) -> Option<url::Url> {
 
 /// Our answer with an account's token: a Bearer credential when git can take one, else the
 /// token as the account's password (Azure DevOps accepts it over Basic with any username).
-pub fn token_answer(token: &Secret, expires_utc: u64, username: &str, caps: Capabilities) -> Credential {
-    let mut answer = Credential { password_expiry_utc: Some(expires_utc), ..Credential::default() };
+pub fn token_answer(token: &Secret, expires_utc: Option<u64>, username: &str, caps: Capabilities) -> Credential {
+    let mut answer = Credential { password_expiry_utc: expires_utc, ..Credential::default() };
     if caps.authtype {
         answer.capabilities.authtype = true;
         answer.authtype = Some("Bearer".into());

@@ -1,0 +1,229 @@
+//! Getting an Entra access token for Azure DevOps from a non-interactive identity: the
+//! client-credentials grant, a managed-identity endpoint, or the Azure CLI. Each call has a
+//! deadline; errors are one line and never hold a secret.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{AppCredential, MachineIdentity, ManagedEndpoint};
+use crate::azdo::RESOURCE_ID;
+use crate::config::EntraSettings;
+use crate::entra::{ClientProof, Entra, EntraError, describe_http_error, printable};
+use crate::secret::Secret;
+
+/// A token and how long it lives.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub token: Secret,
+    pub lifetime: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Entra(#[from] EntraError),
+    #[error("{what} answered HTTP {status}{detail}")]
+    Endpoint { what: &'static str, status: u16, detail: String },
+    #[error("could not reach {what}: {reason}")]
+    Unreachable { what: &'static str, reason: String },
+    #[error("{what} answered without a token ({reason})")]
+    Malformed { what: &'static str, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("{0}")]
+    Cli(String),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+impl FetchError {
+    /// Worth another try soon: the source was unreachable or busy, not refusing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Entra(e) => e.is_transient(),
+            Self::Endpoint { status, .. } => *status == 429 || *status >= 500,
+            Self::Unreachable { .. } | Self::TimedOut(_) => true,
+            Self::Malformed { .. } | Self::File { .. } | Self::Cli(_) => false,
+        }
+    }
+}
+
+/// A token for Azure DevOps from `identity`, within `timeout`. Only Entra sources
+/// ([`MachineIdentity::is_entra`]) are fetched; the others are tokens already.
+pub async fn fetch(
+    identity: &MachineIdentity,
+    http: &reqwest::Client,
+    timeout: Duration,
+) -> Result<Fetched, FetchError> {
+    let work = async {
+        match identity {
+            MachineIdentity::Application { authority, tenant, client_id, credential } => {
+                application(http, authority, tenant, client_id, credential).await
+            }
+            MachineIdentity::Managed { endpoint, client_id } => managed(http, endpoint, client_id.as_deref()).await,
+            MachineIdentity::AzureCli => azure_cli().await,
+            MachineIdentity::PipelineToken { token, .. } | MachineIdentity::EnvPat { token } => {
+                Ok(Fetched { token: token.clone(), lifetime: Duration::from_secs(3600) })
+            }
+        }
+    };
+    tokio::time::timeout(timeout, work).await.unwrap_or(Err(FetchError::TimedOut(timeout)))
+}
+
+async fn application(
+    http: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+    client_id: &str,
+    credential: &AppCredential,
+) -> Result<Fetched, FetchError> {
+    let authority_host = url::Url::parse(authority)
+        .map_err(|e| FetchError::Malformed { what: "AZURE_AUTHORITY_HOST", reason: e.to_string() })?;
+    let entra = Entra::new(EntraSettings { authority_host, client_id: client_id.to_owned(), tenant: None });
+    let tokens = match credential {
+        AppCredential::Secret(secret) => entra.client_credentials(tenant, ClientProof::Secret(secret)).await?,
+        AppCredential::FederatedTokenFile(path) => {
+            // Re-read every time: the platform rotates it.
+            let text = tokio::fs::read_to_string(path).await.map_err(|e| FetchError::File {
+                path: format!("AZURE_FEDERATED_TOKEN_FILE {}", path.display()),
+                reason: e.to_string(),
+            })?;
+            let assertion = Secret::new(text.trim());
+            entra.client_credentials(tenant, ClientProof::Assertion(&assertion)).await?
+        }
+        AppCredential::GitHubOidc { request_url, request_token } => {
+            let assertion = github_oidc(http, request_url, request_token).await?;
+            entra.client_credentials(tenant, ClientProof::Assertion(&assertion)).await?
+        }
+    };
+    Ok(Fetched { token: tokens.access_token, lifetime: tokens.expires_in })
+}
+
+/// The workflow's OIDC token for Entra, from GitHub Actions' provider.
+async fn github_oidc(http: &reqwest::Client, request_url: &str, request_token: &Secret) -> Result<Secret, FetchError> {
+    const WHAT: &str = "GitHub Actions' OIDC provider (ACTIONS_ID_TOKEN_REQUEST_URL)";
+    #[derive(Deserialize)]
+    struct Answer {
+        value: Secret,
+    }
+    let mut url =
+        url::Url::parse(request_url).map_err(|e| FetchError::Malformed { what: WHAT, reason: e.to_string() })?;
+    url.query_pairs_mut().append_pair("audience", "api://AzureADTokenExchange");
+    let request = http.get(url).bearer_auth(request_token.expose());
+    let answer: Answer = json(WHAT, request).await?;
+    Ok(answer.value)
+}
+
+async fn managed(
+    http: &reqwest::Client,
+    endpoint: &ManagedEndpoint,
+    client_id: Option<&str>,
+) -> Result<Fetched, FetchError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        access_token: Secret,
+        #[serde(default)]
+        expires_in: Option<NumberOrText>,
+        #[serde(default)]
+        expires_on: Option<NumberOrText>,
+    }
+    let (what, request) = match endpoint {
+        ManagedEndpoint::Imds { url } => {
+            let mut query = vec![("api-version", "2018-02-01"), ("resource", RESOURCE_ID)];
+            query.extend(client_id.map(|id| ("client_id", id)));
+            ("the instance metadata service", http.get(url).query(&query).header("Metadata", "true"))
+        }
+        ManagedEndpoint::AppService { url, header } => {
+            let mut query = vec![("api-version", "2019-08-01"), ("resource", RESOURCE_ID)];
+            query.extend(client_id.map(|id| ("client_id", id)));
+            (
+                "App Service's identity endpoint",
+                http.get(url).query(&query).header("X-IDENTITY-HEADER", header.expose()),
+            )
+        }
+    };
+    let answer: Answer = json(what, request).await?;
+    let now = crate::store::unix_now();
+    let seconds = answer
+        .expires_in
+        .and_then(NumberOrText::seconds)
+        .or_else(|| answer.expires_on.and_then(NumberOrText::seconds).map(|on| on.saturating_sub(now)))
+        .ok_or(FetchError::Malformed { what, reason: "no expires_in or expires_on".into() })?;
+    Ok(Fetched { token: answer.access_token, lifetime: Duration::from_secs(seconds) })
+}
+
+/// Managed-identity endpoints give numbers as strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
+impl NumberOrText {
+    fn seconds(self) -> Option<u64> {
+        match self {
+            Self::Number(n) => Some(n),
+            Self::Text(t) => t.trim().parse().ok(),
+        }
+    }
+}
+
+/// GETs `request` and reads its JSON; an error keeps the endpoint's own words, cut short.
+async fn json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    request: reqwest::RequestBuilder,
+) -> Result<T, FetchError> {
+    let response =
+        request.send().await.map_err(|e| FetchError::Unreachable { what, reason: describe_http_error(&e) })?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| FetchError::Unreachable { what, reason: describe_http_error(&e) })?;
+    if status != 200 {
+        #[derive(Deserialize)]
+        struct Error {
+            error: Option<String>,
+            error_description: Option<String>,
+        }
+        let detail = serde_json::from_slice::<Error>(&body)
+            .ok()
+            .map(|e| [e.error, e.error_description].into_iter().flatten().collect::<Vec<_>>().join(": "))
+            .filter(|d| !d.is_empty())
+            .map(|d| format!(": {}", printable(&d, 300)))
+            .unwrap_or_default();
+        return Err(FetchError::Endpoint { what, status, detail });
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| FetchError::Malformed { what, reason: crate::secret::describe_json_error(&e) })
+}
+
+/// `az account get-access-token` for Azure DevOps.
+async fn azure_cli() -> Result<Fetched, FetchError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(rename = "accessToken")]
+        access_token: Secret,
+        /// Unix seconds (az 2.54 and later).
+        #[serde(default)]
+        expires_on: Option<NumberOrText>,
+    }
+    let program = if cfg!(windows) { "az.cmd" } else { "az" };
+    let output = tokio::process::Command::new(program)
+        .args(["account", "get-access-token", "--resource", RESOURCE_ID, "--output", "json"])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| FetchError::Cli(format!("cannot run the Azure CLI ({program}): {e}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
+        return Err(FetchError::Cli(format!("the Azure CLI failed: {}", printable(first, 300))));
+    }
+    let answer: Answer = serde_json::from_slice(&output.stdout)
+        .map_err(|e| FetchError::Cli(format!("the Azure CLI answered {}", crate::secret::describe_json_error(&e))))?;
+    // Without a Unix expiry, assume little is left: the token is asked for again soon.
+    let seconds =
+        answer.expires_on.and_then(NumberOrText::seconds).map_or(300, |on| on.saturating_sub(crate::store::unix_now()));
+    Ok(Fetched { token: answer.access_token, lifetime: Duration::from_secs(seconds) })
+}

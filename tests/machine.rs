@@ -1,0 +1,225 @@
+//! Non-interactive identities end to end: `git clone` by real git with an Azure Pipelines job
+//! token, `AZURE_DEVOPS_EXT_PAT`, workload identity federation, GitHub Actions OIDC, a service
+//! principal's secret, managed identities (IMDS and App Service) and the Azure CLI (a stub on
+//! PATH), against the fake Entra and the fake Azure DevOps.
+
+#![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
+
+mod support;
+
+use std::process::Output;
+
+use support::git_server::Auth;
+use support::world::{CONTOSO_TENANT, World, one_line};
+use support::{assert_success, stderr, stdout};
+
+/// contoso and fabrikam, both in the contoso tenant: a token of that tenant would be accepted
+/// by either, so a refusal shows that the token was not sent.
+fn world() -> World {
+    World::new(
+        &[("build-service@contoso", CONTOSO_TENANT)],
+        &[("contoso", CONTOSO_TENANT), ("fabrikam", CONTOSO_TENANT)],
+    )
+}
+
+fn clone(w: &World, organization: &str, dir: &str) -> Output {
+    w.clone_repo(organization, dir)
+}
+
+fn accepted(w: &World, user: &str) -> bool {
+    w.devops.auth_log().iter().any(|a| matches!(a, Auth::Accepted(u) if u.ends_with(user)))
+}
+
+#[test]
+fn the_pipeline_job_token_is_sent_to_its_own_organization_only() {
+    let mut w = world();
+    let token = w.entra.with(|s| s.access_token_for("build-service@contoso"));
+    w.env.set_env("SYSTEM_ACCESSTOKEN", &token);
+    w.env.set_env("SYSTEM_COLLECTIONURI", format!("http://{}/contoso/", w.devops.addr));
+    let out = clone(&w, "contoso", "contoso");
+    assert_success(&out, "git clone");
+    assert_eq!(stderr(&out), "");
+    assert!(accepted(&w, "build-service@contoso"));
+
+    let out = clone(&w, "fabrikam", "fabrikam");
+    assert!(!out.status.success(), "another organization does not get the job token");
+    let log = w.devops.auth_log();
+    let presented = log.iter().filter(|a| matches!(a, Auth::Accepted(_) | Auth::Refused(_))).count();
+    assert_eq!(presented, log.iter().filter(|a| matches!(a, Auth::Accepted(_))).count(), "{log:?}");
+    let stored = std::fs::read_to_string(w.env.state_dir().join("credentials.json")).unwrap_or_default();
+    assert!(!stored.contains("contoso"), "the job token is never stored: {stored}");
+
+    // Half configured: one line naming what is missing.
+    w.env.remove_env("SYSTEM_COLLECTIONURI");
+    let out = clone(&w, "contoso", "again");
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let line = text.lines().find(|l| l.starts_with("git-credential-azdo:")).unwrap();
+    assert!(line.contains("SYSTEM_ACCESSTOKEN is set but SYSTEM_COLLECTIONURI is not"), "{line}");
+}
+
+#[test]
+fn a_pat_in_azure_devops_ext_pat() {
+    let mut w = world();
+    let pat = w.pats.issue("contoso", "Builder", true);
+    w.env.set_env("AZURE_DEVOPS_EXT_PAT", &pat);
+    assert_success(&clone(&w, "contoso", "clone"), "git clone");
+    assert!(accepted(&w, "Builder"));
+    assert!(!w.env.helper(&["status"], "").stdout.is_empty());
+    assert!(!stdout(&w.env.helper(&["status", "--json"], "")).contains(&pat));
+}
+
+#[test]
+fn workload_identity_federation_rereads_the_rotated_token_file() {
+    let mut w = world();
+    w.entra.with(|s| {
+        s.add_app("app-wi", CONTOSO_TENANT, None);
+        s.assertions.insert("jwt-1".into(), "app-wi".into());
+    });
+    let file = w.env.path("federated-token");
+    std::fs::write(&file, "jwt-1\n").unwrap();
+    w.env.set_env("AZURE_CLIENT_ID", "app-wi");
+    w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
+    w.env.set_env("AZURE_FEDERATED_TOKEN_FILE", &file);
+    w.start_daemon();
+    assert_success(&clone(&w, "contoso", "one"), "git clone");
+    assert!(accepted(&w, "app-wi"));
+    assert_success(&clone(&w, "contoso", "two"), "git clone");
+    assert_eq!(w.entra.with(|s| s.grants("client_credentials")), 1, "the daemon cached the token");
+
+    // The platform rotates the file; the old assertion is no longer accepted.
+    std::fs::write(&file, "jwt-2\n").unwrap();
+    w.entra.with(|s| {
+        s.assertions.clear();
+        s.assertions.insert("jwt-2".into(), "app-wi".into());
+    });
+    let (_, token) = w.env.fill(&w.url("contoso")).unwrap();
+    w.reject(&w.url("contoso"), &("azdo".into(), token));
+    assert_success(&clone(&w, "contoso", "three"), "git clone after rotation");
+    assert_eq!(w.entra.with(|s| s.grants("client_credentials")), 2);
+}
+
+#[test]
+fn machine_tokens_are_refreshed_ahead_of_expiry() {
+    let mut w = world();
+    w.entra.with(|s| {
+        s.add_app("app-sp", CONTOSO_TENANT, Some("s3cret"));
+        s.lifetime = std::time::Duration::from_secs(6);
+    });
+    w.env.set_env("AZURE_CLIENT_ID", "app-sp");
+    w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
+    w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
+    w.start_daemon();
+    let (_, first) = w.env.fill(&w.url("contoso")).unwrap();
+    support::wait_for("a refresh ahead of expiry", std::time::Duration::from_secs(15), || {
+        w.entra.with(|s| s.grants("client_credentials")) >= 2
+    });
+    let (_, second) = w.env.fill(&w.url("contoso")).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(w.owner(&second).as_deref(), Some("app-sp"));
+}
+
+#[test]
+fn a_service_principal_with_a_wrong_secret_gets_entras_words_and_what_to_check() {
+    let mut w = world();
+    w.entra.with(|s| s.add_app("app-sp", CONTOSO_TENANT, Some("s3cret")));
+    w.env.set_env("AZURE_CLIENT_ID", "app-sp");
+    w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
+    w.env.set_env("AZURE_CLIENT_SECRET", "wrong");
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
+    assert_eq!(stdout(&out), "");
+    let line = one_line(&stderr(&out)).to_owned();
+    assert!(line.contains("could not get a token from service principal app-sp"), "{line}");
+    assert!(line.contains("invalid_client (AADSTS7000215)"), "{line}");
+    assert!(
+        line.contains("check AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, and that app-sp is a user"),
+        "{line}"
+    );
+    assert!(!line.contains("wrong"), "no secret in the message: {line}");
+
+    w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
+    assert_success(&clone(&w, "contoso", "clone"), "git clone");
+    assert!(accepted(&w, "app-sp"));
+}
+
+#[test]
+fn github_actions_oidc() {
+    let mut w = world();
+    w.entra.with(|s| {
+        s.add_app("app-gh", CONTOSO_TENANT, None);
+        s.assertions.insert("gh-jwt".into(), "app-gh".into());
+        s.github = Some(("runner-request-token".into(), "gh-jwt".into()));
+    });
+    w.env.set_env("AZURE_CLIENT_ID", "app-gh");
+    w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
+    w.env.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/github/oidc?api-version=2.0", w.entra.url()));
+    w.env.set_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-token");
+    assert_success(&clone(&w, "contoso", "clone"), "git clone");
+    assert!(accepted(&w, "app-gh"));
+}
+
+#[test]
+fn managed_identities_from_imds_and_app_service() {
+    let mut w = world();
+    w.entra.with(|s| {
+        s.add_managed("", CONTOSO_TENANT);
+        s.add_managed("client-ua", CONTOSO_TENANT);
+        s.identity_header = "app-service-header".into();
+    });
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "managed");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IMDS_ENDPOINT", format!("{}/metadata/identity/oauth2/token", w.entra.url()));
+    assert_success(&clone(&w, "contoso", "system"), "git clone with the system-assigned identity");
+    assert!(accepted(&w, "system-mi"));
+
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "managed:client-ua");
+    w.env.set_env("IDENTITY_ENDPOINT", format!("{}/msi/token", w.entra.url()));
+    w.env.set_env("IDENTITY_HEADER", "app-service-header");
+    assert_success(&clone(&w, "contoso", "user-assigned"), "git clone on App Service");
+    assert!(accepted(&w, "client-ua"));
+    assert_eq!(w.entra.with(|s| (s.grants("imds"), s.grants("app_service"))), (1, 1));
+
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "managed:unknown");
+    let out = clone(&w, "contoso", "unknown");
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let line = text.lines().find(|l| l.starts_with("git-credential-azdo:")).unwrap();
+    assert!(line.contains("HTTP 400: invalid_request: Identity not found"), "{line}");
+    assert!(line.contains("user-assigned unknown managed identity is enabled"), "{line}");
+}
+
+#[test]
+fn the_azure_cli_when_chosen() {
+    let mut w = world();
+    w.entra.with(|s| s.users.push(support::entra::User::new("dev@contoso.com", CONTOSO_TENANT)));
+    let bin = w.env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let az = bin.join("az");
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\n[ \"$AZ_LOGGED_OUT\" = 1 ] && {{ echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1; }}\n\
+             exec python3 -c 'import sys, urllib.request as u; \
+             sys.stdout.write(u.build_opener(u.ProxyHandler({{}})).open(\"{}/az/token?user=dev@contoso.com\", timeout=20).read().decode())'\n",
+            w.entra.url()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    w.env.set_env("PATH", path);
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
+    assert_success(&clone(&w, "contoso", "clone"), "git clone");
+    assert!(accepted(&w, "dev@contoso.com"));
+
+    w.env.set_env("AZ_LOGGED_OUT", "1");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
+    let line = one_line(&stderr(&out)).to_owned();
+    assert!(
+        line.contains("the Azure CLI failed: ERROR: Please run 'az login'") && line.ends_with("run: az login"),
+        "{line}"
+    );
+}
