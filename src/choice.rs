@@ -1,5 +1,6 @@
-//! Which kind of credential the user chose for an organization or collection: the git config
-//! key `azdo.<url>.auth` (or `azdo.auth` for every remote), set to `oauth`, `pat` or `auto`.
+//! What the user chose for a remote: which kind of credential answers (`azdo.<url>.auth`, or
+//! `azdo.auth` for every remote: `oauth`, `pat` or `auto`), and which non-interactive identity
+//! may (`azdo.<url>.identity`, see [`crate::identity::Choice`]).
 //!
 //! `<url>` matches as in git's own `credential.<url>.*` and `http.<url>.*` keys: the scheme,
 //! host (a `*` label matches any one label) and port must be the same, the key's path must be a

@@ -26,7 +26,9 @@
 //! - [`store`]: secret stores and the credentials git asked us to keep.
 //! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenants,
 //!   Server collections and what a PAT is for ([`azdo::Scope`]), `connectionData` checks.
-//! - [`choice`]: `azdo.<url>.auth`, the user's choice between an Entra account and a PAT.
+//! - [`choice`]: `azdo.<url>.auth` and `.identity`, the user's choices for a remote.
+//! - [`identity`]: non-interactive identities (pipelines, workload identity, managed identity,
+//!   the Azure CLI): read from the asking git's environment, fetched and cached by the daemon.
 //! - [`resolve`]: which source answers a request (the domain's core decision).
 //! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries.
 //! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens, and

@@ -178,6 +178,15 @@ fn managed_identities_from_imds_and_app_service() {
     assert!(accepted(&w, "client-ua"));
     assert_eq!(w.entra.with(|s| (s.grants("imds"), s.grants("app_service"))), (1, 1));
 
+    // Chosen in the global git config instead, for the daemon (whose environment names IMDS).
+    for name in ["GIT_CREDENTIAL_AZDO_IDENTITY", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"] {
+        w.env.remove_env(name);
+    }
+    assert_success(&w.env.git(&["config", "--global", "azdo.identity", "managed:client-ua"], ""), "git config");
+    assert_success(&clone(&w, "contoso", "from-git-config"), "git clone with azdo.identity");
+    assert_eq!(w.entra.with(|s| s.grants("imds")), 2);
+    assert_success(&w.env.git(&["config", "--global", "--unset", "azdo.identity"], ""), "git config");
+
     w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "managed:unknown");
     let out = clone(&w, "contoso", "unknown");
     assert!(!out.status.success());
