@@ -26,6 +26,25 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// What a URL names: a Services organization (`https://dev.azure.com/contoso`,
+    /// `https://contoso.visualstudio.com`), else a Server collection; a repository's URL names
+    /// its organization or collection.
+    pub fn from_url(services: &Services, text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text.trim()).map_err(|e| format!("{text} is not a URL: {e}"))?;
+        let host = url.host_str().unwrap_or_default();
+        let request = Credential {
+            protocol: Some(url.scheme().to_owned()),
+            host: Some(url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"))),
+            path: Some(url.path().trim_start_matches('/').to_owned()),
+            ..Credential::default()
+        };
+        match services.classify(&request) {
+            super::Remote::Services { organization, .. } => Ok(Self::Organization(organization)),
+            super::Remote::ServicesWithoutOrganization => Err(format!("{text} names no organization")),
+            super::Remote::Other => Collection::parse(text).map(Self::Collection),
+        }
+    }
+
     /// Where its PAT is checked: `{organization or collection}/_apis/connectionData`.
     pub fn connection_data_url(&self, services: &Services) -> String {
         let base = match self {

@@ -8,10 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::accounts::AccountStore;
-use crate::azdo::{CheckError, Collection, Remote, Scope, Services};
+use crate::azdo::{CheckError, Collection, Scope, Services};
 use crate::cli::LoginArgs;
 use crate::config::Config;
-use crate::git::Credential;
 use crate::secret::Secret;
 use crate::store::Vault;
 
@@ -78,32 +77,11 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
 fn scope(services: &Services, args: &LoginArgs) -> anyhow::Result<Scope> {
     match (args.organizations.as_slice(), args.url.as_deref()) {
         ([organization], None) => Ok(Scope::Organization(super::login::organization(organization)?)),
-        ([], Some(url)) => {
-            if let Some(organization) = services_organization(services, url) {
-                return Ok(Scope::Organization(organization));
-            }
-            Collection::parse(url).map(Scope::Collection).map_err(anyhow::Error::msg)
-        }
+        ([], Some(url)) => Scope::from_url(services, url).map_err(anyhow::Error::msg),
         ([], None) => {
             bail!("say what the PAT is for: --org ORGANIZATION, or --url COLLECTION_URL for Azure DevOps Server")
         }
         _ => bail!("a PAT is added for one organization or collection at a time"),
-    }
-}
-
-/// The organization a Services URL names.
-fn services_organization(services: &Services, text: &str) -> Option<String> {
-    let url = url::Url::parse(text.trim()).ok()?;
-    let host = url.host_str()?;
-    let request = Credential {
-        protocol: Some(url.scheme().to_owned()),
-        host: Some(url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"))),
-        path: Some(url.path().trim_start_matches('/').to_owned()),
-        ..Credential::default()
-    };
-    match services.classify(&request) {
-        Remote::Services { organization, .. } => Some(organization),
-        Remote::ServicesWithoutOrganization | Remote::Other => None,
     }
 }
 

@@ -28,8 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use fetch::{FetchError, Fetched, fetch};
 
-use crate::azdo::{Collection, Remote, Scope, Services};
-use crate::git::Credential;
+use crate::azdo::{Scope, Services};
 use crate::secret::Secret;
 
 pub const ENV_IDENTITY: &str = "GIT_CREDENTIAL_AZDO_IDENTITY";
@@ -140,7 +139,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>, services: &Services, autho
     }
 
     if let Some(token) = var("SYSTEM_ACCESSTOKEN") {
-        match var("SYSTEM_COLLECTIONURI").map(|uri| pipeline_scope(services, &uri)) {
+        match var("SYSTEM_COLLECTIONURI").map(|uri| Scope::from_url(services, &uri)) {
             Some(Ok(scope)) => found.insert(0, MachineIdentity::PipelineToken { scope, token: Secret::new(token) }),
             Some(Err(e)) => problem(format!("SYSTEM_COLLECTIONURI: {e}")),
             None => problem(
@@ -189,23 +188,6 @@ pub fn managed(var: &dyn Fn(&str) -> Option<String>, client_id: Option<String>) 
         _ => ManagedEndpoint::Imds { url: var(ENV_IMDS_ENDPOINT).unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned()) },
     };
     MachineIdentity::Managed { endpoint, client_id }
-}
-
-/// The organization or collection of `SYSTEM_COLLECTIONURI`.
-fn pipeline_scope(services: &Services, uri: &str) -> Result<Scope, String> {
-    let url = url::Url::parse(uri.trim()).map_err(|e| format!("{uri} is not a URL: {e}"))?;
-    let host = url.host_str().unwrap_or_default();
-    let request = Credential {
-        protocol: Some(url.scheme().to_owned()),
-        host: Some(url.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}"))),
-        path: Some(url.path().trim_start_matches('/').to_owned()),
-        ..Credential::default()
-    };
-    match services.classify(&request) {
-        Remote::Services { organization, .. } => Ok(Scope::Organization(organization)),
-        Remote::ServicesWithoutOrganization => Err(format!("{uri} names no organization")),
-        Remote::Other => Collection::parse(uri).map(Scope::Collection),
-    }
 }
 
 impl MachineIdentity {
@@ -287,6 +269,8 @@ impl fmt::Display for MachineIdentity {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use crate::azdo::Collection;
 
     use super::*;
 
