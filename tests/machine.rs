@@ -143,6 +143,34 @@ fn a_service_principal_with_a_wrong_secret_gets_entras_words_and_what_to_check()
 }
 
 #[test]
+fn a_service_principal_with_a_certificate() {
+    let mut w = world();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let pem = fixtures.join("service-principal.pem");
+    let public = std::fs::read_to_string(fixtures.join("service-principal.pub.pem")).unwrap();
+    w.entra.with(|s| {
+        s.add_app("app-cert", CONTOSO_TENANT, None);
+        s.add_certificate("app-cert", &public, &std::fs::read_to_string(&pem).unwrap());
+    });
+    w.env.set_env("AZURE_CLIENT_ID", "app-cert");
+    w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
+    w.env.set_env("AZURE_CLIENT_CERTIFICATE_PATH", &pem);
+    assert_success(&clone(&w, "contoso", "clone"), "git clone");
+    assert!(accepted(&w, "app-cert"));
+
+    // Another key (the certificate's is not the registered one): Entra refuses, and git is told.
+    let other = w.env.path("other.pem");
+    std::fs::write(&other, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    w.env.set_env("AZURE_CLIENT_CERTIFICATE_PATH", &other);
+    let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
+    let line = one_line(&stderr(&out)).to_owned();
+    assert!(
+        line.contains("no unencrypted RSA PRIVATE KEY") && line.contains("AZURE_CLIENT_CERTIFICATE_PATH"),
+        "{line}"
+    );
+}
+
+#[test]
 fn github_actions_oidc() {
     let mut w = world();
     w.entra.with(|s| {

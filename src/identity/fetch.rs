@@ -92,12 +92,55 @@ async fn application(
             let assertion = Secret::new(text.trim());
             entra.client_credentials(tenant, ClientProof::Assertion(&assertion)).await?
         }
+        AppCredential::Certificate(path) => {
+            let pem = tokio::fs::read_to_string(path).await.map_err(|e| FetchError::File {
+                path: format!("AZURE_CLIENT_CERTIFICATE_PATH {}", path.display()),
+                reason: e.to_string(),
+            })?;
+            let audience = format!("{}/{tenant}/oauth2/v2.0/token", authority.trim_end_matches('/'));
+            let assertion = certificate_assertion(&pem, client_id, &audience).map_err(|reason| FetchError::File {
+                path: format!("AZURE_CLIENT_CERTIFICATE_PATH {}", path.display()),
+                reason,
+            })?;
+            entra.client_credentials(tenant, ClientProof::Assertion(&assertion)).await?
+        }
         AppCredential::GitHubOidc { request_url, request_token } => {
             let assertion = github_oidc(http, request_url, request_token).await?;
             entra.client_credentials(tenant, ClientProof::Assertion(&assertion)).await?
         }
     };
     Ok(Fetched { token: tokens.access_token, lifetime: tokens.expires_in })
+}
+
+/// A client assertion signed with the certificate's private key, as Entra's certificate
+/// credentials take it: RS256, the certificate's SHA-256 thumbprint in `x5t#S256`, ten
+/// minutes of validity, for the token endpoint `audience`.
+fn certificate_assertion(pem_text: &str, client_id: &str, audience: &str) -> Result<Secret, String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let blocks = pem::parse_many(pem_text).map_err(|e| format!("not PEM: {e}"))?;
+    let certificate = blocks.iter().find(|b| b.tag() == "CERTIFICATE").ok_or("no CERTIFICATE in the file")?;
+    let key = blocks
+        .iter()
+        .find(|b| matches!(b.tag(), "PRIVATE KEY" | "RSA PRIVATE KEY"))
+        .ok_or("no unencrypted RSA PRIVATE KEY in the file")?;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
+        .map_err(|e| format!("the private key is not an RSA key: {e}"))?;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t_s256 =
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(certificate.contents())));
+    let now = crate::store::unix_now();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let claims = serde_json::json!({
+        "aud": audience,
+        "iss": client_id,
+        "sub": client_id,
+        "jti": format!("{now:x}-{nanos:x}-{:x}", std::process::id()),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+    });
+    jsonwebtoken::encode(&header, &claims, &key).map(Secret::new).map_err(|e| format!("cannot sign: {e}"))
 }
 
 /// The workflow's OIDC token for Entra, from GitHub Actions' provider.

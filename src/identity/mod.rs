@@ -12,6 +12,7 @@
 //! | workload identity federation | `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE` |
 //! | GitHub Actions OIDC | `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `ACTIONS_ID_TOKEN_REQUEST_URL`/`_TOKEN` |
 //! | service principal with a secret | `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_CLIENT_SECRET` |
+//! | service principal with a certificate | `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_CLIENT_CERTIFICATE_PATH` (PEM: key and certificate) |
 //! | managed identity (IMDS, App Service) | `GIT_CREDENTIAL_AZDO_IDENTITY=managed[:<client id>]` |
 //! | the Azure CLI | `GIT_CREDENTIAL_AZDO_IDENTITY=azure-cli` |
 //!
@@ -57,6 +58,8 @@ pub enum MachineIdentity {
 #[serde(rename_all = "snake_case")]
 pub enum AppCredential {
     Secret(Secret),
+    /// A PEM file with the private key and the certificate registered with the application.
+    Certificate(PathBuf),
     /// A JWT in a file that the platform rotates (Kubernetes workload identity): re-read each time.
     FederatedTokenFile(PathBuf),
     /// A JWT asked of GitHub Actions' OIDC provider.
@@ -156,6 +159,8 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>, services: &Services, autho
         Some(("AZURE_FEDERATED_TOKEN_FILE", AppCredential::FederatedTokenFile(PathBuf::from(file))))
     } else if let Some(secret) = var("AZURE_CLIENT_SECRET") {
         Some(("AZURE_CLIENT_SECRET", AppCredential::Secret(Secret::new(secret))))
+    } else if let Some(path) = var("AZURE_CLIENT_CERTIFICATE_PATH") {
+        Some(("AZURE_CLIENT_CERTIFICATE_PATH", AppCredential::Certificate(PathBuf::from(path))))
     } else if let (Some(request_url), Some(request_token)) =
         (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
         && var("AZURE_CLIENT_ID").is_some()
@@ -221,6 +226,9 @@ impl MachineIdentity {
             Self::Application { client_id, credential, .. } => {
                 let how = match credential {
                     AppCredential::Secret(_) => "AZURE_CLIENT_SECRET",
+                    AppCredential::Certificate(_) => {
+                        "AZURE_CLIENT_CERTIFICATE_PATH and the certificate registered with the app"
+                    }
                     AppCredential::FederatedTokenFile(_) => {
                         "AZURE_FEDERATED_TOKEN_FILE and the app's federated credential"
                     }
@@ -256,6 +264,7 @@ impl fmt::Display for MachineIdentity {
             Self::EnvPat { .. } => f.write_str("the PAT in AZURE_DEVOPS_EXT_PAT"),
             Self::Application { client_id, credential, .. } => match credential {
                 AppCredential::Secret(_) => write!(f, "service principal {client_id}"),
+                AppCredential::Certificate(_) => write!(f, "service principal {client_id} (certificate)"),
                 AppCredential::FederatedTokenFile(_) => write!(f, "workload identity {client_id}"),
                 AppCredential::GitHubOidc { .. } => write!(f, "GitHub Actions OIDC for {client_id}"),
             },

@@ -73,6 +73,8 @@ pub struct State {
     pub identity_header: String,
     /// GitHub's OIDC provider: the request token it wants, and the JWT it gives.
     pub github: Option<(String, String)>,
+    /// Applications' certificates: client id -> (public key PEM, SHA-256 thumbprint).
+    certificates: HashMap<String, (String, String)>,
 }
 
 impl State {
@@ -80,6 +82,17 @@ impl State {
     pub fn add_app(&mut self, client_id: &str, tenant: &str, secret: Option<&str>) {
         self.users.push(User { username: client_id.into(), oid: format!("oid-{client_id}"), tenant: tenant.into() });
         self.apps.insert(client_id.into(), (self.users.len() - 1, secret.map(Into::into)));
+    }
+
+    /// Registers the certificate in `certificate_pem` (its public key in `public_pem`) with the
+    /// application `client_id`, which must exist already.
+    pub fn add_certificate(&mut self, client_id: &str, public_pem: &str, certificate_pem: &str) {
+        use sha2::Digest as _;
+        let blocks = pem::parse_many(certificate_pem).unwrap();
+        let certificate = blocks.iter().find(|b| b.tag() == "CERTIFICATE").unwrap();
+        let thumbprint =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(certificate.contents()));
+        self.certificates.insert(client_id.into(), (public_pem.into(), thumbprint));
     }
 
     /// Adds a managed identity of `tenant`: system-assigned when `client_id` is `""`.
@@ -395,7 +408,8 @@ fn client_credentials(s: &mut State, form: &HashMap<String, String>) -> Response
         (None, None, Some(assertion)) => {
             form.get("client_assertion_type").map(String::as_str)
                 == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-                && s.assertions.get(assertion) == Some(&client_id)
+                && (s.assertions.get(assertion) == Some(&client_id)
+                    || s.certificates.get(&client_id).is_some_and(|c| signed_by(assertion, &client_id, c)))
         }
         _ => false,
     };
@@ -406,6 +420,23 @@ fn client_credentials(s: &mut State, form: &HashMap<String, String>) -> Response
     let access = s.mint("at");
     s.access_tokens.insert(access.clone(), Issued { user, expires: Instant::now() + lifetime });
     json(200, &serde_json::json!({ "token_type": "Bearer", "expires_in": lifetime.as_secs(), "access_token": access }))
+}
+
+/// Whether `assertion` is a client assertion of `client_id` signed with its certificate: RS256,
+/// the certificate's `x5t#S256`, issuer and subject the client, for a token endpoint, unexpired.
+fn signed_by(assertion: &str, client_id: &str, (public_pem, thumbprint): &(String, String)) -> bool {
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else { return false };
+    if header.alg != jsonwebtoken::Algorithm::RS256 || header.x5t_s256.as_ref() != Some(thumbprint) {
+        return false;
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_pem.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[client_id]);
+    validation.validate_aud = false;
+    let Ok(data) = jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation) else { return false };
+    data.claims["sub"] == client_id
+        && data.claims["aud"].as_str().is_some_and(|aud| aud.ends_with("/oauth2/v2.0/token"))
+        && data.claims["jti"].is_string()
 }
 
 /// A managed-identity endpoint's answer (`expires_in` from IMDS, `expires_on` from App Service,
