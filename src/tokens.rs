@@ -295,6 +295,15 @@ impl TokenCache {
         }
     }
 
+    /// The non-interactive identity whose cached token `token` is, if it is one.
+    pub fn machine_of(&self, token: &Secret) -> Option<MachineIdentity> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .values()
+            .filter(|slot| slot.token().is_some_and(|t| t.secret == *token))
+            .find_map(|slot| slot.machine.lock().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+
     /// Whether `token` is one of the access tokens we hand out.
     pub fn is_ours(&self, token: &Secret) -> bool {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);

@@ -10,7 +10,7 @@ mod support;
 use std::process::Output;
 
 use support::git_server::Auth;
-use support::world::{CONTOSO_TENANT, World, one_line};
+use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
 use support::{assert_success, stderr, stdout};
 
 /// contoso and fabrikam, both in the contoso tenant: a token of that tenant would be accepted
@@ -140,6 +140,27 @@ fn a_service_principal_with_a_wrong_secret_gets_entras_words_and_what_to_check()
     w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
     assert_success(&clone(&w, "contoso", "clone"), "git clone");
     assert!(accepted(&w, "app-sp"));
+}
+
+#[test]
+fn a_machine_token_that_azure_devops_refuses_says_what_to_check() {
+    let mut w = World::new(&[], &[("fabrikam", FABRIKAM_TENANT)]);
+    w.entra.with(|s| s.add_app("app-sp", CONTOSO_TENANT, Some("s3cret")));
+    w.env.set_env("AZURE_CLIENT_ID", "app-sp");
+    w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
+    w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
+    w.start_daemon();
+    let out = clone(&w, "fabrikam", "clone");
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+    assert_eq!(ours.len(), 1, "{text}");
+    assert!(
+        ours[0].contains("Azure DevOps refused the token of service principal app-sp")
+            && ours[0].ends_with("and that app-sp is a user of the organization"),
+        "{}",
+        ours[0]
+    );
 }
 
 #[test]

@@ -59,6 +59,9 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
                 anyhow::bail!(describe(&miss));
             }
         }
+        Response::MachineRefused { source, remedy } => {
+            eprintln!("git-credential-azdo: Azure DevOps refused the token of {source}; {remedy}");
+        }
         Response::PatRefused { scope, outcome } => {
             // git says the authentication failed; this says why, and what to do.
             eprintln!("git-credential-azdo: {}", describe_refused_pat(&scope, outcome));

@@ -85,6 +85,9 @@ pub enum Response {
     },
     /// A `store`, `erase` or `shutdown` was carried out.
     Done,
+    /// git's `erase` of a non-interactive identity's token (dropped from the cache): what it
+    /// was and what to check.
+    MachineRefused { source: String, remedy: String },
     /// git's `erase` of a PAT that Azure DevOps refused, and what became of it.
     PatRefused { scope: Scope, outcome: PatOutcome },
     /// The answer to [`Request::Status`].

@@ -240,9 +240,19 @@ impl Service {
     /// token is kept, and the next `get` refreshes); a PAT is removed unless Azure DevOps still
     /// accepts it; anything else is erased from storage.
     async fn erase(&self, request: Credential) -> Result<Response, StoreError> {
+        let given: Vec<&Secret> =
+            [request.password.as_ref(), request.credential.as_ref()].into_iter().flatten().collect();
+        // A non-interactive identity's token refused: most often it is not a user of the
+        // organization, which only an administrator can change. Say so.
+        if let Some(identity) = given.iter().find_map(|token| self.tokens.machine_of(token)) {
+            for token in &given {
+                self.tokens.forget(token);
+            }
+            return Ok(Response::MachineRefused { source: identity.to_string(), remedy: identity.remedy() });
+        }
         // Both are looked at: `|=` does not stop at the first.
         let mut ours = false;
-        for token in [request.password.as_ref(), request.credential.as_ref()].into_iter().flatten() {
+        for token in &given {
             ours |= self.tokens.forget(token);
         }
         if ours {
