@@ -110,6 +110,35 @@ impl Slot {
     fn servable(&self, now: Instant) -> Option<AccessToken> {
         self.token().filter(|t| !t.due(SERVE_MARGIN, now))
     }
+
+    /// The cached token while it is servable, else what `refresh` gives, one refresh at a time.
+    /// When the refresh fails with an error `keep` allows, a still-valid token is served instead.
+    async fn serve<E: std::fmt::Display, F: Future<Output = Result<AccessToken, E>>>(
+        &self,
+        source: &(dyn std::fmt::Display + Sync),
+        refresh: impl FnOnce() -> F,
+        keep: impl FnOnce(&E) -> bool,
+    ) -> Result<AccessToken, E> {
+        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        if let Some(token) = self.servable(Instant::now()) {
+            return Ok(token);
+        }
+        let _single_flight = self.refreshing.lock().await;
+        // Whoever held the lock before us may have refreshed already.
+        if let Some(token) = self.servable(Instant::now()) {
+            return Ok(token);
+        }
+        match refresh().await {
+            Err(e) if keep(&e) => match self.token().filter(|t| t.valid(Instant::now())) {
+                Some(still_valid) => {
+                    tracing::warn!(%source, error = %e, "refresh failed; serving the cached token");
+                    Ok(still_valid)
+                }
+                None => Err(e),
+            },
+            other => other,
+        }
+    }
 }
 
 /// Access tokens for every account, refreshed through Entra.
@@ -160,25 +189,8 @@ impl TokenCache {
             return Err(TokenError::NeedsSignIn { username: account.username.clone(), reason: reason.clone() });
         }
         let slot = self.slot(&account.id);
-        *slot.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        if let Some(token) = slot.servable(Instant::now()) {
-            return Ok(token);
-        }
-        let _single_flight = slot.refreshing.lock().await;
-        // Whoever held the lock before us may have refreshed already.
-        if let Some(token) = slot.servable(Instant::now()) {
-            return Ok(token);
-        }
-        match self.refresh(account, &slot).await {
-            Err(TokenError::Refresh { username, source }) => match slot.token().filter(|t| t.valid(Instant::now())) {
-                Some(still_valid) => {
-                    tracing::warn!(account = %username, error = %source, "refresh failed; serving the cached token");
-                    Ok(still_valid)
-                }
-                None => Err(TokenError::Refresh { username, source }),
-            },
-            other => other,
-        }
+        let refresh = || self.refresh(account, &slot);
+        slot.serve(&account.username, refresh, |e| matches!(e, TokenError::Refresh { .. })).await
     }
 
     /// Refreshes `account`'s token now; the caller holds the slot's refresh lock.
@@ -244,24 +256,7 @@ impl TokenCache {
     pub async fn machine(&self, identity: &MachineIdentity) -> Result<AccessToken, FetchError> {
         let slot = self.slot(&identity.cache_key());
         *slot.machine.lock().unwrap_or_else(PoisonError::into_inner) = Some(identity.clone());
-        *slot.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        if let Some(token) = slot.servable(Instant::now()) {
-            return Ok(token);
-        }
-        let _single_flight = slot.refreshing.lock().await;
-        if let Some(token) = slot.servable(Instant::now()) {
-            return Ok(token);
-        }
-        match self.fetch_machine(identity, &slot).await {
-            Err(e) => match slot.token().filter(|t| t.valid(Instant::now())) {
-                Some(still_valid) => {
-                    tracing::warn!(identity = %identity, error = %e, "fetch failed; serving the cached token");
-                    Ok(still_valid)
-                }
-                None => Err(e),
-            },
-            ok => ok,
-        }
+        slot.serve(identity, || self.fetch_machine(identity, &slot), |_| true).await
     }
 
     /// Fetches a token for `identity` now, retrying transient failures within the budget; the

@@ -116,10 +116,6 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
 
 /// One line for the user: what is wrong and the one thing to do.
 pub fn describe(miss: &Miss) -> String {
-    if let Miss::MachineSetup { problem } = miss {
-        // Names the variable to set: the problem is its own remedy.
-        return problem.clone();
-    }
     let remedy = match miss {
         Miss::NeedsHttpPath { origin } => format!("run: git config --global credential.{origin}.useHttpPath true"),
         Miss::NoPat { scope } => format!("add one with: git-credential-azdo login --pat {}", scope.login_args()),
@@ -128,7 +124,8 @@ pub fn describe(miss: &Miss) -> String {
         }
         Miss::Unavailable { .. } => "try again in a moment".to_owned(),
         Miss::Identity { remedy, .. } => remedy.clone(),
-        Miss::MachineSetup { .. } => String::new(),
+        // Names the variable to set: the problem is its own remedy.
+        Miss::MachineSetup { .. } => return problem(miss),
     };
     format!("{}; {remedy}", problem(miss))
 }

@@ -49,8 +49,8 @@ impl FetchError {
     }
 }
 
-/// A token for Azure DevOps from `identity`, within `timeout`. Only Entra sources
-/// ([`MachineIdentity::is_entra`]) are fetched; the others are tokens already.
+/// A token for Azure DevOps from `identity`, within `timeout`. The job token and the env PAT
+/// are tokens already, and come back as they are.
 pub async fn fetch(
     identity: &MachineIdentity,
     http: &reqwest::Client,

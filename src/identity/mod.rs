@@ -205,11 +205,6 @@ impl MachineIdentity {
         }
     }
 
-    /// Whether it yields an Entra token that the daemon caches and refreshes.
-    pub fn is_entra(&self) -> bool {
-        matches!(self, Self::Application { .. } | Self::Managed { .. } | Self::AzureCli)
-    }
-
     pub fn is_pat(&self) -> bool {
         matches!(self, Self::EnvPat { .. })
     }

@@ -5,7 +5,7 @@
 
 use super::{Service, found, missed, request_url, token_answer};
 use crate::azdo::{CollectionMatch, PAT_USERNAME, Scope};
-use crate::choice::Auth;
+use crate::choice::{Auth, Choices};
 use crate::git::Credential;
 use crate::identity::{self, Choice, MachineIdentity, MachineSources};
 use crate::ipc::{Miss, Response};
@@ -18,6 +18,7 @@ impl Service {
         request: &Credential,
         machine: &MachineSources,
         route: &Route,
+        choices: &Choices,
     ) -> Option<Response> {
         let scope = match route {
             Route::Organization { organization, .. } => Scope::Organization(organization.clone()),
@@ -36,7 +37,6 @@ impl Service {
         if let Scope::Organization(organization) = &scope {
             urls = self.urls(request, organization);
         }
-        let choices = self.choices.get().await;
         let auth = choices.auth.for_urls(&urls);
         let mut identities = machine.identities.clone();
         match choices.identity.for_urls(&urls) {

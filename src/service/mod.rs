@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::accounts::{Account, AccountStore, Pat};
 use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
-use crate::choice::{Auth, LiveChoices};
+use crate::choice::{Auth, Choices, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
 use crate::identity::MachineSources;
@@ -74,12 +74,13 @@ impl Service {
 
     async fn get(&self, request: Credential, machine: MachineSources) -> Result<Response, StoreError> {
         let route = self.resolver.route(&request)?;
+        let choices = self.choices.get().await;
         // Non-interactive identities configured where git runs answer first, where they may.
-        if let Some(answer) = self.machine_get(&request, &machine, &route).await {
+        if let Some(answer) = self.machine_get(&request, &machine, &route, &choices).await {
             return Ok(answer);
         }
         let azure_devops = matches!(route, Route::Organization { .. } | Route::Collection { .. });
-        let response = self.route_get(request, route).await?;
+        let response = self.route_get(request, route, &choices).await?;
         // A half-configured identity explains a miss better than the usual words.
         Ok(match (response, machine.problem) {
             (Response::Credential { credential: None, .. }, Some(problem)) if azure_devops => {
@@ -89,7 +90,7 @@ impl Service {
         })
     }
 
-    async fn route_get(&self, request: Credential, route: Route) -> Result<Response, StoreError> {
+    async fn route_get(&self, request: Credential, route: Route, choices: &Choices) -> Result<Response, StoreError> {
         Ok(match route {
             Route::Stored => Response::Credential { credential: self.stored_get(request).await?, miss: None },
             Route::NeedsHttpPath { origin } => match self.stored_get(request).await? {
@@ -98,7 +99,7 @@ impl Service {
             },
             Route::Collection { pat } => self.pat_answer(&pat, &request).await?,
             Route::Organization { organization, user_hint } => {
-                self.organization_get(request, organization, user_hint).await?
+                self.organization_get(request, organization, user_hint, choices).await?
             }
         })
     }
@@ -109,9 +110,10 @@ impl Service {
         request: Credential,
         organization: String,
         user_hint: Option<String>,
+        choices: &Choices,
     ) -> Result<Response, StoreError> {
         let scope = Scope::Organization(organization.clone());
-        let choice = self.choices.get().await.auth.for_urls(&self.urls(&request, &organization));
+        let choice = choices.auth.for_urls(&self.urls(&request, &organization));
         let all = self.accounts.load()?;
         let pat = all.pat(&scope).cloned();
         match choice {
@@ -197,11 +199,12 @@ impl Service {
     }
 
     /// The PAT that `request` would have been answered with, if its password is that PAT.
-    async fn pat_in(&self, request: &Credential) -> Result<Option<(Pat, Secret)>, StoreError> {
-        let pat = match self.resolver.route(request)? {
-            Route::Collection { pat } => pat,
+    async fn pat_in(&self, request: &Credential, route: &Route) -> Result<Option<(Pat, Secret)>, StoreError> {
+        let pat = match route {
+            Route::Collection { pat } => pat.clone(),
             Route::Organization { organization, .. } => {
-                let Some(pat) = self.accounts.load()?.pat(&Scope::Organization(organization)).cloned() else {
+                let scope = Scope::Organization(organization.clone());
+                let Some(pat) = self.accounts.load()?.pat(&scope).cloned() else {
                     return Ok(None);
                 };
                 pat
@@ -225,12 +228,13 @@ impl Service {
 
     /// Entra tokens and PATs we handed out are never stored: they are ours already.
     async fn store(&self, request: Credential) -> Result<(), StoreError> {
-        if matches!(self.resolver.route(&request)?, Route::Organization { .. })
+        let route = self.resolver.route(&request)?;
+        if matches!(route, Route::Organization { .. })
             && (self.is_our_token(&request) || self.is_account_answer(&request)?)
         {
             return Ok(());
         }
-        if self.pat_in(&request).await?.is_some() {
+        if self.pat_in(&request, &route).await?.is_some() {
             return Ok(());
         }
         self.blocking(move |credentials| credentials.store(&request)).await
@@ -258,7 +262,8 @@ impl Service {
         if ours {
             return Ok(Response::Done);
         }
-        if let Some((pat, secret)) = self.pat_in(&request).await? {
+        let route = self.resolver.route(&request)?;
+        if let Some((pat, secret)) = self.pat_in(&request, &route).await? {
             return self.refused(pat, secret).await;
         }
         self.blocking(move |credentials| credentials.erase(&request)).await.map(|()| Response::Done)

@@ -66,6 +66,17 @@ impl World {
         self.env.git(&["clone", "-q", &self.url(organization), self.env.path(dir).to_str().unwrap()], "")
     }
 
+    /// Clones `organization`'s repository into `dir` and pushes a commit from it; both must
+    /// succeed with nothing on stderr (nothing from us reaches the user).
+    pub fn clone_and_push_quietly(&self, organization: &str, dir: &str) {
+        let quiet = |out: Output, what: &str| {
+            assert_success(&out, what);
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{what}: nothing from us reaches the user");
+        };
+        quiet(self.clone_repo(organization, dir), "git clone");
+        quiet(self.commit_and_push(dir), "git push");
+    }
+
     /// Commits a file in the clone at `dir` and pushes it.
     pub fn commit_and_push(&self, dir: &str) -> Output {
         let dir = self.env.path(dir);
