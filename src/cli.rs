@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "git-credential-azdo", version, about, long_about = None)]
-#[command(after_help = "Configure git with: git config --global credential.helper azdo")]
+#[command(
+    after_help = "Set up git with: git-credential-azdo install; then: git-credential-azdo login --org ORGANIZATION"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -20,6 +22,22 @@ pub enum Command {
     Store,
     /// git's credential-helper action: forget the credential on stdin.
     Erase,
+    /// Configure git to ask this helper for Azure DevOps (dev.azure.com and *.visualstudio.com,
+    /// plus any --url), ahead of the other helpers there and leaving them for every other host.
+    Install {
+        /// Change the machine's git configuration instead of yours (needs an administrator).
+        #[arg(long)]
+        system: bool,
+        /// Also an Azure DevOps Server (repeatable), as in `https://tfs.example.com`.
+        #[arg(long = "url", value_name = "URL")]
+        servers: Vec<String>,
+    },
+    /// Remove what `install` added to git's configuration (and nothing else).
+    Uninstall {
+        /// The machine's git configuration instead of yours.
+        #[arg(long)]
+        system: bool,
+    },
     /// Run the daemon in the foreground (as a service manager would), or control it.
     Daemon {
         #[command(subcommand)]

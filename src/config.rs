@@ -255,29 +255,44 @@ fn watched_files() -> Vec<PathBuf> {
 /// What `git` prints for `args`, or `None` when it cannot be run or does not finish within
 /// two seconds (it is then killed).
 pub fn git_output(args: &[&str]) -> Option<String> {
-    use std::io::Read as _;
+    match run_git(args) {
+        Ok(output) => Some(String::from_utf8_lossy(&output.stdout).into_owned()),
+        Err(e) => {
+            tracing::warn!(?args, error = %e, "going on without git's settings");
+            None
+        }
+    }
+}
+
+/// Runs `git args` to completion within two seconds (killing it after that), with its output.
+pub fn run_git(args: &[&str]) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
     use wait_timeout::ChildExt as _;
     let mut child = std::process::Command::new("git")
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut stdout = child.stdout.take()?;
-    // Read while waiting, so that a large answer cannot fill the pipe and stall git.
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        bytes
-    });
-    if !matches!(child.wait_timeout(GIT_CONFIG_TIMEOUT), Ok(Some(_))) {
-        tracing::warn!(?args, "git did not answer in time; going on without its settings");
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Read while waiting, so that a large answer cannot fill a pipe and stall git.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let Some(status) = child.wait_timeout(GIT_CONFIG_TIMEOUT)? else {
         let _ = child.kill();
         let _ = child.wait();
-    }
-    let bytes = reader.join().ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "git did not finish within 2 s"));
+    };
+    let joined = |reader: std::thread::JoinHandle<Vec<u8>>| reader.join().unwrap_or_default();
+    Ok(std::process::Output { status, stdout: joined(stdout), stderr: joined(stderr) })
 }
 
 fn env_string(name: &str) -> Option<String> {

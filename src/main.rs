@@ -20,6 +20,10 @@ fn main() -> ExitCode {
     }
 }
 
+fn level(system: bool) -> commands::install::Level {
+    if system { commands::install::Level::System } else { commands::install::Level::Global }
+}
+
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let action = match cli.command {
@@ -35,6 +39,10 @@ fn run() -> anyhow::Result<()> {
         Command::Bind { organization, account } => {
             return commands::accounts::bind(&Config::from_env()?, &organization, &account);
         }
+        Command::Install { system, servers } => {
+            return commands::install::install(&Config::from_env()?, level(system), &servers);
+        }
+        Command::Uninstall { system } => return commands::install::uninstall(level(system)),
         Command::Unbind { organization } => return commands::accounts::unbind(&Config::from_env()?, &organization),
     };
     let config = Config::from_env()?;

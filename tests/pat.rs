@@ -170,11 +170,14 @@ fn server_collections_with_and_without_tfs_get_their_own_pat() {
     let text = stdout(&out);
     assert!(text.contains(&format!("Saved the PAT for {default_collection} (it belongs to Carol)")), "{text}");
     assert!(text.contains("plain http"), "a warning for http: {text}");
+    assert!(text.contains(&format!("git now asks git-credential-azdo for http://{}", tfs.addr)), "{text}");
     let config = std::fs::read_to_string(w.env.path("gitconfig")).unwrap();
-    assert!(config.contains(&format!("[credential \"http://{}\"]", tfs.addr)), "useHttpPath set: {config}");
+    assert!(config.contains(&format!("[credential \"http://{}/\"]", tfs.addr)), "the server's section: {config}");
 
+    // git finds us for the server through what `login --pat` configured, with no other setting.
     let clone = |collection: &str, dir: &str| {
-        w.env.git(&["clone", "-q", &format!("{collection}/proj/_git/repo"), w.env.path(dir).to_str().unwrap()], "")
+        let url = format!("{collection}/proj/_git/repo");
+        w.env.git_as_configured(&["clone", "-q", &url, w.env.path(dir).to_str().unwrap()], "")
     };
     assert_success(&clone(&default_collection, "default"), "git clone");
     assert_success(&w.commit_and_push("default"), "git push");

@@ -67,6 +67,12 @@ impl Services {
         format!("{}://{}", self.scheme, self.host)
     }
 
+    /// `https://*.visualstudio.com`: every organization's old-style address, as git's
+    /// `credential.<url>` keys match it.
+    pub fn visualstudio_pattern(&self) -> String {
+        format!("{}://*.visualstudio.com{}", self.scheme, self.port_suffix)
+    }
+
     /// `https://dev.azure.com/{organization}`: where tokens for it may be sent, and the address
     /// of its tenant discovery.
     pub fn organization_url(&self, organization: &str) -> String {

@@ -153,20 +153,21 @@ fn expiry(text: &str) -> anyhow::Result<u64> {
     u64::try_from(at).context("--expires is before 1970")
 }
 
-/// git sends the path on the collection's server, which tells collections apart; the PAT is
-/// used for nothing else.
+/// git asks us about the collection's server and sends the path, which tells collections
+/// apart; the PAT is used for nothing else.
 fn send_path(collection: &Collection, out: &mut impl Write) -> anyhow::Result<()> {
-    let key = format!("credential.{}.usehttppath", collection.origin());
-    let current = crate::config::git_output(&["config", "--global", "--get", "--type=bool", &key]);
-    if current.as_deref().map(str::trim) == Some("true") {
-        return Ok(());
-    }
-    crate::config::git_output(&["config", "--global", &key, "true"]);
-    let now = crate::config::git_output(&["config", "--global", "--get", "--type=bool", &key]);
-    if now.as_deref().map(str::trim) == Some("true") {
-        writeln!(out, "Set git config --global {key} true, so that git names the collection.")?;
-    } else {
-        writeln!(out, "Warning: git could not be configured; run: git config --global {key} true")?;
+    match super::install::configure_server(collection.origin()) {
+        Ok(true) => writeln!(
+            out,
+            "git now asks git-credential-azdo for {} and sends it the path, which names the collection.",
+            collection.origin()
+        )?,
+        Ok(false) => {}
+        Err(e) => writeln!(
+            out,
+            "Warning: git could not be configured ({e:#}); run: git-credential-azdo install --url {}",
+            collection.origin()
+        )?,
     }
     Ok(())
 }

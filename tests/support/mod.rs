@@ -109,6 +109,13 @@ impl TestEnv {
         run(cmd, stdin)
     }
 
+    /// Runs real git with only the helpers the environment's git config names.
+    pub fn git_as_configured(&self, args: &[&str], stdin: &str) -> Output {
+        let mut cmd = self.command("git");
+        cmd.args(["-c", "credential.interactive=false"]).args(args);
+        run(cmd, stdin)
+    }
+
     /// `git credential fill` for `url`: the (username, password) git would use, or `None`.
     pub fn fill(&self, url: &str) -> Option<(String, String)> {
         let out = self.git(&["credential", "fill"], &format!("url={url}\n\n"));

@@ -1,0 +1,304 @@
+//! `git-credential-azdo install | uninstall`: git's credential configuration for Azure DevOps.
+//!
+//! Our keys live in sections of our own, named by the address with a trailing slash
+//! (`[credential "https://dev.azure.com/"]`). git matches such a section exactly as it matches
+//! `https://dev.azure.com`, and `uninstall` can remove it without touching any section the user
+//! (or another tool) wrote. Each holds:
+//!
+//! ```text
+//! [credential "https://dev.azure.com/"]
+//!     helper =
+//!     helper = /usr/local/bin/git-credential-azdo
+//!     useHttpPath = true
+//! ```
+//!
+//! The empty `helper` makes git forget the helpers configured before it for these addresses, so
+//! that none of them answers a stale token ahead of ours; every other address keeps them. The
+//! absolute path makes git run us directly, not through `git credential-azdo` (one process
+//! fewer per git command). `useHttpPath` makes git send the path, which names the organization
+//! on dev.azure.com or the collection on an Azure DevOps Server.
+
+use std::io::Write as _;
+
+use anyhow::{Context, bail};
+
+use crate::azdo::Services;
+use crate::config::Config;
+
+/// Which git configuration file to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The user's (`~/.gitconfig`, or `$XDG_CONFIG_HOME/git/config`).
+    Global,
+    /// The machine's (`/etc/gitconfig`, or Git for Windows' own): needs an administrator.
+    System,
+}
+
+impl Level {
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Global => "--global",
+            Self::System => "--system",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Global => "global",
+            Self::System => "system",
+        }
+    }
+}
+
+/// An address git should ask us about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// `https://dev.azure.com`, `https://*.visualstudio.com`, `https://tfs.example.com:8080`.
+    pub url: String,
+    /// Whether git must send the path (it names the organization or collection).
+    pub http_path: bool,
+}
+
+impl Site {
+    /// Our section: the address with a trailing slash.
+    fn section(&self) -> String {
+        format!("credential.{}/", self.url.trim_end_matches('/'))
+    }
+}
+
+/// Azure DevOps Services' addresses: `dev.azure.com` (with the path, which names the
+/// organization) and `*.visualstudio.com`.
+pub fn services_sites(services: &Services) -> Vec<Site> {
+    vec![
+        Site { url: services.origin(), http_path: true },
+        Site { url: services.visualstudio_pattern(), http_path: false },
+    ]
+}
+
+pub fn install(config: &Config, level: Level, servers: &[String]) -> anyhow::Result<()> {
+    let mut sites = services_sites(&crate::azdo::Services::new(&config.devops_url));
+    for server in servers {
+        sites.push(Site { url: server_origin(server)?, http_path: true });
+    }
+    let helper = helper_value(&std::env::current_exe().context("cannot tell where this program is")?)?;
+    let changed = configure(level, &sites, &helper)?;
+    let mut out = std::io::stdout().lock();
+    let addresses = sites.iter().map(|s| s.url.as_str()).collect::<Vec<_>>().join(", ");
+    if changed {
+        writeln!(out, "git now asks {helper} for {addresses} (in the {} git config).", level.name())?;
+    } else {
+        writeln!(out, "Already installed: git asks {helper} for {addresses} (in the {} git config).", level.name())?;
+    }
+    writeln!(out, "Next, sign in: git-credential-azdo login --org ORGANIZATION (or --pat, or --device)")?;
+    Ok(())
+}
+
+pub fn uninstall(level: Level) -> anyhow::Result<()> {
+    let removed = remove(level)?;
+    let mut out = std::io::stdout().lock();
+    if removed.is_empty() {
+        writeln!(out, "Nothing to remove: the {} git config has no section of ours.", level.name())?;
+    } else {
+        let addresses = removed.join(", ");
+        writeln!(out, "git no longer asks git-credential-azdo for {addresses} (in the {} git config).", level.name())?;
+        writeln!(out, "Accounts and PATs are kept; remove them with: git-credential-azdo logout --all")?;
+    }
+    Ok(())
+}
+
+/// Writes `sites`' sections at `level` so that `helper` answers for them; returns whether
+/// anything changed. Running it again changes nothing.
+pub fn configure(level: Level, sites: &[Site], helper: &str) -> anyhow::Result<bool> {
+    let current = read(level)?;
+    let mut changed = false;
+    for site in sites {
+        let section = site.section();
+        let helper_key = format!("{section}.helper");
+        let path_key = format!("{section}.usehttppath");
+        let helpers: Vec<&str> = values(&current, &helper_key).collect();
+        if helpers != ["", helper] {
+            git_config(level, &["--unset-all", &helper_key]).or_else(nothing_to_unset)?;
+            git_config(level, &["--add", &helper_key, ""])?;
+            git_config(level, &["--add", &helper_key, helper])?;
+            changed = true;
+        }
+        let http_path: Vec<&str> = values(&current, &path_key).collect();
+        if site.http_path && http_path != ["true"] {
+            git_config(level, &["--replace-all", &path_key, "true"])?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Removes every section of ours at `level` (one whose helper is this program, named by any
+/// path); returns the addresses they were for.
+pub fn remove(level: Level) -> anyhow::Result<Vec<String>> {
+    let current = read(level)?;
+    let mut removed = Vec::new();
+    for (key, value) in &current {
+        let Some(section) = key.strip_suffix(".helper").filter(|s| s.starts_with("credential.") && s.ends_with('/'))
+        else {
+            continue;
+        };
+        if !is_ours(value) || removed.iter().any(|(s, _)| s == section) {
+            continue;
+        }
+        for key in ["helper", "usehttppath"] {
+            git_config(level, &["--unset-all", &format!("{section}.{key}")]).or_else(nothing_to_unset)?;
+        }
+        // The section goes too, unless the user put keys of their own in it.
+        let prefix = format!("{section}.");
+        if !read(level)?.iter().any(|(k, _)| k.starts_with(&prefix)) {
+            git_config(level, &["--remove-section", section]).or_else(nothing_to_unset)?;
+        }
+        let address = section.trim_start_matches("credential.").trim_end_matches('/').to_owned();
+        removed.push((section.to_owned(), address));
+    }
+    Ok(removed.into_iter().map(|(_, address)| address).collect())
+}
+
+/// Adds an Azure DevOps Server's address to the global configuration, for `login --pat --url`.
+/// Returns whether anything changed.
+pub fn configure_server(origin: &str) -> anyhow::Result<bool> {
+    let helper = helper_value(&std::env::current_exe().context("cannot tell where this program is")?)?;
+    configure(Level::Global, &[Site { url: origin.to_owned(), http_path: true }], &helper)
+}
+
+/// The scheme, host and port of a server URL the user gave.
+fn server_origin(text: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(text.trim()).with_context(|| format!("{text} is not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        bail!("{text} is not an http(s) server address");
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Every key and value in the `level` file, in order. Keys come as git prints them: section
+/// and name in lower case, the subsection (the URL) as written.
+fn read(level: Level) -> anyhow::Result<Vec<(String, String)>> {
+    let output =
+        crate::config::run_git(&["config", level.flag(), "--null", "--list"]).context("failed to run git config")?;
+    if !output.status.success() {
+        let reason = first_line(&output.stderr);
+        // A file that does not exist yet is empty.
+        if reason.contains("No such file or directory") {
+            return Ok(Vec::new());
+        }
+        bail!("git config {} --list failed: {reason}", level.flag());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .split('\0')
+        .filter_map(|entry| entry.split_once('\n'))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect())
+}
+
+fn values<'a>(entries: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a str> {
+    entries.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+}
+
+/// `git config` exits 5 when there was nothing to unset.
+fn nothing_to_unset(error: GitConfigError) -> Result<(), GitConfigError> {
+    if error.code == Some(5) || error.message.contains("no such section") { Ok(()) } else { Err(error) }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("git config failed: {message}")]
+struct GitConfigError {
+    code: Option<i32>,
+    message: String,
+}
+
+fn git_config(level: Level, args: &[&str]) -> Result<(), GitConfigError> {
+    let mut full = vec!["config", level.flag()];
+    full.extend_from_slice(args);
+    let output = crate::config::run_git(&full).map_err(|e| GitConfigError { code: None, message: e.to_string() })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut message = first_line(&output.stderr);
+    if level == Level::System && message.contains("Permission denied") {
+        message.push_str(" (the system git config needs an administrator: sudo, or an elevated prompt)");
+    }
+    Err(GitConfigError { code: output.status.code(), message })
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).lines().next().unwrap_or("no reason given").trim().to_owned()
+}
+
+/// The helper as git's configuration names it: the absolute path, with every character the
+/// shell would act on escaped by a backslash (git runs an absolute-path helper through
+/// `sh -c "{helper} get"`). Windows paths are written with forward slashes, as Git for Windows
+/// reads them.
+pub fn helper_value(exe: &std::path::Path) -> anyhow::Result<String> {
+    let text = exe.to_str().with_context(|| format!("{} is not a UTF-8 path", exe.display()))?;
+    let text = if cfg!(windows) { text.replace('\\', "/") } else { text.to_owned() };
+    if text.chars().any(char::is_control) {
+        bail!("{} has a control character; install the program elsewhere", exe.display());
+    }
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !(c.is_alphanumeric() || "/._-:+@%,=~".contains(c)) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    Ok(escaped)
+}
+
+/// Whether a `credential.*.helper` value runs this program, wherever it was installed.
+fn is_ours(value: &str) -> bool {
+    // The program is the value up to the first whitespace the shell does not take literally.
+    let mut program = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => program.extend(chars.next()),
+            c if c.is_whitespace() => break,
+            c => program.push(c),
+        }
+    }
+    let name = program.rsplit('/').next().unwrap_or_default();
+    matches!(name, "git-credential-azdo" | "git-credential-azdo.exe" | "azdo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_is_an_absolute_path_the_shell_reads_back_as_written() {
+        let plain = std::path::Path::new("/usr/local/bin/git-credential-azdo");
+        assert_eq!(helper_value(plain).unwrap(), "/usr/local/bin/git-credential-azdo");
+        let spaced = std::path::Path::new("/home/a b/it's $HOME/git-credential-azdo");
+        let value = helper_value(spaced).unwrap();
+        assert_eq!(value, r"/home/a\ b/it\'s\ \$HOME/git-credential-azdo");
+        // What sh makes of it is the path again.
+        let echoed = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {value}")).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&echoed.stdout), spaced.to_str().unwrap());
+        assert!(helper_value(std::path::Path::new("/a\nb")).is_err());
+    }
+
+    #[test]
+    fn our_helper_is_recognised_wherever_it_was_installed() {
+        assert!(is_ours("/usr/bin/git-credential-azdo"));
+        assert!(is_ours(r"C:/Program\ Files/azdo/git-credential-azdo.exe"));
+        assert!(is_ours(r"/home/a\ b/git-credential-azdo --socket /x"));
+        assert!(is_ours("azdo"));
+        assert!(!is_ours(""));
+        assert!(!is_ours("manager"));
+        assert!(!is_ours("/usr/bin/git-credential-azdo-not"));
+    }
+
+    #[test]
+    fn sections_are_the_address_with_a_slash_and_servers_are_origins() {
+        let sites = services_sites(&Services::default());
+        assert_eq!(sites[0].section(), "credential.https://dev.azure.com/");
+        assert!(sites[0].http_path && !sites[1].http_path);
+        assert_eq!(sites[1].section(), "credential.https://*.visualstudio.com/");
+        assert_eq!(server_origin("https://TFS.example.com:8443/tfs/Default/").unwrap(), "https://tfs.example.com:8443");
+        assert!(server_origin("ssh://tfs.example.com").is_err());
+    }
+}
