@@ -47,6 +47,9 @@ pub enum Command {
     /// browser can be used) and bind organizations to the account; or, with --pat, add a
     /// personal access token for an organization or an Azure DevOps Server collection.
     Login(LoginArgs),
+    /// Forget a signed-in account, an organization's or collection's PAT, or everything kept
+    /// (accounts, PATs and what git stored), deleting the secrets from the store.
+    Logout(LogoutArgs),
     /// List the signed-in accounts, their organizations and when their tokens expire.
     Accounts {
         /// Machine-readable output.
@@ -104,6 +107,26 @@ pub struct LoginArgs {
     /// With --pat: the day the PAT expires (YYYY-MM-DD), so that `status` warns before then.
     #[arg(long, value_name = "DATE", requires = "pat")]
     pub expires: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["account", "pat", "all"]))]
+pub struct LogoutArgs {
+    /// The account to sign out (its sign-in name, as `accounts` lists it).
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// Remove a PAT: the one for --org or --url.
+    #[arg(long)]
+    pub pat: bool,
+    /// With --pat: the organization whose PAT to remove.
+    #[arg(long = "org", value_name = "ORGANIZATION", requires = "pat", conflicts_with = "url")]
+    pub organization: Option<String>,
+    /// With --pat: the Azure DevOps Server collection (or organization) URL whose PAT to remove.
+    #[arg(long, value_name = "URL", requires = "pat")]
+    pub url: Option<String>,
+    /// Everything: every account, every PAT, and every credential git stored.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

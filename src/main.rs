@@ -35,6 +35,7 @@ fn run() -> anyhow::Result<()> {
         Command::Daemon { action } => return commands::daemon::run(&Config::from_env()?, action),
         Command::Status { json } => return commands::status::run(&Config::from_env()?, json),
         Command::Login(args) => return commands::login::run(&Config::from_env()?.with_git_config()?, &args),
+        Command::Logout(args) => return commands::logout::run(&Config::from_env()?, &args),
         Command::Accounts { json } => return commands::accounts::list(&Config::from_env()?, json),
         Command::Bind { organization, account } => {
             return commands::accounts::bind(&Config::from_env()?, &organization, &account);

@@ -320,6 +320,11 @@ impl TokenCache {
         found
     }
 
+    /// Drops everything cached for the account (signed out).
+    pub fn forget_account(&self, account_id: &str) {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner).remove(account_id);
+    }
+
     /// When each account's cached token expires (unix seconds), for `status`.
     pub fn expiries(&self) -> HashMap<String, u64> {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);

@@ -262,6 +262,16 @@ impl AccountStore {
         Ok(())
     }
 
+    /// Removes the account and its refresh token; its organizations are unbound. Returns the
+    /// account, or `None` when there was none with that id. Blocks.
+    pub fn remove_account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        let Some(account) = self.load()?.by_id(account_id).cloned() else { return Ok(None) };
+        // The secret first: if it cannot be deleted, the account stays listed, to try again.
+        self.vault.delete(account.backend, &account.secret_key())?;
+        self.update(|all| all.accounts.retain(|a| a.id != account_id))?;
+        Ok(Some(account))
+    }
+
     /// Records that the account's refresh token was refused, and why.
     pub fn mark_needs_sign_in(&self, account_id: &str, reason: &str) -> Result<(), StoreError> {
         self.update(|all| {

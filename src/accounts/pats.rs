@@ -146,7 +146,7 @@ impl AccountStore {
         if removed {
             let key = pat.scope.secret_key();
             self.pat_secrets.remove(&key);
-            self.vault.forget(pat.backend, &key);
+            self.vault.delete(pat.backend, &key)?;
         }
         Ok(removed)
     }

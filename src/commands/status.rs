@@ -1,12 +1,9 @@
 //! `git-credential-azdo status [--json]`.
 
+use crate::config::Config;
+use crate::ipc::{Request, Response, StatusReport};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::{Duration, Instant};
-
-use crate::config::Config;
-use crate::ipc::client::{self, ClientError};
-use crate::ipc::{Request, Response, StatusReport};
 
 pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let report = report(config)?;
@@ -17,17 +14,8 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
 
 /// Asks the daemon when one runs (it is not started for this); otherwise reads the store here.
 pub fn report(config: &Config) -> anyhow::Result<StatusReport> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    match client::request(config, &Request::Status, deadline) {
-        Ok(Response::Status { status }) => return Ok(status),
-        Ok(Response::Error { message, .. }) => anyhow::bail!(message),
-        Ok(other) => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
-        Err(ClientError::NotRunning(_)) => {}
-        Err(e) => tracing::debug!(error = %e, "reading the store here instead"),
-    }
-    match crate::service::answer_in_process(&config.clone().with_git_config()?, Request::Status)? {
+    match super::ask(config, Request::Status)? {
         Response::Status { status } => Ok(status),
-        Response::Error { message, .. } => anyhow::bail!(message),
         other => anyhow::bail!("unexpected answer: {other:?}"),
     }
 }

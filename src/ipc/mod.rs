@@ -19,7 +19,7 @@ use crate::identity::MachineSources;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +67,22 @@ pub enum Request {
     Erase { credential: Credential },
     /// What the daemon is and keeps: answered by [`Response::Status`].
     Status,
+    /// Forget accounts, PATs or everything: answered by [`Response::LoggedOut`].
+    Logout { target: LogoutTarget },
     /// Exit after answering [`Response::Done`].
     Shutdown,
+}
+
+/// What `logout` removes, secrets included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LogoutTarget {
+    /// The Entra account a sign-in name (or account id) names.
+    Account { selector: String },
+    /// The PAT of an organization or collection.
+    Pat { scope: Scope },
+    /// Every account, PAT and credential git stored.
+    All,
 }
 
 /// What the daemon answers.
@@ -90,6 +104,9 @@ pub enum Response {
     MachineRefused { source: String, remedy: String },
     /// git's `erase` of a PAT that Azure DevOps refused, and what became of it.
     PatRefused { scope: Scope, outcome: PatOutcome },
+    /// The answer to [`Request::Logout`]: what was removed (nothing, when the target named
+    /// nothing we keep).
+    LoggedOut { accounts: Vec<String>, pats: Vec<Scope>, credentials: usize },
     /// The answer to [`Request::Status`].
     Status { status: StatusReport },
     /// The request failed; `message` is one line for the user.

@@ -15,7 +15,7 @@ use crate::choice::{Auth, Choices, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
 use crate::identity::MachineSources;
-use crate::ipc::{AccountStatus, ErrorKind, Miss, PatOutcome, Request, Response, StatusReport};
+use crate::ipc::{AccountStatus, ErrorKind, LogoutTarget, Miss, PatOutcome, Request, Response, StatusReport};
 use crate::resolve::{Resolver, Route};
 use crate::secret::Secret;
 use crate::store::{CredentialStore, StoreError, Vault};
@@ -64,6 +64,7 @@ impl Service {
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
             Request::Erase { credential } => self.erase(credential).await,
             Request::Status => self.status().await.map(|status| Response::Status { status }),
+            Request::Logout { target } => self.logout(target).await,
             Request::Shutdown => Ok(Response::Done),
         };
         result.unwrap_or_else(|e| {
@@ -301,6 +302,51 @@ impl Service {
     ) -> Result<T, StoreError> {
         let credentials = self.credentials.clone();
         crate::store::blocking(move || work(&credentials)).await
+    }
+
+    /// Removes what `target` names, secrets first, and drops the tokens cached for it.
+    async fn logout(&self, target: LogoutTarget) -> Result<Response, StoreError> {
+        let all = self.accounts.load()?;
+        let (accounts, pats): (Vec<Account>, Vec<Pat>) = match &target {
+            LogoutTarget::Account { selector } => (all.find(selector).into_iter().cloned().collect(), Vec::new()),
+            LogoutTarget::Pat { scope } => (Vec::new(), all.pat(scope).into_iter().cloned().collect()),
+            LogoutTarget::All => (all.accounts.clone(), all.pats.clone()),
+        };
+        let mut removed = (Vec::new(), Vec::new());
+        for account in accounts {
+            let store = self.accounts.clone();
+            let id = account.id.clone();
+            if crate::store::blocking(move || store.remove_account(&id)).await?.is_some() {
+                self.tokens.forget_account(&account.id);
+                removed.0.push(account.username);
+            }
+        }
+        for pat in pats {
+            let store = self.accounts.clone();
+            let scope = pat.scope.clone();
+            if crate::store::blocking(move || store.remove_pat(&pat)).await? {
+                removed.1.push(scope);
+            }
+        }
+        let credentials = if target == LogoutTarget::All {
+            self.blocking(|credentials| {
+                let stored = credentials.list()?;
+                for entry in &stored {
+                    credentials.erase(&Credential {
+                        protocol: Some(entry.protocol.clone()),
+                        host: Some(entry.host.clone()),
+                        path: entry.path.clone(),
+                        username: entry.username.clone(),
+                        ..Credential::default()
+                    })?;
+                }
+                Ok(stored.len())
+            })
+            .await?
+        } else {
+            0
+        };
+        Ok(Response::LoggedOut { accounts: removed.0, pats: removed.1, credentials })
     }
 
     /// What is stored, without daemon details (the daemon adds its own).

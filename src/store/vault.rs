@@ -80,9 +80,14 @@ impl Vault {
     /// Best effort: a secret left behind is unreachable without the metadata that named it, and
     /// the operation that dropped it has already succeeded.
     pub fn forget(&self, backend: Backend, key: &str) {
-        if let Err(e) = self.store_for(backend).and_then(|s| s.delete(key)) {
+        if let Err(e) = self.delete(backend, key) {
             tracing::warn!(error = %e, %backend, "failed to delete a stored secret");
         }
+    }
+
+    /// Deletes the secret under `key` (nothing to delete is fine).
+    pub fn delete(&self, backend: Backend, key: &str) -> Result<(), StoreError> {
+        self.store_for(backend).and_then(|s| s.delete(key))
     }
 
     fn store_for(&self, backend: Backend) -> Result<&Arc<dyn SecretStore>, StoreError> {
