@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
     after_help = "Set up git with: git-credential-azdo install; then: git-credential-azdo login --org ORGANIZATION"
 )]
 pub struct Cli {
+    /// The daemon's socket, when it is not this machine's usual one: another machine's daemon
+    /// forwarded here (`ssh -R`, a devcontainer mount, WSL). No daemon is started then.
+    #[arg(long, global = true, value_name = "PATH", env = "GIT_CREDENTIAL_AZDO_SOCKET", hide_env_values = true)]
+    pub socket: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,6 +80,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for `man -l -`.
+    Man,
     /// Actions git may add in the future: ignored, as git's documentation asks of helpers.
     #[command(external_subcommand)]
     Unknown(Vec<OsString>),

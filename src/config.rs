@@ -21,6 +21,7 @@ pub const ENV_STORE: &str = "GIT_CREDENTIAL_AZDO_STORE";
 pub const ENV_IDLE_TIMEOUT: &str = "GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT";
 pub const ENV_TIMEOUT: &str = "GIT_CREDENTIAL_AZDO_TIMEOUT";
 pub const ENV_NO_DAEMON: &str = "GIT_CREDENTIAL_AZDO_NO_DAEMON";
+pub const ENV_SOCKET: &str = "GIT_CREDENTIAL_AZDO_SOCKET";
 /// The Azure SDK convention for another cloud's (or a test server's) Entra authority.
 pub const ENV_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 pub const ENV_CLIENT_ID: &str = "GIT_CREDENTIAL_AZDO_CLIENT_ID";
@@ -66,6 +67,9 @@ pub struct Config {
     pub timeout: Duration,
     /// Whether the helper uses (and starts) the daemon at all.
     pub use_daemon: bool,
+    /// A daemon's socket given explicitly: typically the host's, forwarded into an SSH session,
+    /// WSL or a container. The helper then never starts a daemon of its own.
+    pub socket: Option<PathBuf>,
     pub entra: EntraSettings,
     /// Azure DevOps Services, `https://dev.azure.com` unless a test points it at a fake.
     pub devops_url: url::Url,
@@ -118,6 +122,7 @@ impl Config {
             idle_timeout,
             timeout,
             use_daemon,
+            socket: env_path(ENV_SOCKET),
             entra: EntraSettings {
                 authority_host: url::Url::parse(DEFAULT_AUTHORITY_HOST)?,
                 client_id: DEFAULT_CLIENT_ID.to_owned(),
@@ -172,7 +177,7 @@ impl Config {
     /// The daemon's socket (a file on Unix; on Windows the lock files live in `runtime_dir`
     /// and the socket is a named pipe, see [`crate::ipc::socket_name`]).
     pub fn socket_path(&self) -> PathBuf {
-        self.runtime_dir.join("daemon.sock")
+        self.socket.clone().unwrap_or_else(|| self.runtime_dir.join("daemon.sock"))
     }
 
     /// Held by the running daemon for its whole life; it also records the daemon's pid.

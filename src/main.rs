@@ -26,26 +26,31 @@ fn level(system: bool) -> commands::install::Level {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    match cli.command {
+        // git's documentation: a helper ignores actions it does not know, silently.
+        Command::Unknown(_) => return Ok(()),
+        Command::Completions { shell } => return commands::generate::completions(shell),
+        Command::Man => return commands::generate::man(),
+        _ => {}
+    }
+    let mut config = Config::from_env()?;
+    if let Some(socket) = cli.socket {
+        config.socket = Some(socket);
+    }
     let action = match cli.command {
         Command::Get => Action::Get,
         Command::Store => Action::Store,
         Command::Erase => Action::Erase,
-        // git's documentation: a helper ignores actions it does not know, silently.
-        Command::Unknown(_) => return Ok(()),
-        Command::Daemon { action } => return commands::daemon::run(&Config::from_env()?, action),
-        Command::Status { json } => return commands::status::run(&Config::from_env()?, json),
-        Command::Login(args) => return commands::login::run(&Config::from_env()?.with_git_config()?, &args),
-        Command::Logout(args) => return commands::logout::run(&Config::from_env()?, &args),
-        Command::Accounts { json } => return commands::accounts::list(&Config::from_env()?, json),
-        Command::Bind { organization, account } => {
-            return commands::accounts::bind(&Config::from_env()?, &organization, &account);
-        }
-        Command::Install { system, servers } => {
-            return commands::install::install(&Config::from_env()?, level(system), &servers);
-        }
+        Command::Unknown(_) | Command::Completions { .. } | Command::Man => return Ok(()),
+        Command::Daemon { action } => return commands::daemon::run(&config, action),
+        Command::Status { json } => return commands::status::run(&config, json),
+        Command::Login(args) => return commands::login::run(&config.with_git_config()?, &args),
+        Command::Logout(args) => return commands::logout::run(&config, &args),
+        Command::Accounts { json } => return commands::accounts::list(&config, json),
+        Command::Bind { organization, account } => return commands::accounts::bind(&config, &organization, &account),
+        Command::Unbind { organization } => return commands::accounts::unbind(&config, &organization),
+        Command::Install { system, servers } => return commands::install::install(&config, level(system), &servers),
         Command::Uninstall { system } => return commands::install::uninstall(level(system)),
-        Command::Unbind { organization } => return commands::accounts::unbind(&Config::from_env()?, &organization),
     };
-    let config = Config::from_env()?;
     helper::run(action, &config, std::io::stdin().lock(), std::io::stdout().lock())
 }

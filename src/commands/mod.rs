@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod daemon;
+pub mod generate;
 pub mod install;
 pub mod login;
 pub mod logout;

@@ -53,6 +53,10 @@ pub fn request(config: &Config, request: &Request, deadline: Instant) -> Result<
 /// needed, all before `config.timeout` has passed.
 pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Response, ClientError> {
     let deadline = Instant::now() + config.timeout;
+    if config.socket.is_some() {
+        // Another machine's daemon (forwarded here): neither replaced nor started from here.
+        return exchange(config, request, deadline, false);
+    }
     match exchange(config, request, deadline, true) {
         Ok(response) => return Ok(response),
         // A daemon that accepts but does not answer is stuck; starting another cannot help.

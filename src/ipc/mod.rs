@@ -206,6 +206,9 @@ pub fn socket_name(config: &crate::config::Config) -> std::io::Result<interproce
     #[cfg(windows)]
     {
         use interprocess::local_socket::{GenericNamespaced, ToNsName};
+        if let Some(name) = config.socket.as_ref().and_then(|s| s.file_name()) {
+            return Ok(name.to_ns_name::<GenericNamespaced>()?.into_owned());
+        }
         // The runtime directory is per user, so its hash names this user's pipe.
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
