@@ -326,3 +326,43 @@ fn another_user_cannot_talk_to_the_daemon() {
 fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
+
+/// systemd's socket activation, done as systemd does it: a listening socket on fd 3,
+/// `LISTEN_FDS=1`, `LISTEN_PID` = the daemon's pid.
+const SOCKET_ACTIVATE: &str = "import os, socket, sys
+path, exe = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+os.chmod(path, 0o600)
+s.listen(16)
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ['LISTEN_FDS'] = '1'
+os.environ['LISTEN_PID'] = str(os.getpid())
+os.execv(exe, [exe, 'daemon'])
+";
+
+#[test]
+fn a_socket_handed_over_by_systemd_is_served_and_left_in_place() {
+    let env = env_with_credential();
+    std::fs::create_dir_all(env.runtime_dir()).unwrap();
+    std::fs::set_permissions(env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut manager = env.command("python3");
+    manager.args(["-c", SOCKET_ACTIVATE]).arg(env.socket()).arg(support::BIN);
+    let mut daemon = manager.stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("the manager's socket", Duration::from_secs(10), || env.socket().exists());
+
+    // Connections queue on the manager's socket until the daemon it started accepts them.
+    let out = env.helper(&["get"], GET);
+    assert_eq!(stdout(&out), ANSWER);
+    wait_for("the daemon's lock", Duration::from_secs(10), || env.daemon_pid().is_some());
+    assert_eq!(env.daemon_pid(), Some(daemon.id()), "the activated daemon answered; no other was started");
+    assert_eq!(env.daemon_processes(), vec![daemon.id()]);
+    let status = stdout(&env.helper(&["status"], ""));
+    assert!(status.contains(&format!("socket {})", env.socket().display())), "{status}");
+
+    assert_success(&env.helper(&["daemon", "stop"], ""), "daemon stop");
+    assert!(support::wait_for_exit(&mut daemon, Duration::from_secs(10)).success());
+    assert!(env.socket().exists(), "the manager's socket stays for the next activation");
+}

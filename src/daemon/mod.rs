@@ -2,7 +2,8 @@
 //!
 //! Its life: [`serve`] takes `daemon.lock` (so exactly one daemon runs per user, however many
 //! helpers race to start one), removes a socket left by a crashed predecessor (only the lock's
-//! holder may), binds an owner-only socket, then [`run`]s until a signal, a `Shutdown` request,
+//! holder may), binds an owner-only socket (or takes the one systemd's socket activation hands
+//! over, which then outlives it), then [`run`]s until a signal, a `Shutdown` request,
 //! a newer helper's request to be replaced, or the idle timeout. On the way out it stops
 //! accepting, removes its socket, and gives in-flight requests a bounded time to finish.
 
@@ -49,6 +50,9 @@ struct Shared {
 /// Runs the daemon for `config` in the foreground until it is told to stop or goes idle.
 /// Returns at once, successfully, when another daemon already holds the lock.
 pub fn serve(config: &Config) -> anyhow::Result<()> {
+    // First, while this is the only thread: reading LISTEN_FDS also clears it.
+    #[cfg(unix)]
+    let inherited = inherited_listener()?;
     crate::fs::ensure_private_dir(&config.runtime_dir)
         .with_context(|| format!("failed to create {}", config.runtime_dir.display()))?;
     let lock_path = config.daemon_lock_path();
@@ -63,8 +67,14 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     // The keyring is opened here, before the runtime starts: its Linux backend must not be
     // set up on an async worker thread.
     let service = Arc::new(Service::open(config).context("failed to open the credential store")?);
-    let options =
-        DaemonOptions { idle_timeout: config.idle_timeout, socket: config.socket_path().display().to_string() };
+    #[cfg(unix)]
+    let socket = inherited
+        .as_ref()
+        .and_then(|l| l.local_addr().ok()?.as_pathname().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| config.socket_path().display().to_string());
+    #[cfg(not(unix))]
+    let socket = config.socket_path().display().to_string();
+    let options = DaemonOptions { idle_timeout: config.idle_timeout, socket };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -72,6 +82,12 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
+        #[cfg(unix)]
+        let listener = match inherited {
+            Some(listener) => adopt(listener).context("failed to take over the socket from LISTEN_FDS")?,
+            None => bind(config).with_context(|| format!("failed to listen on {}", options.socket))?,
+        };
+        #[cfg(not(unix))]
         let listener = bind(config).with_context(|| format!("failed to listen on {}", options.socket))?;
         tracing::info!(socket = %options.socket, pid = std::process::id(), "daemon started");
         run(listener, service, options, termination()).await;
@@ -97,6 +113,26 @@ fn acquire_lock(path: &std::path::Path, wait: Duration) -> anyhow::Result<Option
             }
         }
     }
+}
+
+/// The listening socket a socket-activating service manager handed over (systemd's
+/// `LISTEN_FDS`), if one did.
+#[cfg(unix)]
+fn inherited_listener() -> anyhow::Result<Option<std::os::unix::net::UnixListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    fds.take_unix_listener(0).context("the socket handed over in LISTEN_FDS is not a Unix stream socket")
+}
+
+/// Serves on a socket a service manager made: it is left in place at exit, for the manager to
+/// start the next daemon on.
+#[cfg(unix)]
+fn adopt(listener: std::os::unix::net::UnixListener) -> std::io::Result<Listener> {
+    use interprocess::os::unix::uds_local_socket::tokio::Listener as UdsListener;
+    let listener = UdsListener::try_from(std::os::fd::OwnedFd::from(listener))?;
+    Ok(Listener::from(listener))
 }
 
 /// Binds the daemon's socket. The caller holds the daemon lock, so a socket file already there
