@@ -46,6 +46,8 @@ pub struct Request {
     /// Organizations to bind to the account, lower case.
     pub organizations: Vec<String>,
     pub login_hint: Option<String>,
+    /// Whether the terminal shows a line rewritten in place (a countdown while waiting).
+    pub live_progress: bool,
 }
 
 /// A completed sign-in, kept in the stores.
@@ -124,13 +126,9 @@ async fn flow(
             if let Err(e) = open_browser(config.browser.as_deref(), &url) {
                 writeln!(terminal, "(could not open a browser: {e})")?;
             }
-            writeln!(
-                terminal,
-                "Waiting up to {} minutes for the sign-in to complete...",
-                SIGN_IN_TIMEOUT.as_secs() / 60
-            )?;
-            terminal.flush()?;
-            entra.finish_browser_sign_in(pending, SIGN_IN_TIMEOUT).await?
+            let waiting = entra.finish_browser_sign_in(pending, SIGN_IN_TIMEOUT);
+            let progress = Progress { what: "Waiting for the sign-in in the browser", live: request.live_progress };
+            progress.wait(waiting, SIGN_IN_TIMEOUT, terminal).await?
         }
         Method::DeviceCode => {
             let code = entra.start_device_sign_in(&tenant).await?;
@@ -141,12 +139,93 @@ async fn flow(
                 code.user_code,
                 code.expires_in.as_secs().div_ceil(60)
             )?;
-            terminal.flush()?;
-            entra.finish_device_sign_in(code, SIGN_IN_TIMEOUT).await?
+            let limit = SIGN_IN_TIMEOUT.min(code.expires_in);
+            let waiting = entra.finish_device_sign_in(code, SIGN_IN_TIMEOUT);
+            let progress = Progress { what: "Waiting for the code to be entered", live: request.live_progress };
+            progress.wait(waiting, limit, terminal).await?
         }
     };
     if tokens.refresh_token.is_none() {
         bail!("Entra ID did not issue a refresh token (was offline_access refused?)");
     }
     Ok(tokens)
+}
+
+/// What the user sees while a sign-in waits for them: on a terminal, one line rewritten each
+/// second with the time left; elsewhere (a log, a pipe) a line at the start and one a minute.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    what: &'static str,
+    live: bool,
+}
+
+impl Progress {
+    async fn wait<T>(self, work: impl Future<Output = T>, limit: Duration, terminal: &mut dyn Write) -> T {
+        let started = tokio::time::Instant::now();
+        let every = if self.live { Duration::from_secs(1) } else { Duration::from_secs(60) };
+        let mut ticks = tokio::time::interval(every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                result = &mut work => {
+                    if self.live {
+                        // Clear the countdown: the caller's next line says how it ended.
+                        let _ = write!(terminal, "\r{:width$}\r", "", width = self.what.len() + 20);
+                        let _ = terminal.flush();
+                    }
+                    return result;
+                }
+                _ = ticks.tick() => {
+                    let left = limit.saturating_sub(started.elapsed());
+                    let line = format!("{} ({} left)...", self.what, clock(left));
+                    let _ = if self.live { write!(terminal, "\r{line} ") } else { writeln!(terminal, "{line}") };
+                    let _ = terminal.flush();
+                }
+            }
+        }
+    }
+}
+
+/// `4:05`: minutes and seconds.
+fn clock(left: Duration) -> String {
+    let secs = left.as_secs();
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_reads_as_a_clock() {
+        assert_eq!(clock(Duration::from_secs(300)), "5:00");
+        assert_eq!(clock(Duration::from_millis(65_900)), "1:05");
+        assert_eq!(clock(Duration::ZERO), "0:00");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_terminal_sees_the_time_left_each_second_then_a_clean_line() {
+        let mut terminal = Vec::new();
+        let progress = Progress { what: "Waiting", live: true };
+        let work = async {
+            tokio::time::sleep(Duration::from_millis(2_500)).await;
+            7
+        };
+        assert_eq!(progress.wait(work, Duration::from_secs(300), &mut terminal).await, 7);
+        let text = String::from_utf8(terminal).unwrap();
+        assert!(
+            text.starts_with("\rWaiting (5:00 left)... \rWaiting (4:59 left)... \rWaiting (4:58 left)... "),
+            "{text:?}"
+        );
+        assert!(text.ends_with('\r') && !text.contains('\n'), "one line, cleared at the end: {text:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_log_gets_a_line_a_minute() {
+        let mut log = Vec::new();
+        let progress = Progress { what: "Waiting", live: false };
+        progress.wait(tokio::time::sleep(Duration::from_secs(150)), Duration::from_secs(300), &mut log).await;
+        let text = String::from_utf8(log).unwrap();
+        assert_eq!(text, "Waiting (5:00 left)...\nWaiting (4:00 left)...\nWaiting (3:00 left)...\n");
+    }
 }

@@ -59,6 +59,11 @@ fn install_puts_us_first_for_azure_devops_only_and_uninstall_restores_the_file()
     std::fs::write(&config, STALE_HELPER).unwrap();
     let repo = w.url("contoso");
     assert_eq!(username_for(&w, &repo).as_deref(), Some("stale"), "before: the stale helper answers");
+    let not_asked = format!(
+        "git does not ask git-credential-azdo for http://{}\n    run: git-credential-azdo install",
+        w.devops.addr
+    );
+    assert!(stdout(&w.env.helper(&["status"], "")).contains(&not_asked), "status says what to run");
 
     let out = w.env.helper(&["install"], "");
     assert_success(&out, "install");
@@ -76,6 +81,8 @@ fn install_puts_us_first_for_azure_devops_only_and_uninstall_restores_the_file()
     assert!(stdout(&again).starts_with("Already installed"), "{}", stdout(&again));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), installed);
 
+    let status = stdout(&w.env.helper(&["status"], ""));
+    assert!(status.ends_with("attention: nothing; all is well\n"), "{status}");
     clone_and_push(&w, "clone");
     let log = w.devops.auth_log();
     assert!(log.contains(&Auth::Accepted("Basic Alice".into())), "{log:?}");

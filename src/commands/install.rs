@@ -249,7 +249,7 @@ pub fn helper_value(exe: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// Whether a `credential.*.helper` value runs this program, wherever it was installed.
-fn is_ours(value: &str) -> bool {
+pub fn is_ours(value: &str) -> bool {
     // The program is the value up to the first whitespace the shell does not take literally.
     let mut program = String::new();
     let mut chars = value.chars();

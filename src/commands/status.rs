@@ -7,9 +7,81 @@ use std::io::Write as _;
 
 pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let report = report(config)?;
-    let text = if json { serde_json::to_string_pretty(&report)? + "\n" } else { render(config, &report) };
+    let mut attention = attention(&report, crate::store::unix_now());
+    let services = crate::azdo::Services::new(&config.devops_url);
+    if !asks_us(&services.origin()) {
+        attention.push(Attention {
+            what: format!("git does not ask git-credential-azdo for {}", services.origin()),
+            fix: "git-credential-azdo install".to_owned(),
+        });
+    }
+    let text = if json {
+        serde_json::to_string_pretty(&Full { report: &report, attention: &attention })? + "\n"
+    } else {
+        render(config, &report) + &render_attention(&attention)
+    };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// `status --json`: the report and what needs attention.
+#[derive(serde::Serialize)]
+struct Full<'a> {
+    #[serde(flatten)]
+    report: &'a StatusReport,
+    attention: &'a [Attention],
+}
+
+/// Something the user should do, and the command that does it.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+struct Attention {
+    what: String,
+    fix: String,
+}
+
+/// What in the report needs the user: accounts that must sign in again, PATs that lapsed or
+/// lapse within [`super::pat::EXPIRY_WARNING`].
+fn attention(report: &StatusReport, now: u64) -> Vec<Attention> {
+    let mut all = Vec::new();
+    for account in &report.accounts {
+        if let Some(reason) = &account.needs_sign_in {
+            let organization = account.organizations.first().map_or("ORGANIZATION", String::as_str);
+            all.push(Attention {
+                what: format!("{} must sign in again ({reason})", account.username),
+                fix: format!("git-credential-azdo login --org {organization}"),
+            });
+        }
+    }
+    for pat in &report.pats {
+        let lapse = match pat.expires_at {
+            Some(at) if at <= now => format!("expired on {}", day(at)),
+            Some(at) if at - now <= super::pat::EXPIRY_WARNING.as_secs() => format!("expires on {}", day(at)),
+            _ => continue,
+        };
+        all.push(Attention {
+            what: format!("the PAT for {} {lapse}; renew it in Azure DevOps", pat.scope),
+            fix: format!("git-credential-azdo login --pat {}", pat.scope.login_args()),
+        });
+    }
+    all
+}
+
+fn render_attention(attention: &[Attention]) -> String {
+    if attention.is_empty() {
+        return "attention: nothing; all is well\n".to_owned();
+    }
+    let mut out = "attention:\n".to_owned();
+    for item in attention {
+        let _ = writeln!(out, "  {}\n    run: {}", item.what, item.fix);
+    }
+    out
+}
+
+/// Whether git's configuration names this program as a helper for `origin`.
+fn asks_us(origin: &str) -> bool {
+    let url = format!("{origin}/");
+    crate::config::git_output(&["config", "--get-urlmatch", "credential.helper", &url])
+        .is_some_and(|helper| super::install::is_ours(helper.trim()))
 }
 
 /// Asks the daemon when one runs (it is not started for this); otherwise reads the store here.
@@ -148,5 +220,50 @@ mod tests {
         assert!(lines[6].contains("login --pat --org old"));
         assert!(!text.contains("secret"));
         assert_eq!(render_pats(&[], now), "PATs:    none\n");
+    }
+
+    #[test]
+    fn attention_names_what_to_do_for_accounts_and_lapsing_pats() {
+        let now = 1_795_000_000;
+        let pat = |organization: &str, expires_at: Option<u64>| Pat {
+            scope: Scope::Organization(organization.into()),
+            user: String::new(),
+            backend: Backend::File,
+            stored_at: now,
+            expires_at,
+        };
+        let report = StatusReport {
+            daemon: None,
+            backend: Backend::File,
+            credentials: Vec::new(),
+            accounts: vec![crate::ipc::AccountStatus {
+                username: "alice@contoso.com".into(),
+                tenant_id: "t".into(),
+                organizations: vec!["contoso".into()],
+                token_expires_utc: None,
+                needs_sign_in: Some("AADSTS700082: expired".into()),
+                backend: Backend::File,
+            }],
+            pats: vec![
+                pat("soon", Some(now + 86_400)),
+                pat("later", Some(now + 90 * 86_400)),
+                pat("gone", Some(now - 1)),
+            ],
+        };
+        let found = attention(&report, now);
+        let fixes: Vec<&str> = found.iter().map(|a| a.fix.as_str()).collect();
+        assert_eq!(
+            fixes,
+            [
+                "git-credential-azdo login --org contoso",
+                "git-credential-azdo login --pat --org soon",
+                "git-credential-azdo login --pat --org gone"
+            ]
+        );
+        assert!(found[0].what.contains("AADSTS700082"));
+        assert!(found[2].what.contains("expired on"));
+        let text = render_attention(&found);
+        assert!(text.starts_with("attention:\n  alice@contoso.com must sign in again"), "{text}");
+        assert_eq!(render_attention(&[]), "attention: nothing; all is well\n");
     }
 }

@@ -178,6 +178,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
         tenant,
         organizations: vec![organization],
         login_hint,
+        live_progress: true,
     };
     let signed_in = signin::sign_in(&config, &request, &mut terminal)?;
     let _ = writeln!(terminal, "Signed in as {}.", signed_in.account.username);
