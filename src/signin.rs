@@ -186,9 +186,9 @@ impl Progress {
     }
 }
 
-/// `4:05`: minutes and seconds.
+/// `4:05`: minutes and seconds, rounded up (the last second shows as `0:01`).
 fn clock(left: Duration) -> String {
-    let secs = left.as_secs();
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
@@ -199,7 +199,8 @@ mod tests {
     #[test]
     fn time_left_reads_as_a_clock() {
         assert_eq!(clock(Duration::from_secs(300)), "5:00");
-        assert_eq!(clock(Duration::from_millis(65_900)), "1:05");
+        assert_eq!(clock(Duration::from_millis(65_900)), "1:06");
+        assert_eq!(clock(Duration::from_millis(299_990)), "5:00");
         assert_eq!(clock(Duration::ZERO), "0:00");
     }
 
