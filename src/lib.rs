@@ -20,7 +20,8 @@
 //!   helper actions.
 //! - [`ipc`]: the helper <-> daemon messages, framing, and the synchronous client with
 //!   autostart.
-//! - [`daemon`]: lock, socket, accept loop, idle exit and shutdown.
+//! - [`daemon`]: lock, socket (its own, or one systemd hands over), accept loop, idle exit
+//!   and shutdown.
 //! - [`service`]: one request in, one response out; shared by the daemon and the in-process
 //!   fallback.
 //! - [`store`]: secret stores and the credentials git asked us to keep.
@@ -36,7 +37,9 @@
 //! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
 //! - [`signin`]: the interactive sign-in shared by `login` and `get` in a terminal.
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
-//!   [`secret`]: the redacting secret type; [`logging`], [`cli`], [`commands`].
+//!   [`secret`]: the redacting secret type; [`logging`], [`cli`].
+//! - [`commands`]: the subcommands people type: `install` (git's configuration, through
+//!   `git config`), `login`, `logout`, `accounts`, `status`, `daemon`, `completions`, `man`.
 //!
 //! ## Invariants
 //! - stdout belongs to git in helper mode; stderr is silent on success.
@@ -53,7 +56,10 @@
 //! - Entra tokens and PATs handed to git are never stored through `store`; refresh tokens and
 //!   PATs live only in the vault. A PAT goes only to its organization, or to repositories
 //!   inside its collection.
-//! - Only the holder of `daemon.lock` binds or removes the daemon's socket.
+//! - Only the holder of `daemon.lock` binds or removes the daemon's socket. A socket given
+//!   explicitly (`--socket`, another machine's daemon forwarded here) is never bound, replaced
+//!   or started from the helper.
+//! - `install` and `uninstall` touch only sections of their own (`credential.<url>/`).
 
 pub mod accounts;
 pub mod azdo;
