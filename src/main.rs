@@ -24,7 +24,24 @@ fn level(system: bool) -> commands::install::Level {
     if system { commands::install::Level::System } else { commands::install::Level::Global }
 }
 
+/// git's own invocations (`git-credential-azdo get`, nothing else on the line) skip building the
+/// whole command line's parser: git runs us on every fetch, pull and push, and clap's set-up
+/// costs a measurable part of a warm `get` (see BENCHMARKS.md).
+fn git_action() -> Option<Action> {
+    let mut args = std::env::args_os().skip(1);
+    let action = match args.next()?.to_str()? {
+        "get" => Action::Get,
+        "store" => Action::Store,
+        "erase" => Action::Erase,
+        _ => return None,
+    };
+    args.next().is_none().then_some(action)
+}
+
 fn run() -> anyhow::Result<()> {
+    if let Some(action) = git_action() {
+        return helper::run(action, &Config::from_env()?, std::io::stdin().lock(), std::io::stdout().lock());
+    }
     let cli = Cli::parse();
     match cli.command {
         // git's documentation: a helper ignores actions it does not know, silently.
