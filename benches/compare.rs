@@ -1,0 +1,277 @@
+//! The helper against git's own in-memory helper, `git credential-cache`, on this machine, in
+//! one run so that the machine's noise cancels in the ratios. Not part of `cargo test`:
+//!
+//! ```sh
+//! cargo bench --bench compare            # prints the results and rewrites BENCHMARKS.md
+//! ```
+//!
+//! Everything runs against the tests' fakes on 127.0.0.1 (`tests/support`), with the release
+//! build of the helper.
+
+#![allow(clippy::unwrap_used, reason = "a benchmark: a failed step should stop it at once")]
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::world::{CONTOSO_TENANT, World};
+use support::{BIN, TestEnv, assert_success};
+
+const RUNS: usize = 300;
+const COLD_RUNS: usize = 20;
+const CONCURRENT: usize = 100;
+
+fn main() {
+    let mut report = Report::default();
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    // Tokens live long enough that none is refreshed while measuring.
+    w.entra.with(|s| s.lifetime = Duration::from_secs(3600));
+    std::fs::write(w.env.path("gitconfig"), "").unwrap();
+    assert_success(&w.env.helper(&["install"], ""), "install");
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let url = w.url("contoso");
+    let request = format!("protocol=http\nhost={}\npath=contoso/proj/_git/repo\n\n", w.devops.addr);
+
+    // git's credential-cache holds the same request's answer.
+    let cache = Cache::start(&w.env);
+    let password = w.env.fill(&url).unwrap().1;
+    cache.store(&w.env, &request, &password);
+
+    // 1. A warm `get`, the helper's own process against credential-cache's.
+    w.start_daemon();
+    let ours = || timed(&w.env, &[BIN, "get"], &request, "password=");
+    let theirs = || timed(&w.env, &cache.get_command(), &request, "password=");
+    let (a, b) = interleaved(RUNS, ours, theirs);
+    report.compare("1. warm `get` (ms)", "git-credential-azdo get", &a, "git credential-cache get", &b, 1.0);
+
+    // 2. `git credential fill`: ours as `install` configured it, credential-cache as the only helper.
+    let fill = format!("url={url}\n\n");
+    let ours = || timed(&w.env, &["git", "credential", "fill"], &fill, "password=");
+    let cache_helper = format!("credential.helper=cache --socket {}", cache.socket.display());
+    let theirs_args = ["git", "-c", "credential.helper=", "-c", &cache_helper, "credential", "fill"];
+    let theirs = || timed(&w.env, &theirs_args, &fill, "password=");
+    let (a, b) = interleaved(RUNS, ours, theirs);
+    report.compare(
+        "2. `git credential fill` (ms)",
+        "through git-credential-azdo",
+        &a,
+        "through credential-cache",
+        &b,
+        1.1,
+    );
+
+    // 3. Cold start: the first `get` with no daemon running, its start included.
+    let mut cold = Vec::new();
+    for _ in 0..COLD_RUNS {
+        stop_daemon(&w.env);
+        cold.push(timed(&w.env, &[BIN, "get"], &request, "password="));
+    }
+    report.single("3. cold start: first `get`, daemon started (ms)", &cold, Some(50.0));
+
+    // 4. Many gets at once for a token that must be refreshed: one token request.
+    stop_daemon(&w.env);
+    let one_request = Duration::from_millis(200);
+    w.entra.with(|s| s.token_delay = one_request);
+    w.start_daemon();
+    let before = w.refreshes();
+    let started = Instant::now();
+    let children: Vec<_> = (0..CONCURRENT).map(|_| spawn_get(&w.env, &request)).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("password="), "every get is answered");
+    }
+    let wall = started.elapsed();
+    let refreshes = w.refreshes() - before;
+    w.entra.with(|s| s.token_delay = Duration::ZERO);
+    report.concurrency(CONCURRENT, wall, refreshes, one_request);
+
+    // 6. The release binary.
+    report.size(std::fs::metadata(BIN).unwrap().len());
+
+    let text = report.render();
+    println!("{text}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    std::fs::write(&path, text).unwrap();
+    println!("written to {}", path.display());
+}
+
+/// git's credential-cache daemon on a socket of its own.
+struct Cache {
+    socket: PathBuf,
+}
+
+impl Cache {
+    fn start(env: &TestEnv) -> Self {
+        Self { socket: env.runtime_dir().with_file_name("cache-socket") }
+    }
+
+    fn get_command(&self) -> Vec<String> {
+        ["git", "credential-cache", "--timeout", "86400", "--socket", self.socket.to_str().unwrap(), "get"]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
+    fn store(&self, env: &TestEnv, request: &str, password: &str) {
+        let input = format!("{}\nusername=alice@contoso.com\npassword={password}\n\n", request.trim_end());
+        let mut args = self.get_command();
+        *args.last_mut().unwrap() = "store".into();
+        let mut cmd = env.command(&args[0]);
+        cmd.args(&args[1..]);
+        assert_success(&support::run(cmd, &input), "credential-cache store");
+    }
+}
+
+/// Milliseconds from spawning `args` to its exit, with `input` on stdin; its answer must
+/// contain `expect`.
+fn timed(env: &TestEnv, args: &[impl AsRef<std::ffi::OsStr>], input: &str, expect: &str) -> f64 {
+    let started = Instant::now();
+    let mut cmd = env.command(&args[0]);
+    cmd.args(&args[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    assert!(String::from_utf8_lossy(&out.stdout).contains(expect), "{} answered nothing", args[0].as_ref().display());
+    elapsed
+}
+
+fn spawn_get(env: &TestEnv, request: &str) -> std::process::Child {
+    let mut cmd = env.command(BIN);
+    cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(request.as_bytes()).unwrap();
+    child
+}
+
+fn stop_daemon(env: &TestEnv) {
+    let mut cmd = env.command(BIN);
+    cmd.args(["daemon", "stop"]);
+    support::run(cmd, "");
+    support::wait_for("the daemon to exit", Duration::from_secs(10), || env.daemon_pid().is_none());
+}
+
+/// `runs` of each, alternating, after a warm-up of each.
+fn interleaved(runs: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (Vec<f64>, Vec<f64>) {
+    for _ in 0..20 {
+        a();
+        b();
+    }
+    (0..runs).map(|_| (a(), b())).unzip()
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a rank within a slice of a few hundred samples"
+    )]
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[rank]
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<String>,
+}
+
+impl Report {
+    fn compare(&mut self, figure: &str, ours: &str, a: &[f64], theirs: &str, b: &[f64], target: f64) {
+        let ratio = percentile(a, 0.5) / percentile(b, 0.5);
+        let verdict = if ratio <= target { "met" } else { "MISSED" };
+        self.rows.push(format!(
+            "| {figure} | {ours}: median {:.2}, p99 {:.2}; {theirs}: median {:.2}, p99 {:.2} | ratio {ratio:.2} | ≤ {target:.1}: {verdict} |",
+            percentile(a, 0.5),
+            percentile(a, 0.99),
+            percentile(b, 0.5),
+            percentile(b, 0.99),
+        ));
+    }
+
+    fn single(&mut self, figure: &str, samples: &[f64], target: Option<f64>) {
+        let median = percentile(samples, 0.5);
+        let verdict =
+            target.map_or_else(String::new, |t| format!("≤ {t:.0}: {}", if median <= t { "met" } else { "MISSED" }));
+        self.rows.push(format!(
+            "| {figure} | median {median:.1}, p99 {:.1}, {} runs | | {verdict} |",
+            percentile(samples, 0.99),
+            samples.len()
+        ));
+    }
+
+    fn concurrency(&mut self, n: usize, wall: Duration, refreshes: usize, one: Duration) {
+        let met = refreshes == 1 && wall <= one * 2;
+        self.rows.push(format!(
+            "| 4. {n} concurrent `get`s, token to refresh (Entra answers in {} ms) | wall {} ms, {refreshes} token request(s) | | exactly 1, wall ≤ {} ms: {} |",
+            one.as_millis(),
+            wall.as_millis(),
+            (one * 2).as_millis(),
+            if met { "met" } else { "MISSED" }
+        ));
+    }
+
+    fn size(&mut self, bytes: u64) {
+        #[expect(clippy::cast_precision_loss, reason = "a size in MiB for people")]
+        let mib = bytes as f64 / 1024.0 / 1024.0;
+        let verdict = if mib <= 8.0 { "met" } else { "MISSED" };
+        self.rows.push(format!("| 6. release binary, stripped | {mib:.2} MiB | | ≤ 8 MiB: {verdict} |"));
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::from("# Benchmarks\n\n");
+        let _ = writeln!(
+            out,
+            "Regenerate with `cargo bench --bench compare` (benches/compare.rs). Run on {} ({} cores), {}; git {}.\n",
+            machine(),
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            today(),
+            git_version()
+        );
+        out.push_str("| figure | measured | | target |\n|---|---|---|---|\n");
+        for row in &self.rows {
+            out.push_str(row);
+            out.push('\n');
+        }
+        out.push_str(
+            "\nTimes are from spawning the process to its exit, as git sees them. Figures 1 and 2 alternate the two \
+             helpers run by run, so that the machine's noise falls on both.\n",
+        );
+        out
+    }
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    format!("{} {cpu}", std::env::consts::OS)
+}
+
+fn today() -> String {
+    command_output("date", &["-u", "+%Y-%m-%d"])
+}
+
+fn git_version() -> String {
+    command_output("git", &["--version"]).trim_start_matches("git version ").to_owned()
+}
