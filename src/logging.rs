@@ -11,10 +11,17 @@ pub const ENV_LOG: &str = "GIT_CREDENTIAL_AZDO_LOG";
 pub const ENV_LOG_FILE: &str = "GIT_CREDENTIAL_AZDO_LOG_FILE";
 
 pub fn init() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let Ok(filter) = std::env::var(ENV_LOG) else { return };
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // `Targets` (`debug`, `warn,git_credential_azdo=trace`) rather than `EnvFilter`, whose
+    // regular expressions would add most of a megabyte to a binary git starts on every fetch.
+    let filter: tracing_subscriber::filter::Targets = filter
+        .parse()
+        .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::DEBUG));
+    // The builder alone would stop at INFO; the filter decides.
+    let builder = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_target(false);
     let file = std::env::var_os(ENV_LOG_FILE).and_then(|path| {
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
@@ -24,7 +31,7 @@ pub fn init() {
     });
     // A second initialisation (tests) is harmless; its error is not.
     let _ = match file {
-        Some(file) => builder.with_ansi(false).with_writer(Mutex::new(file)).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
+        Some(file) => builder.with_ansi(false).with_writer(Mutex::new(file)).finish().with(filter).try_init(),
+        None => builder.with_writer(std::io::stderr).finish().with(filter).try_init(),
     };
 }
