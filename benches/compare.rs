@@ -39,7 +39,7 @@ fn main() {
     let request = format!("protocol=http\nhost={}\npath=contoso/proj/_git/repo\n\n", w.devops.addr);
 
     // git's credential-cache holds the same request's answer.
-    let cache = Cache::start(&w.env);
+    let cache = Cache::new(&w.env);
     let password = w.env.fill(&url).unwrap().1;
     cache.store(&w.env, &request, &password);
 
@@ -101,13 +101,13 @@ fn main() {
     println!("written to {}", path.display());
 }
 
-/// git's credential-cache daemon on a socket of its own.
+/// git's credential-cache on a socket of its own; its daemon starts with the first `store`.
 struct Cache {
     socket: PathBuf,
 }
 
 impl Cache {
-    fn start(env: &TestEnv) -> Self {
+    fn new(env: &TestEnv) -> Self {
         Self { socket: env.runtime_dir().with_file_name("cache-socket") }
     }
 

@@ -1,7 +1,7 @@
 //! Property tests of git's credential codec.
 #![allow(clippy::unwrap_used, reason = "helpers of tests: a failed step should fail the test")]
 
-use git_credential_azdo::git::{Capabilities, Credential};
+use git_credential_azdo::git::{Capabilities, Credential, KNOWN_KEYS};
 use git_credential_azdo::secret::Secret;
 use proptest::prelude::*;
 
@@ -44,23 +44,6 @@ fn credential(value: impl Strategy<Value = String> + Clone + 'static) -> impl St
             },
         )
 }
-
-const KNOWN_KEYS: &[&str] = &[
-    "protocol",
-    "host",
-    "path",
-    "username",
-    "password",
-    "password_expiry_utc",
-    "oauth_refresh_token",
-    "wwwauth[]",
-    "capability[]",
-    "authtype",
-    "credential",
-    "ephemeral",
-    "state[]",
-    "continue",
-];
 
 /// Every line is `known-key=value`, nothing holds CR or NUL, and the text ends with LF.
 fn assert_well_formed(out: &[u8]) {

@@ -69,6 +69,11 @@ impl Scope {
             Self::Collection(collection) => format!("--url {collection}"),
         }
     }
+
+    /// The command that adds (or replaces) its PAT.
+    pub fn pat_login_command(&self) -> String {
+        format!("git-credential-azdo login --pat {}", self.login_args())
+    }
 }
 
 impl fmt::Display for Scope {

@@ -39,12 +39,16 @@ pub fn render(accounts: &[AccountStatus]) -> String {
             account.username, account.tenant_id
         );
         if let Some(reason) = &account.needs_sign_in {
-            let organization = account.organizations.first().map_or("ORGANIZATION", String::as_str);
-            let _ =
-                writeln!(out, "  must sign in again ({reason}); run: git-credential-azdo login --org {organization}");
+            let _ = writeln!(out, "  must sign in again ({reason}); run: {}", sign_in_command(account));
         }
     }
     out
+}
+
+/// The command that signs `account` in again: `login` for its first organization.
+pub fn sign_in_command(account: &AccountStatus) -> String {
+    let organization = account.organizations.first().map_or("ORGANIZATION", String::as_str);
+    format!("git-credential-azdo login --org {organization}")
 }
 
 pub fn bind(config: &Config, organization: &str, account: &str) -> anyhow::Result<()> {

@@ -76,11 +76,11 @@ pub fn services_sites(services: &Services) -> Vec<Site> {
 }
 
 pub fn install(config: &Config, level: Level, servers: &[String]) -> anyhow::Result<()> {
-    let mut sites = services_sites(&crate::azdo::Services::new(&config.devops_url));
+    let mut sites = services_sites(&Services::new(&config.devops_url));
     for server in servers {
         sites.push(Site { url: server_origin(server)?, http_path: true });
     }
-    let helper = helper_value(&std::env::current_exe().context("cannot tell where this program is")?)?;
+    let helper = this_helper()?;
     let changed = configure(level, &sites, &helper)?;
     let mut out = std::io::stdout().lock();
     let addresses = sites.iter().map(|s| s.url.as_str()).collect::<Vec<_>>().join(", ");
@@ -134,35 +134,43 @@ pub fn configure(level: Level, sites: &[Site], helper: &str) -> anyhow::Result<b
 /// Removes every section of ours at `level` (one whose helper is this program, named by any
 /// path); returns the addresses they were for.
 pub fn remove(level: Level) -> anyhow::Result<Vec<String>> {
+    const OUR_KEYS: [&str; 2] = ["helper", "usehttppath"];
     let current = read(level)?;
-    let mut removed = Vec::new();
+    let mut removed: Vec<&str> = Vec::new();
     for (key, value) in &current {
         let Some(section) = key.strip_suffix(".helper").filter(|s| s.starts_with("credential.") && s.ends_with('/'))
         else {
             continue;
         };
-        if !is_ours(value) || removed.iter().any(|(s, _)| s == section) {
+        if !is_ours(value) || removed.contains(&section) {
             continue;
         }
-        for key in ["helper", "usehttppath"] {
+        for key in OUR_KEYS {
             git_config(level, &["--unset-all", &format!("{section}.{key}")]).or_else(nothing_to_unset)?;
         }
         // The section goes too, unless the user put keys of their own in it.
-        let prefix = format!("{section}.");
-        if !read(level)?.iter().any(|(k, _)| k.starts_with(&prefix)) {
+        let keeps_others = current.iter().any(|(k, _)| {
+            k.strip_prefix(section)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|name| !OUR_KEYS.iter().any(|ours| name.eq_ignore_ascii_case(ours)))
+        });
+        if !keeps_others {
             git_config(level, &["--remove-section", section]).or_else(nothing_to_unset)?;
         }
-        let address = section.trim_start_matches("credential.").trim_end_matches('/').to_owned();
-        removed.push((section.to_owned(), address));
+        removed.push(section);
     }
-    Ok(removed.into_iter().map(|(_, address)| address).collect())
+    Ok(removed.iter().map(|s| s.trim_start_matches("credential.").trim_end_matches('/').to_owned()).collect())
 }
 
 /// Adds an Azure DevOps Server's address to the global configuration, for `login --pat --url`.
 /// Returns whether anything changed.
 pub fn configure_server(origin: &str) -> anyhow::Result<bool> {
-    let helper = helper_value(&std::env::current_exe().context("cannot tell where this program is")?)?;
-    configure(Level::Global, &[Site { url: origin.to_owned(), http_path: true }], &helper)
+    configure(Level::Global, &[Site { url: origin.to_owned(), http_path: true }], &this_helper()?)
+}
+
+/// This program, as a helper line.
+fn this_helper() -> anyhow::Result<String> {
+    helper_value(&std::env::current_exe().context("cannot tell where this program is")?)
 }
 
 /// The scheme, host and port of a server URL the user gave.

@@ -1,9 +1,10 @@
 //! `git-credential-azdo status [--json]`.
 
-use crate::config::Config;
-use crate::ipc::{Request, Response, StatusReport};
 use std::fmt::Write as _;
 use std::io::Write as _;
+
+use crate::config::Config;
+use crate::ipc::{Request, Response, StatusReport};
 
 pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let report = report(config)?;
@@ -45,10 +46,9 @@ fn attention(report: &StatusReport, now: u64) -> Vec<Attention> {
     let mut all = Vec::new();
     for account in &report.accounts {
         if let Some(reason) = &account.needs_sign_in {
-            let organization = account.organizations.first().map_or("ORGANIZATION", String::as_str);
             all.push(Attention {
                 what: format!("{} must sign in again ({reason})", account.username),
-                fix: format!("git-credential-azdo login --org {organization}"),
+                fix: super::accounts::sign_in_command(account),
             });
         }
     }
@@ -60,7 +60,7 @@ fn attention(report: &StatusReport, now: u64) -> Vec<Attention> {
         };
         all.push(Attention {
             what: format!("the PAT for {} {lapse}; renew it in Azure DevOps", pat.scope),
-            fix: format!("git-credential-azdo login --pat {}", pat.scope.login_args()),
+            fix: pat.scope.pat_login_command(),
         });
     }
     all
@@ -141,7 +141,7 @@ fn render_pats(pats: &[crate::accounts::Pat], now: u64) -> String {
         let owner = if pat.user.is_empty() { String::new() } else { format!(" ({})", pat.user) };
         let added = span(now.saturating_sub(pat.stored_at));
         let _ = write!(out, "  {}{owner}  added {added} ago, in {}", pat.scope, pat.backend);
-        let renew = format!("git-credential-azdo login --pat {}", pat.scope.login_args());
+        let renew = pat.scope.pat_login_command();
         match pat.expires_at {
             None => out.push_str(", expiry not given\n"),
             Some(at) if at <= now => {

@@ -272,7 +272,7 @@ fn forbidden_in_value(value: &str) -> Option<&'static str> {
 
 /// The attributes git speaks; only these are named in error messages, since text before an
 /// `=` that is not a known key could be anything, a pasted token included.
-const KNOWN_KEYS: &[&str] = &[
+pub const KNOWN_KEYS: &[&str] = &[
     "protocol",
     "host",
     "path",

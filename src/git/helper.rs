@@ -85,7 +85,7 @@ fn environment_token<'a>(machine: &'a MachineSources, credential: &Credential) -
 
 /// One line on a PAT Azure DevOps refused: what became of it, and what to do.
 pub fn describe_refused_pat(scope: &Scope, outcome: PatOutcome) -> String {
-    let command = format!("git-credential-azdo login --pat {}", scope.login_args());
+    let command = scope.pat_login_command();
     match outcome {
         PatOutcome::Removed => format!(
             "Azure DevOps refused the PAT for {scope} (expired, revoked, or for another organization) and it was \
@@ -118,7 +118,7 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
 pub fn describe(miss: &Miss) -> String {
     let remedy = match miss {
         Miss::NeedsHttpPath { origin } => format!("run: git config --global credential.{origin}.useHttpPath true"),
-        Miss::NoPat { scope } => format!("add one with: git-credential-azdo login --pat {}", scope.login_args()),
+        Miss::NoPat { scope } => format!("add one with: {}", scope.pat_login_command()),
         Miss::NoAccount { organization, .. } | Miss::NeedsSignIn { organization, .. } => {
             format!("run: git-credential-azdo login --org {organization}")
         }

@@ -312,31 +312,34 @@ impl Service {
             LogoutTarget::Pat { scope } => (Vec::new(), all.pat(scope).into_iter().cloned().collect()),
             LogoutTarget::All => (all.accounts.clone(), all.pats.clone()),
         };
-        let mut removed = (Vec::new(), Vec::new());
+        let mut signed_out = Vec::new();
         for account in accounts {
             let store = self.accounts.clone();
             let id = account.id.clone();
             if crate::store::blocking(move || store.remove_account(&id)).await?.is_some() {
                 self.tokens.forget_account(&account.id);
-                removed.0.push(account.username);
+                signed_out.push(account.username);
             }
         }
+        let mut removed_pats = Vec::new();
         for pat in pats {
             let store = self.accounts.clone();
             let scope = pat.scope.clone();
             if crate::store::blocking(move || store.remove_pat(&pat)).await? {
-                removed.1.push(scope);
+                removed_pats.push(scope);
             }
         }
         let credentials = if target == LogoutTarget::All {
             self.blocking(|credentials| {
                 let stored = credentials.list()?;
-                for entry in &stored {
+                // An erase naming only protocol and host removes every entry for that host.
+                let mut hosts: Vec<(&str, &str)> =
+                    stored.iter().map(|e| (e.protocol.as_str(), e.host.as_str())).collect();
+                hosts.dedup();
+                for (protocol, host) in hosts {
                     credentials.erase(&Credential {
-                        protocol: Some(entry.protocol.clone()),
-                        host: Some(entry.host.clone()),
-                        path: entry.path.clone(),
-                        username: entry.username.clone(),
+                        protocol: Some(protocol.to_owned()),
+                        host: Some(host.to_owned()),
                         ..Credential::default()
                     })?;
                 }
@@ -346,7 +349,7 @@ impl Service {
         } else {
             0
         };
-        Ok(Response::LoggedOut { accounts: removed.0, pats: removed.1, credentials })
+        Ok(Response::LoggedOut { accounts: signed_out, pats: removed_pats, credentials })
     }
 
     /// What is stored, without daemon details (the daemon adds its own).
