@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Everything runs against the tests' fakes on 127.0.0.1 (`tests/support`), with the release
-//! build of the helper.
+//! build of the helper as users get it: built here by `cargo build --release` into
+//! `target/shipped`, because the binary `cargo bench` builds has the dev-dependencies' features
+//! (tokio's multi-thread runtime and test clock) and links more than the shipped one.
 
 #![allow(clippy::unwrap_used, reason = "a benchmark: a failed step should stop it at once")]
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
@@ -21,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::world::{CONTOSO_TENANT, World};
-use support::{BIN, TestEnv, assert_success};
+use support::{TestEnv, assert_success};
 
 const RUNS: usize = 300;
 const COLD_RUNS: usize = 20;
@@ -29,7 +31,9 @@ const CONCURRENT: usize = 100;
 
 fn main() {
     let mut report = Report::default();
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let bin = shipped_binary();
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    w.env.set_bin(bin.clone());
     // Tokens live long enough that none is refreshed while measuring.
     w.entra.with(|s| s.lifetime = Duration::from_secs(3600));
     std::fs::write(w.env.path("gitconfig"), "").unwrap();
@@ -45,7 +49,7 @@ fn main() {
 
     // 1. A warm `get`, the helper's own process against credential-cache's.
     w.start_daemon();
-    let ours = || timed(&w.env, &[BIN, "get"], &request, "password=");
+    let ours = || timed(&w.env, &[w.env.bin(), Path::new("get")], &request, "password=");
     let theirs = || timed(&w.env, &cache.get_command(), &request, "password=");
     let (a, b) = interleaved(RUNS, ours, theirs);
     report.compare("1. warm `get` (ms)", "git-credential-azdo get", &a, "git credential-cache get", &b, 1.0);
@@ -70,7 +74,7 @@ fn main() {
     let mut cold = Vec::new();
     for _ in 0..COLD_RUNS {
         stop_daemon(&w.env);
-        cold.push(timed(&w.env, &[BIN, "get"], &request, "password="));
+        cold.push(timed(&w.env, &[w.env.bin(), Path::new("get")], &request, "password="));
     }
     report.single("3. cold start: first `get`, daemon started (ms)", &cold, Some(50.0));
 
@@ -92,13 +96,30 @@ fn main() {
     report.concurrency(CONCURRENT, wall, refreshes, one_request);
 
     // 6. The release binary.
-    report.size(std::fs::metadata(BIN).unwrap().len());
+    report.size(std::fs::metadata(&bin).unwrap().len());
 
     let text = report.render();
     println!("{text}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     std::fs::write(&path, text).unwrap();
     println!("written to {}", path.display());
+}
+
+/// Builds the binary as a user's `cargo build --release` (or `cargo install`) does, apart from
+/// the benchmark's own build, and returns its path.
+fn shipped_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = root.join("target/shipped");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("building the release binary in {}", target.display());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--bin", "git-credential-azdo", "--target-dir"])
+        .arg(&target)
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build --release failed");
+    target.join(format!("release/git-credential-azdo{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// git's credential-cache on a socket of its own; its daemon starts with the first `store`.
@@ -142,7 +163,7 @@ fn timed(env: &TestEnv, args: &[impl AsRef<std::ffi::OsStr>], input: &str, expec
 }
 
 fn spawn_get(env: &TestEnv, request: &str) -> std::process::Child {
-    let mut cmd = env.command(BIN);
+    let mut cmd = env.command(env.bin());
     cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(request.as_bytes()).unwrap();
@@ -150,7 +171,7 @@ fn spawn_get(env: &TestEnv, request: &str) -> std::process::Child {
 }
 
 fn stop_daemon(env: &TestEnv) {
-    let mut cmd = env.command(BIN);
+    let mut cmd = env.command(env.bin());
     cmd.args(["daemon", "stop"]);
     support::run(cmd, "");
     support::wait_for("the daemon to exit", Duration::from_secs(10), || env.daemon_pid().is_none());

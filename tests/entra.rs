@@ -136,6 +136,19 @@ fn fifty_concurrent_fills_on_an_expired_token_cause_one_token_request() {
 }
 
 #[test]
+fn a_daemon_waiting_on_entra_says_hello_at_once_so_the_helper_waits_for_it() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.start_daemon();
+    // Longer than the helper waits for a hello (1 s): a daemon that held its hello back until
+    // the answer was ready would be taken for a stuck one, and the helper would ask Entra itself.
+    w.entra.with(|s| s.token_delay = Duration::from_millis(1500));
+    let (_, token) = w.env.fill(&w.url("contoso")).expect("a token");
+    assert_eq!(w.owner(&token).as_deref(), Some("alice@contoso.com"));
+    assert_eq!(w.refreshes(), 1, "only the daemon asked Entra");
+}
+
+#[test]
 fn transient_entra_failures_are_retried_within_the_deadline() {
     let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");

@@ -27,6 +27,9 @@ use crate::service::Service;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client has to take the answer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the hello may wait for the answer to go out with it; well within the time the
+/// helper gives a daemon to say hello ([`crate::ipc::client`]).
+const HELLO_WITH_ANSWER: Duration = Duration::from_millis(100);
 /// How long in-flight requests may run on after the daemon decided to exit.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a newly started daemon waits for a predecessor that is exiting to release the lock.
@@ -76,8 +79,10 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     let socket = config.socket_path().display().to_string();
     let options = DaemonOptions { idle_timeout: config.idle_timeout, socket };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a request is a few microseconds of work between waits, and a connection
+    // accepted on the thread that serves it costs no hand-over between threads (BENCHMARKS.md).
+    // Keyring calls run on tokio's blocking threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
@@ -255,21 +260,42 @@ async fn serve_connection(stream: Stream, shared: Arc<Shared>) {
 
 async fn exchange(stream: &Stream, shared: &Shared) -> Result<(), FrameError> {
     let hello: Hello = timed(READ_TIMEOUT, frame::read_async(stream)).await?;
-    timed(WRITE_TIMEOUT, frame::write_async(stream, &Hello::ours(false))).await?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    frame::encode(&Hello::ours(false), &mut out)?;
     if hello.protocol != PROTOCOL_VERSION {
         tracing::info!(client = hello.protocol, ours = PROTOCOL_VERSION, "a client speaks another protocol");
         if hello.replace_on_mismatch {
             tracing::info!("exiting so that the client can start its own version");
             shared.stop.send_replace(true);
         }
-        return Ok(());
+        return send(stream, &out).await;
     }
-    let response = match timed(READ_TIMEOUT, frame::read_async::<Request>(stream)).await {
-        Ok(request) => handle(request, shared).await,
-        Err(e @ FrameError::Malformed(_)) => Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() },
-        Err(e) => return Err(e),
+    let answer = async {
+        match timed(READ_TIMEOUT, frame::read_async::<Request>(stream)).await {
+            Ok(request) => Ok(handle(request, shared).await),
+            Err(e @ FrameError::Malformed(_)) => {
+                Ok(Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() })
+            }
+            Err(e) => Err(e),
+        }
     };
-    timed(WRITE_TIMEOUT, frame::write_async(stream, &response)).await
+    tokio::pin!(answer);
+    // An answer at hand leaves with the hello in one write, so the helper is woken once; a slow
+    // one (a token to refresh) is preceded by the hello, which tells the helper to keep waiting.
+    let response = if let Ok(response) = tokio::time::timeout(HELLO_WITH_ANSWER, &mut answer).await {
+        response?
+    } else {
+        send(stream, &out).await?;
+        out.clear();
+        answer.await?
+    };
+    frame::encode(&response, &mut out)?;
+    send(stream, &out).await
+}
+
+async fn send(mut stream: &Stream, bytes: &[u8]) -> Result<(), FrameError> {
+    use tokio::io::AsyncWriteExt as _;
+    timed(WRITE_TIMEOUT, async { Ok(stream.write_all(bytes).await?) }).await
 }
 
 async fn handle(request: Request, shared: &Shared) -> Response {

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The largest frame either side accepts: enough for any request git can make (its lines are
 /// at most 64 KiB) and any status listing, small enough that a bad client cannot exhaust memory.
@@ -63,14 +63,6 @@ pub fn read_sync<T: DeserializeOwned>(mut reader: impl Read) -> Result<T, FrameE
     let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header)?]);
     reader.read_exact(&mut payload).map_err(closed_or_io)?;
     decode(&payload)
-}
-
-pub async fn write_async<T: Serialize>(mut writer: impl AsyncWrite + Unpin, message: &T) -> Result<(), FrameError> {
-    let mut buf = zeroize::Zeroizing::new(Vec::new());
-    encode(message, &mut buf)?;
-    writer.write_all(&buf).await?;
-    writer.flush().await?;
-    Ok(())
 }
 
 pub async fn read_async<T: DeserializeOwned>(mut reader: impl AsyncRead + Unpin) -> Result<T, FrameError> {

@@ -26,6 +26,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_git-credential-azdo");
 pub struct TestEnv {
     pub root: tempfile::TempDir,
     extra_env: Vec<(String, OsString)>,
+    bin: PathBuf,
 }
 
 impl TestEnv {
@@ -40,7 +41,17 @@ impl TestEnv {
             std::fs::set_permissions(root.path().join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
         }
         std::fs::write(root.path().join("gitconfig"), "").unwrap();
-        Self { root, extra_env: Vec::new() }
+        Self { root, extra_env: Vec::new(), bin: PathBuf::from(BIN) }
+    }
+
+    /// The helper binary that [`Self::helper`] and [`Self::git`] run: cargo's build of it
+    /// unless a benchmark chose another.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    pub fn set_bin(&mut self, bin: PathBuf) {
+        self.bin = bin;
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -96,7 +107,7 @@ impl TestEnv {
 
     /// Runs the helper binary with `args`, `stdin` as its input; waits at most 30 s.
     pub fn helper(&self, args: &[&str], stdin: &str) -> Output {
-        let mut cmd = self.command(BIN);
+        let mut cmd = self.command(&self.bin);
         cmd.args(args);
         run(cmd, stdin)
     }
@@ -104,7 +115,7 @@ impl TestEnv {
     /// Runs real git with our helper as the only credential helper.
     pub fn git(&self, args: &[&str], stdin: &str) -> Output {
         let mut cmd = self.command("git");
-        cmd.args(["-c", "credential.helper=", "-c"]).arg(format!("credential.helper={BIN}"));
+        cmd.args(["-c", "credential.helper=", "-c"]).arg(format!("credential.helper={}", self.bin.display()));
         cmd.args(["-c", "credential.interactive=false"]).args(args);
         run(cmd, stdin)
     }
