@@ -51,8 +51,15 @@ fn main() {
     w.start_daemon();
     let ours = || timed(&w.env, &[w.env.bin(), Path::new("get")], &request, "password=");
     let theirs = || timed(&w.env, &cache.get_command(), &request, "password=");
-    let (a, b) = interleaved(RUNS, ours, theirs);
-    report.compare("1. warm `get` (ms)", "git-credential-azdo get", &a, "git credential-cache get", &b, 1.0);
+    let (ours_ms, theirs_ms) = interleaved(RUNS, ours, theirs);
+    report.compare(
+        "1. warm `get` (ms)",
+        "git-credential-azdo get",
+        &ours_ms,
+        "git credential-cache get",
+        &theirs_ms,
+        1.0,
+    );
 
     // 2. `git credential fill`: ours as `install` configured it, credential-cache as the only helper.
     let fill = format!("url={url}\n\n");
@@ -60,15 +67,17 @@ fn main() {
     let cache_helper = format!("credential.helper=cache --socket {}", cache.socket.display());
     let theirs_args = ["git", "-c", "credential.helper=", "-c", &cache_helper, "credential", "fill"];
     let theirs = || timed(&w.env, &theirs_args, &fill, "password=");
-    let (a, b) = interleaved(RUNS, ours, theirs);
+    let (ours_ms, theirs_ms) = interleaved(RUNS, ours, theirs);
     report.compare(
         "2. `git credential fill` (ms)",
         "through git-credential-azdo",
-        &a,
+        &ours_ms,
         "through credential-cache",
-        &b,
+        &theirs_ms,
         1.1,
     );
+
+    cache.exit(&w.env);
 
     // 3. Cold start: the first `get` with no daemon running, its start included.
     let mut cold = Vec::new();
@@ -95,6 +104,16 @@ fn main() {
     w.entra.with(|s| s.token_delay = Duration::ZERO);
     report.concurrency(CONCURRENT, wall, refreshes, one_request);
 
+    // 5. Scale: the same gets with many accounts and stored credentials as with few.
+    drop(w);
+    let small = Scaled::new(&bin, 1, 10);
+    let large = Scaled::new(&bin, 1_000, 10_000);
+    let idle_small = small.daemon_rss_kib();
+    let idle_large = large.daemon_rss_kib();
+    let organization = interleaved(RUNS, || large.get(&large.devops_request), || small.get(&small.devops_request));
+    let stored = interleaved(RUNS, || large.get(STORED_REQUEST), || small.get(STORED_REQUEST));
+    report.scale(&organization, &stored, idle_small, idle_large.max(large.daemon_rss_kib()));
+
     // 6. The release binary.
     report.size(std::fs::metadata(&bin).unwrap().len());
 
@@ -103,6 +122,92 @@ fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     std::fs::write(&path, text).unwrap();
     println!("written to {}", path.display());
+}
+
+const STORED_REQUEST: &str = "protocol=https\nhost=host-5.example.com\n\n";
+
+/// A user with `accounts` signed-in accounts and `stored` credentials that git asked us to
+/// keep, and a running daemon. One account and ten credentials are made the way a user makes
+/// them (`login`, `git credential approve`); the rest are copies of them written into the state
+/// files, as thousands of sign-ins would leave them.
+struct Scaled {
+    world: World,
+    devops_request: String,
+}
+
+impl Scaled {
+    fn new(bin: &Path, accounts: usize, stored: usize) -> Self {
+        let mut world = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+        world.env.set_bin(bin.to_owned());
+        world.entra.with(|s| s.lifetime = Duration::from_secs(3600));
+        assert_success(&world.login(&["--org", "contoso"]), "login");
+        for i in 0..stored.min(10) {
+            world.env.approve(&format!("https://user{i}:password-{i}@host-{i}.example.com/repo.git"));
+        }
+        stop_daemon(&world.env);
+        grow(&world.env.state_dir(), accounts, stored);
+        world.start_daemon();
+        let devops_request = format!("protocol=http\nhost={}\npath=contoso/proj/_git/repo\n\n", world.devops.addr);
+        let scaled = Self { world, devops_request };
+        // Loads everything: the accounts, the credentials' index, one secret, the token.
+        scaled.get(&scaled.devops_request);
+        scaled.get(STORED_REQUEST);
+        scaled
+    }
+
+    fn get(&self, request: &str) -> f64 {
+        timed(&self.world.env, &[self.world.env.bin(), Path::new("get")], request, "password=")
+    }
+
+    fn daemon_rss_kib(&self) -> u64 {
+        let pid = self.world.env.daemon_pid().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
+        line.trim().trim_end_matches("kB").trim().parse().unwrap()
+    }
+}
+
+/// Copies the one account and the first stored credential in `state` (accounts.json,
+/// credentials.json and the secrets file) until there are `accounts` and `stored` of them.
+fn grow(state: &Path, accounts: usize, stored: usize) {
+    use serde_json::Value;
+    let read = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(state.join(name)).unwrap()).unwrap() };
+    let write =
+        |name: &str, value: &Value| std::fs::write(state.join(name), serde_json::to_vec(value).unwrap()).unwrap();
+    let (mut account_file, mut credential_file, mut secret_file) =
+        (read("accounts.json"), read("credentials.json"), read("secrets.json"));
+    let secrets = secret_file["secrets"].as_object_mut().unwrap();
+
+    let list = account_file["accounts"].as_array_mut().unwrap();
+    let alice = list[0].clone();
+    let alice_id = alice["id"].as_str().unwrap().to_owned();
+    let refresh_token = secrets[&format!("entra:{alice_id}")].clone();
+    for i in list.len()..accounts {
+        let mut account = alice.clone();
+        let id = format!("{i:08x}-0000-4000-8000-000000000000.{CONTOSO_TENANT}");
+        account["id"] = id.clone().into();
+        account["username"] = format!("user{i}@contoso.com").into();
+        account["organizations"] = serde_json::json!([format!("org{i}")]);
+        secrets.insert(format!("entra:{id}"), refresh_token.clone());
+        list.push(account);
+    }
+
+    let list = credential_file["credentials"].as_array_mut().unwrap();
+    let first = list.iter().find(|c| c["host"] == "host-0.example.com").unwrap().clone();
+    let first_key = secrets.keys().find(|k| k.contains("@host-0.example.com")).unwrap().clone();
+    let first_secret = secrets[&first_key].clone();
+    for i in list.len()..stored {
+        let mut credential = first.clone();
+        let host = format!("host-{i}.example.com");
+        credential["host"] = host.clone().into();
+        secrets.insert(first_key.replace("host-0.example.com", &host), first_secret.clone());
+        list.push(credential);
+    }
+    assert_eq!(account_file["accounts"].as_array().unwrap().len(), accounts);
+    assert_eq!(credential_file["credentials"].as_array().unwrap().len(), stored);
+    write("accounts.json", &account_file);
+    write("credentials.json", &credential_file);
+    write("secrets.json", &secret_file);
 }
 
 /// Builds the binary as a user's `cargo build --release` (or `cargo install`) does, apart from
@@ -136,6 +241,15 @@ impl Cache {
         ["git", "credential-cache", "--timeout", "86400", "--socket", self.socket.to_str().unwrap(), "get"]
             .map(str::to_owned)
             .to_vec()
+    }
+
+    /// Stops credential-cache's daemon, which would otherwise outlive the benchmark.
+    fn exit(&self, env: &TestEnv) {
+        let mut args = self.get_command();
+        *args.last_mut().unwrap() = "exit".into();
+        let mut cmd = env.command(&args[0]);
+        cmd.args(&args[1..]);
+        assert_success(&support::run(cmd, ""), "credential-cache exit");
     }
 
     fn store(&self, env: &TestEnv, request: &str, password: &str) {
@@ -235,6 +349,31 @@ impl Report {
             one.as_millis(),
             wall.as_millis(),
             (one * 2).as_millis(),
+            if met { "met" } else { "MISSED" }
+        ));
+    }
+
+    /// `organization` and `stored`: the (large, small) latencies of each kind of `get`.
+    fn scale(
+        &mut self,
+        (devops_large, devops_small): &(Vec<f64>, Vec<f64>),
+        (stored_large, stored_small): &(Vec<f64>, Vec<f64>),
+        rss_small: u64,
+        rss_large: u64,
+    ) {
+        let ratio = |a: &[f64], b: &[f64]| percentile(a, 0.5) / percentile(b, 0.5);
+        let (devops, stored) = (ratio(devops_large, devops_small), ratio(stored_large, stored_small));
+        #[expect(clippy::cast_precision_loss, reason = "a size in MiB for people")]
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let met = devops <= 1.2 && stored <= 1.2 && mib(rss_small) <= 10.0 && mib(rss_large) <= 64.0;
+        self.rows.push(format!(
+            "| 5. scale: 1,000 accounts and 10,000 stored credentials against 1 and 10 | warm `get` for an organization: median {:.2} ms against {:.2}, ratio {devops:.2}; for a stored credential: median {:.2} ms against {:.2}, ratio {stored:.2}; daemon RSS {:.1} MiB against {:.1} MiB | | ratios ≤ 1.2, RSS ≤ 64 and ≤ 10 MiB: {} |",
+            percentile(devops_large, 0.5),
+            percentile(devops_small, 0.5),
+            percentile(stored_large, 0.5),
+            percentile(stored_small, 0.5),
+            mib(rss_large),
+            mib(rss_small),
             if met { "met" } else { "MISSED" }
         ));
     }
