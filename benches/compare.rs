@@ -145,7 +145,8 @@ impl Scaled {
             world.env.approve(&format!("https://user{i}:password-{i}@host-{i}.example.com/repo.git"));
         }
         stop_daemon(&world.env);
-        grow(&world.env.state_dir(), accounts, stored);
+        support::scale::grow_accounts(&world.env.state_dir(), accounts);
+        support::scale::grow_credentials(&world.env.state_dir(), stored);
         world.start_daemon();
         let devops_request = format!("protocol=http\nhost={}\npath=contoso/proj/_git/repo\n\n", world.devops.addr);
         let scaled = Self { world, devops_request };
@@ -165,49 +166,6 @@ impl Scaled {
         let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
         line.trim().trim_end_matches("kB").trim().parse().unwrap()
     }
-}
-
-/// Copies the one account and the first stored credential in `state` (accounts.json,
-/// credentials.json and the secrets file) until there are `accounts` and `stored` of them.
-fn grow(state: &Path, accounts: usize, stored: usize) {
-    use serde_json::Value;
-    let read = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(state.join(name)).unwrap()).unwrap() };
-    let write =
-        |name: &str, value: &Value| std::fs::write(state.join(name), serde_json::to_vec(value).unwrap()).unwrap();
-    let (mut account_file, mut credential_file, mut secret_file) =
-        (read("accounts.json"), read("credentials.json"), read("secrets.json"));
-    let secrets = secret_file["secrets"].as_object_mut().unwrap();
-
-    let list = account_file["accounts"].as_array_mut().unwrap();
-    let alice = list[0].clone();
-    let alice_id = alice["id"].as_str().unwrap().to_owned();
-    let refresh_token = secrets[&format!("entra:{alice_id}")].clone();
-    for i in list.len()..accounts {
-        let mut account = alice.clone();
-        let id = format!("{i:08x}-0000-4000-8000-000000000000.{CONTOSO_TENANT}");
-        account["id"] = id.clone().into();
-        account["username"] = format!("user{i}@contoso.com").into();
-        account["organizations"] = serde_json::json!([format!("org{i}")]);
-        secrets.insert(format!("entra:{id}"), refresh_token.clone());
-        list.push(account);
-    }
-
-    let list = credential_file["credentials"].as_array_mut().unwrap();
-    let first = list.iter().find(|c| c["host"] == "host-0.example.com").unwrap().clone();
-    let first_key = secrets.keys().find(|k| k.contains("@host-0.example.com")).unwrap().clone();
-    let first_secret = secrets[&first_key].clone();
-    for i in list.len()..stored {
-        let mut credential = first.clone();
-        let host = format!("host-{i}.example.com");
-        credential["host"] = host.clone().into();
-        secrets.insert(first_key.replace("host-0.example.com", &host), first_secret.clone());
-        list.push(credential);
-    }
-    assert_eq!(account_file["accounts"].as_array().unwrap().len(), accounts);
-    assert_eq!(credential_file["credentials"].as_array().unwrap().len(), stored);
-    write("accounts.json", &account_file);
-    write("credentials.json", &credential_file);
-    write("secrets.json", &secret_file);
 }
 
 /// Builds the binary as a user's `cargo build --release` (or `cargo install`) does, apart from
