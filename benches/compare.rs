@@ -60,6 +60,9 @@ fn main() {
         &theirs_ms,
         1.0,
     );
+    // The floor under both: starting a process that does nothing.
+    let start: Vec<f64> = (0..RUNS).map(|_| timed(&w.env, &["true"], "", "")).collect();
+    report.single("process start (`true`), for reference (ms)", &start, None);
 
     // 2. `git credential fill`: ours as `install` configured it, credential-cache as the only helper.
     let fill = format!("url={url}\n\n");
@@ -360,7 +363,9 @@ impl Report {
         }
         out.push_str(
             "\nTimes are from spawning the process to its exit, as git sees them. Figures 1 and 2 alternate the two \
-             helpers run by run, so that the machine's noise falls on both.\n",
+             helpers run by run, so that the machine's noise falls on both; so does figure 5 with its two \
+             users. The in-process parts of a `get` (git's protocol, the IPC frames, a stored credential's \
+             lookup) have micro-benchmarks of their own: `cargo bench --bench micro`.\n",
         );
         out
     }
