@@ -141,8 +141,9 @@ impl<T: FromStr<Err = String> + Clone + Default> Rules<T> {
 
 impl Pattern {
     fn parse(text: &str) -> Result<Self, String> {
-        let url = url::Url::parse(text).map_err(|e| format!("{text} is not a URL: {e}"))?;
-        let host = url.host_str().ok_or_else(|| format!("{text} has no host"))?;
+        let shown = crate::secret::redact_url(text);
+        let url = url::Url::parse(text).map_err(|e| format!("{shown} is not a URL: {e}"))?;
+        let host = url.host_str().ok_or_else(|| format!("{shown} has no host"))?;
         Ok(Self {
             scheme: url.scheme().to_owned(),
             user: Some(url.username()).filter(|u| !u.is_empty()).map(str::to_owned),

@@ -306,7 +306,8 @@ fn env_string(name: &str) -> Option<String> {
 
 /// An endpoint we send tokens to: https, or plain http on a loopback address (a test's fake).
 pub fn parse_endpoint(setting: &str, text: &str) -> anyhow::Result<url::Url> {
-    let url = url::Url::parse(text.trim()).with_context(|| format!("{setting}={text} is not a URL"))?;
+    let shown = crate::secret::redact_url(text);
+    let url = url::Url::parse(text.trim()).with_context(|| format!("{setting}={shown} is not a URL"))?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -316,10 +317,10 @@ pub fn parse_endpoint(setting: &str, text: &str) -> anyhow::Result<url::Url> {
     match url.scheme() {
         "https" if url.host().is_some() => {}
         "http" if loopback => {}
-        _ => bail!("{setting}={text} must be an https URL (plain http only on a loopback address)"),
+        _ => bail!("{setting}={shown} must be an https URL (plain http only on a loopback address)"),
     }
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
-        bail!("{setting}={text} must not carry credentials or a query");
+        bail!("{setting}={shown} must not carry credentials or a query");
     }
     // One form for every use: no trailing slash to double up when paths are appended.
     let mut url = url;

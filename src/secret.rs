@@ -62,6 +62,19 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// `text`, a URL or something that was meant to be one, with the password in it (if any)
+/// replaced: for error messages that show the user what they gave without echoing a secret.
+/// Works on text that does not parse as a URL, which is when such messages are written.
+pub fn redact_url(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = text.find("://") else { return text.into() };
+    let start = scheme_end + 3;
+    let rest = &text[start..];
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else { return text.into() };
+    let Some(colon) = authority[..at].find(':') else { return text.into() };
+    format!("{}:<redacted>{}", &text[..start + colon], &text[start + at..]).into()
+}
+
 /// A `serde_json` error in words that cannot hold secret content.
 ///
 /// `serde_json`'s own messages quote the offending value (`invalid type: string "..."`), which
@@ -79,6 +92,21 @@ pub fn describe_json_error(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_redacted_even_when_the_url_does_not_parse() {
+        for (given, shown) in [
+            ("https://alice:hunter2@dev.azure.com/contoso", "https://alice:<redacted>@dev.azure.com/contoso"),
+            ("https://alice:hunter2@tfs:99999/x", "https://alice:<redacted>@tfs:99999/x"),
+            ("https://a:p@ss@host/p?q=1", "https://a:<redacted>@host/p?q=1"),
+            ("http://:hunter2@host", "http://:<redacted>@host"),
+            ("https://alice@host/a:b@c", "https://alice@host/a:b@c"),
+            ("https://host:8080/x", "https://host:8080/x"),
+            ("not a url: hunter2@x", "not a url: hunter2@x"),
+        ] {
+            assert_eq!(redact_url(given), shown, "{given}");
+        }
+    }
 
     #[test]
     fn debug_is_redacted() {

@@ -30,7 +30,8 @@ impl Scope {
     /// `https://contoso.visualstudio.com`), else a Server collection; a repository's URL names
     /// its organization or collection.
     pub fn from_url(services: &Services, text: &str) -> Result<Self, String> {
-        let url = url::Url::parse(text.trim()).map_err(|e| format!("{text} is not a URL: {e}"))?;
+        let shown = crate::secret::redact_url(text);
+        let url = url::Url::parse(text.trim()).map_err(|e| format!("{shown} is not a URL: {e}"))?;
         let host = url.host_str().unwrap_or_default();
         let request = Credential {
             protocol: Some(url.scheme().to_owned()),
@@ -40,7 +41,7 @@ impl Scope {
         };
         match services.classify(&request) {
             super::Remote::Services { organization, .. } => Ok(Self::Organization(organization)),
-            super::Remote::ServicesWithoutOrganization => Err(format!("{text} names no organization")),
+            super::Remote::ServicesWithoutOrganization => Err(format!("{shown} names no organization")),
             super::Remote::Other => Collection::parse(text).map(Self::Collection),
         }
     }
@@ -111,17 +112,18 @@ impl Collection {
     /// A collection from its URL, or from the URL of a repository in it
     /// (`{collection}/{project}/_git/{repo}`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let url = url::Url::parse(text.trim()).map_err(|e| format!("{text} is not a URL: {e}"))?;
+        let shown = crate::secret::redact_url(text);
+        let url = url::Url::parse(text.trim()).map_err(|e| format!("{shown} is not a URL: {e}"))?;
         if !matches!(url.scheme(), "https" | "http") {
-            return Err(format!("{text} is not an http or https URL"));
+            return Err(format!("{shown} is not an http or https URL"));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(format!("the collection URL must not carry a user name or password: {}", redacted(&url)));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("{text} has a query or fragment; give the collection's URL"));
+            return Err(format!("{shown} has a query or fragment; give the collection's URL"));
         }
-        let Some(host) = url.host_str() else { return Err(format!("{text} has no host")) };
+        let Some(host) = url.host_str() else { return Err(format!("{shown} has no host")) };
         let mut segments: Vec<&str> = url.path_segments().into_iter().flatten().filter(|s| !s.is_empty()).collect();
         if let Some(git) = segments.iter().position(|s| s.eq_ignore_ascii_case("_git")) {
             // `{collection...}/{project}/_git/{repo}`: the collection is before the project.
@@ -129,7 +131,7 @@ impl Collection {
         }
         if segments.is_empty() {
             return Err(format!(
-                "{text} names no collection; give its URL, as in https://tfs.example.com/tfs/DefaultCollection"
+                "{shown} names no collection; give its URL, as in https://tfs.example.com/tfs/DefaultCollection"
             ));
         }
         let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -209,6 +211,22 @@ fn redacted(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_about_a_url_never_echo_its_password() {
+        let services = Services::new(&url::Url::parse("https://dev.azure.com").unwrap());
+        for text in [
+            "https://alice:hunter2@tfs.example.com:99999/tfs/x",
+            "ftp://alice:hunter2@tfs.example.com/x",
+            "https://alice:hunter2@dev.azure.com/",
+            "https://alice:hunter2@tfs.example.com/x?y",
+        ] {
+            let error = Scope::from_url(&services, text).unwrap_err();
+            assert!(!error.contains("hunter2"), "{error}");
+            let error = Collection::parse(text).unwrap_err();
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
 
     fn request(protocol: &str, host: &str, path: Option<&str>) -> Credential {
         Credential {

@@ -175,9 +175,10 @@ fn this_helper() -> anyhow::Result<String> {
 
 /// The scheme, host and port of a server URL the user gave.
 fn server_origin(text: &str) -> anyhow::Result<String> {
-    let url = url::Url::parse(text.trim()).with_context(|| format!("{text} is not a URL"))?;
+    let shown = crate::secret::redact_url(text);
+    let url = url::Url::parse(text.trim()).with_context(|| format!("{shown} is not a URL"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        bail!("{text} is not an http(s) server address");
+        bail!("{shown} is not an http(s) server address");
     }
     Ok(url.origin().ascii_serialization())
 }
