@@ -63,13 +63,21 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 /// `text`, a URL or something that was meant to be one, with the password in it (if any)
-/// replaced: for error messages that show the user what they gave without echoing a secret.
-/// Works on text that does not parse as a URL, which is when such messages are written.
+/// removed: for error messages that show the user what they gave without echoing a secret.
+/// A URL that parses is shown as parsed, without its password; other text has whatever follows
+/// `user:` in what looks like its authority replaced, as best as can be told.
 pub fn redact_url(text: &str) -> std::borrow::Cow<'_, str> {
+    if let Ok(mut url) = url::Url::parse(text.trim()) {
+        if url.password().is_none() || url.set_password(None).is_err() {
+            return text.into();
+        }
+        return url.to_string().into();
+    }
     let Some(scheme_end) = text.find("://") else { return text.into() };
     let start = scheme_end + 3;
     let rest = &text[start..];
-    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
     let Some(at) = authority.rfind('@') else { return text.into() };
     let Some(colon) = authority[..at].find(':') else { return text.into() };
     format!("{}:<redacted>{}", &text[..start + colon], &text[start + at..]).into()
@@ -96,10 +104,12 @@ mod tests {
     #[test]
     fn a_password_in_a_url_is_redacted_even_when_the_url_does_not_parse() {
         for (given, shown) in [
-            ("https://alice:hunter2@dev.azure.com/contoso", "https://alice:<redacted>@dev.azure.com/contoso"),
+            ("https://alice:hunter2@dev.azure.com/contoso", "https://alice@dev.azure.com/contoso"),
+            ("https:alice:hunter2@dev.azure.com", "https://alice@dev.azure.com/"),
+            ("wss:///alice:hunter2@host", "wss://alice@host/"),
             ("https://alice:hunter2@tfs:99999/x", "https://alice:<redacted>@tfs:99999/x"),
-            ("https://a:p@ss@host/p?q=1", "https://a:<redacted>@host/p?q=1"),
-            ("http://:hunter2@host", "http://:<redacted>@host"),
+            ("https://a:p@ss@host:bad/p?q=1", "https://a:<redacted>@host:bad/p?q=1"),
+            ("http://:hunter2@host:x", "http://:<redacted>@host:x"),
             ("https://alice@host/a:b@c", "https://alice@host/a:b@c"),
             ("https://host:8080/x", "https://host:8080/x"),
             ("not a url: hunter2@x", "not a url: hunter2@x"),
