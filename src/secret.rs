@@ -62,25 +62,48 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// `text`, a URL or something that was meant to be one, with the password in it (if any)
+/// `text`, a URL or something that was meant to be one, shown with the password in it (if any)
 /// removed: for error messages that show the user what they gave without echoing a secret.
-/// A URL that parses is shown as parsed, without its password; other text has whatever follows
-/// `user:` in what looks like its authority replaced, as best as can be told.
-pub fn redact_url(text: &str) -> std::borrow::Cow<'_, str> {
-    if let Ok(mut url) = url::Url::parse(text.trim()) {
-        if url.password().is_none() || url.set_password(None).is_err() {
-            return text.into();
+/// Nothing is done until it is displayed, so that only the error path pays for it.
+pub fn redact_url(text: &str) -> RedactedUrl<'_> {
+    RedactedUrl(text)
+}
+
+/// See [`redact_url`]. `Debug` shows the redacted form too.
+pub struct RedactedUrl<'a>(&'a str);
+
+impl RedactedUrl<'_> {
+    /// A URL that parses is shown as parsed, without its password; other text has whatever
+    /// follows `user:` in what looks like its authority replaced, as best as can be told.
+    fn redacted(&self) -> std::borrow::Cow<'_, str> {
+        let text = self.0;
+        if let Ok(mut url) = url::Url::parse(text.trim()) {
+            if url.password().is_none() || url.set_password(None).is_err() {
+                return text.into();
+            }
+            return url.to_string().into();
         }
-        return url.to_string().into();
+        let Some(scheme_end) = text.find("://") else { return text.into() };
+        let start = scheme_end + 3;
+        let rest = &text[start..];
+        let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let Some(at) = authority.rfind('@') else { return text.into() };
+        let Some(colon) = authority[..at].find(':') else { return text.into() };
+        format!("{}:<redacted>{}", &text[..start + colon], &text[start + at..]).into()
     }
-    let Some(scheme_end) = text.find("://") else { return text.into() };
-    let start = scheme_end + 3;
-    let rest = &text[start..];
-    let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let Some(at) = authority.rfind('@') else { return text.into() };
-    let Some(colon) = authority[..at].find(':') else { return text.into() };
-    format!("{}:<redacted>{}", &text[..start + colon], &text[start + at..]).into()
+}
+
+impl fmt::Display for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.redacted(), f)
+    }
 }
 
 /// A `serde_json` error in words that cannot hold secret content.
@@ -114,7 +137,8 @@ mod tests {
             ("https://host:8080/x", "https://host:8080/x"),
             ("not a url: hunter2@x", "not a url: hunter2@x"),
         ] {
-            assert_eq!(redact_url(given), shown, "{given}");
+            assert_eq!(redact_url(given).to_string(), shown, "{given}");
+            assert_eq!(format!("{:?}", redact_url(given)), format!("{shown:?}"), "{given}");
         }
     }
 

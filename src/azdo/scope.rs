@@ -118,7 +118,7 @@ impl Collection {
             return Err(format!("{shown} is not an http or https URL"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("the collection URL must not carry a user name or password: {}", redacted(&url)));
+            return Err(format!("the collection URL must not carry a user name or password: {shown}"));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(format!("{shown} has a query or fragment; give the collection's URL"));
@@ -199,13 +199,6 @@ impl From<Collection> for String {
     fn from(collection: Collection) -> Self {
         collection.url
     }
-}
-
-/// `url` without its password, for a message.
-fn redacted(url: &url::Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_password(None);
-    url.to_string()
 }
 
 #[cfg(test)]
