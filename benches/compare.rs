@@ -49,7 +49,7 @@ fn main() {
 
     // 1. A warm `get`, the helper's own process against credential-cache's.
     w.start_daemon();
-    let ours = || timed(&w.env, &[w.env.bin(), Path::new("get")], &request, "password=");
+    let ours = || timed_get(&w.env, &request);
     let theirs = || timed(&w.env, &cache.get_command(), &request, "password=");
     let (ours_ms, theirs_ms) = interleaved(RUNS, ours, theirs);
     report.compare(
@@ -86,7 +86,7 @@ fn main() {
     let mut cold = Vec::new();
     for _ in 0..COLD_RUNS {
         stop_daemon(&w.env);
-        cold.push(timed(&w.env, &[w.env.bin(), Path::new("get")], &request, "password="));
+        cold.push(timed_get(&w.env, &request));
     }
     report.single("3. cold start: first `get`, daemon started (ms)", &cold, Some(50.0));
 
@@ -160,7 +160,7 @@ impl Scaled {
     }
 
     fn get(&self, request: &str) -> f64 {
-        timed(&self.world.env, &[self.world.env.bin(), Path::new("get")], request, "password=")
+        timed_get(&self.world.env, request)
     }
 
     fn daemon_rss_kib(&self) -> u64 {
@@ -198,29 +198,38 @@ impl Cache {
         Self { socket: env.runtime_dir().with_file_name("cache-socket") }
     }
 
-    fn get_command(&self) -> Vec<String> {
-        ["git", "credential-cache", "--timeout", "86400", "--socket", self.socket.to_str().unwrap(), "get"]
+    fn command(&self, action: &str) -> Vec<String> {
+        ["git", "credential-cache", "--timeout", "86400", "--socket", self.socket.to_str().unwrap(), action]
             .map(str::to_owned)
             .to_vec()
     }
 
-    /// Stops credential-cache's daemon, which would otherwise outlive the benchmark.
-    fn exit(&self, env: &TestEnv) {
-        let mut args = self.get_command();
-        *args.last_mut().unwrap() = "exit".into();
+    fn get_command(&self) -> Vec<String> {
+        self.command("get")
+    }
+
+    /// Runs `action` with `input`, which must succeed.
+    fn run(&self, env: &TestEnv, action: &str, input: &str) {
+        let args = self.command(action);
         let mut cmd = env.command(&args[0]);
         cmd.args(&args[1..]);
-        assert_success(&support::run(cmd, ""), "credential-cache exit");
+        assert_success(&support::run(cmd, input), &format!("credential-cache {action}"));
+    }
+
+    /// Stops credential-cache's daemon, which would otherwise outlive the benchmark.
+    fn exit(&self, env: &TestEnv) {
+        self.run(env, "exit", "");
     }
 
     fn store(&self, env: &TestEnv, request: &str, password: &str) {
         let input = format!("{}\nusername=alice@contoso.com\npassword={password}\n\n", request.trim_end());
-        let mut args = self.get_command();
-        *args.last_mut().unwrap() = "store".into();
-        let mut cmd = env.command(&args[0]);
-        cmd.args(&args[1..]);
-        assert_success(&support::run(cmd, &input), "credential-cache store");
+        self.run(env, "store", &input);
     }
+}
+
+/// [`timed`] for the helper's `get`, which must answer with a password.
+fn timed_get(env: &TestEnv, request: &str) -> f64 {
+    timed(env, &[env.bin(), Path::new("get")], request, "password=")
 }
 
 /// Milliseconds from spawning `args` to its exit, with `input` on stdin; its answer must
