@@ -191,6 +191,95 @@ fn garbage_and_stalled_clients_do_not_stop_the_daemon_serving_others() {
     assert!(hung_up_silently(&mut half_hello), "and on one that stopped half-way");
 }
 
+#[test]
+#[cfg(target_os = "linux")]
+fn a_thousand_idle_connections_are_dropped_while_others_are_served_and_memory_stays_bounded() {
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+    let (rss_before, fds_before) = (rss_kib(pid), open_fds(pid));
+    // This test holds a thousand sockets of its own.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if limit.current.is_some_and(|soft| soft < 1200) {
+        let raised = rustix::process::Rlimit { current: limit.maximum.map(|hard| hard.min(4096)), ..limit };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).unwrap();
+    }
+
+    // More than the daemon serves at once (512): silent ones, and ones that stopped after the
+    // length of a hello.
+    let mut idle: Vec<UnixStream> = (0..1000)
+        .map(|i| {
+            let mut stream = UnixStream::connect(env.socket()).unwrap();
+            if i % 2 == 1 {
+                stream.write_all(&[0, 0, 0, 64]).unwrap();
+            }
+            stream
+        })
+        .collect();
+
+    // The cap: the rest waited in the listen backlog, or were shed to make room.
+    let held = open_fds(pid) - fds_before;
+    assert!(held <= 512, "the daemon holds {held} connections");
+
+    for _ in 0..3 {
+        let out = env.helper(&["get"], GET);
+        assert_eq!(stdout(&out), ANSWER);
+        assert_eq!(stderr(&out), "");
+    }
+    // `status` asks the daemon and reports its pid, or reads the stores itself when the daemon
+    // cannot be reached: the daemon itself answered.
+    let status = env.helper(&["status"], "");
+    assert!(stdout(&status).contains(&format!("running (pid {pid},")), "{}", stdout(&status));
+    let grown = rss_kib(pid).saturating_sub(rss_before);
+    assert!(grown < 16 * 1024, "the daemon grew by {grown} KiB");
+
+    for (i, stream) in idle.iter_mut().enumerate() {
+        assert!(hung_up_silently(stream), "idle connection {i} was dropped");
+    }
+    wait_for("the daemon to close the idle connections", Duration::from_secs(20), || open_fds(pid) <= fds_before);
+    assert_eq!(env.daemon_pid(), Some(pid), "the same daemon is still serving");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_daemon_whose_backlog_is_full_does_not_hang_the_helper() {
+    let env = env_with_credential();
+    // A daemon that never accepts (stopped, say), and connections waiting until its listen
+    // backlog is full: a blocking connect would wait for ever.
+    let (lock, listener) = fake_daemon(&env);
+    let address = socket2::SockAddr::unix(env.socket()).unwrap();
+    let mut waiting = Vec::new();
+    loop {
+        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        match socket.connect(&address) {
+            Ok(()) => waiting.push(socket),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(waiting.len() < 100_000, "the backlog never filled");
+    }
+
+    let out = env.helper(&["get"], GET);
+    assert_eq!(stdout(&out), ANSWER, "answered in-process: {}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(env.daemon_processes(), Vec::<u32>::new(), "no daemon was started beside the busy one");
+    drop((listener, lock));
+}
+
+/// The process's resident memory, from /proc.
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
 /// Whether the peer closed the connection without sending anything (a reset counts: the daemon
 /// closed with our unread bytes in its buffer).
 fn hung_up_silently(stream: &mut UnixStream) -> bool {

@@ -34,11 +34,20 @@ const HELLO_WITH_ANSWER: Duration = Duration::from_millis(100);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a newly started daemon waits for a predecessor that is exiting to release the lock.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// The most connections served at once. Every git command runs one helper at a time, so even a
+/// busy machine has a few dozen; the cap bounds the daemon's memory and descriptors whatever
+/// connects. It is lower when the descriptor limit is.
+const MAX_CONNECTIONS: usize = 512;
+/// Descriptors kept for everything but connections: the listener, the lock, files, the keyring.
+#[cfg(unix)]
+const RESERVED_FDS: u64 = 64;
 
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
     /// Exit after this long with no connection; `None` never.
     pub idle_timeout: Option<Duration>,
+    /// Connections served at once; see [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
     /// Shown by `status`.
     pub socket: String,
 }
@@ -48,6 +57,9 @@ struct Shared {
     options: DaemonOptions,
     started: Instant,
     stop: watch::Sender<bool>,
+    /// Connections numbered below this that have not sent their request yet are dropped, to
+    /// make room when the cap is reached.
+    shed_below: watch::Sender<u64>,
 }
 
 /// Runs the daemon for `config` in the foreground until it is told to stop or goes idle.
@@ -77,7 +89,11 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| config.socket_path().display().to_string());
     #[cfg(not(unix))]
     let socket = config.socket_path().display().to_string();
-    let options = DaemonOptions { idle_timeout: config.idle_timeout, socket };
+    #[cfg(unix)]
+    let max_connections = connections_within(raise_fd_limit());
+    #[cfg(not(unix))]
+    let max_connections = MAX_CONNECTIONS;
+    let options = DaemonOptions { idle_timeout: config.idle_timeout, max_connections, socket };
 
     // One thread: a request is a few microseconds of work between waits, and a connection
     // accepted on the thread that serves it costs no hand-over between threads (BENCHMARKS.md).
@@ -118,6 +134,35 @@ fn acquire_lock(path: &std::path::Path, wait: Duration) -> anyhow::Result<Option
             }
         }
     }
+}
+
+/// Raises the soft limit on open descriptors to the hard one (Linux's default soft limit is
+/// 1,024, macOS's 256), and returns the limit now in force.
+#[cfg(unix)]
+fn raise_fd_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    // macOS refuses more than OPEN_MAX even when the hard limit is unlimited.
+    let wanted = maximum.map_or(10_240, |hard| if cfg!(target_vendor = "apple") { hard.min(10_240) } else { hard });
+    if current.is_some_and(|soft| soft >= wanted) {
+        return current;
+    }
+    match setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), maximum }) {
+        Ok(()) => Some(wanted),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not raise the descriptor limit");
+            current
+        }
+    }
+}
+
+/// How many connections fit in `fd_limit` descriptors (`None`: unlimited), at most
+/// [`MAX_CONNECTIONS`].
+#[cfg(unix)]
+fn connections_within(fd_limit: Option<u64>) -> usize {
+    fd_limit.map_or(MAX_CONNECTIONS, |limit| {
+        usize::try_from(limit.saturating_sub(RESERVED_FDS)).unwrap_or(MAX_CONNECTIONS).clamp(16, MAX_CONNECTIONS)
+    })
 }
 
 /// The listening socket a socket-activating service manager handed over (systemd's
@@ -203,8 +248,11 @@ pub async fn run(
 ) {
     let (stop, mut stopped) = watch::channel(false);
     let idle_timeout = options.idle_timeout;
-    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop });
+    let max_connections = options.max_connections.max(2);
+    let shed_below = watch::Sender::new(0);
+    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop, shed_below });
     let mut connections = JoinSet::new();
+    let mut accepted_count = 0_u64;
     let refresher = tokio::spawn(shared.service.tokens().clone().keep_fresh());
     let mut last_activity = tokio::time::Instant::now();
     let far_future = Duration::from_secs(86_400 * 365);
@@ -215,10 +263,21 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             _ = stopped.changed() => break,
-            accepted = listener.accept() => match accepted {
+            // At the cap, connections wait in the listen backlog (the helper's connect does not)
+            // until one ends.
+            accepted = listener.accept(), if connections.len() < max_connections => match accepted {
                 Ok(stream) => {
                     last_activity = tokio::time::Instant::now();
-                    connections.spawn(serve_connection(stream, shared.clone()));
+                    let id = accepted_count;
+                    accepted_count += 1;
+                    connections.spawn(serve_connection(stream, shared.clone(), id));
+                    if connections.len() >= max_connections {
+                        // The older half that is still silent makes room. A helper sends its
+                        // request as it connects, so only stalled or idle clients are shed.
+                        let below = accepted_count.saturating_sub((max_connections / 2) as u64);
+                        tracing::warn!(connections = connections.len(), "too many connections; dropping idle ones");
+                        shared.shed_below.send_replace(below);
+                    }
                 }
                 Err(e) => {
                     // Out of descriptors, say: keep serving once the pressure passes.
@@ -247,19 +306,19 @@ pub async fn run(
     tracing::info!("daemon stopped");
 }
 
-async fn serve_connection(stream: Stream, shared: Arc<Shared>) {
+async fn serve_connection(stream: Stream, shared: Arc<Shared>, id: u64) {
     if let Err(e) = check_peer(&stream) {
         tracing::warn!(error = %e, "refused a connection");
         return;
     }
-    if let Err(e) = exchange(&stream, &shared).await {
+    if let Err(e) = exchange(&stream, &shared, id).await {
         // A client that went away, sent garbage or stalled affects only its own connection.
         tracing::debug!(error = %e, "connection ended early");
     }
 }
 
-async fn exchange(stream: &Stream, shared: &Shared) -> Result<(), FrameError> {
-    let hello: Hello = timed(READ_TIMEOUT, frame::read_async(stream)).await?;
+async fn exchange(stream: &Stream, shared: &Shared, id: u64) -> Result<(), FrameError> {
+    let hello: Hello = receive(shared, id, frame::read_async_within(stream, frame::MAX_HELLO)).await?;
     let mut out = zeroize::Zeroizing::new(Vec::new());
     frame::encode(&Hello::ours(false), &mut out)?;
     if hello.protocol != PROTOCOL_VERSION {
@@ -271,7 +330,7 @@ async fn exchange(stream: &Stream, shared: &Shared) -> Result<(), FrameError> {
         return send(stream, &out).await;
     }
     let answer = async {
-        match timed(READ_TIMEOUT, frame::read_async::<Request>(stream)).await {
+        match receive(shared, id, frame::read_async::<Request>(stream)).await {
             Ok(request) => Ok(handle(request, shared).await),
             Err(e @ FrameError::Malformed(_)) => {
                 Ok(Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() })
@@ -291,6 +350,19 @@ async fn exchange(stream: &Stream, shared: &Shared) -> Result<(), FrameError> {
     };
     frame::encode(&response, &mut out)?;
     send(stream, &out).await
+}
+
+/// Reads from connection `id` within [`READ_TIMEOUT`], unless it is shed first.
+async fn receive<T>(
+    shared: &Shared,
+    id: u64,
+    read: impl Future<Output = Result<T, FrameError>>,
+) -> Result<T, FrameError> {
+    let mut shed = shared.shed_below.subscribe();
+    tokio::select! {
+        result = timed(READ_TIMEOUT, read) => result,
+        _ = shed.wait_for(|&below| id < below) => Err(FrameError::Io(std::io::Error::other("shed to make room"))),
+    }
 }
 
 async fn send(mut stream: &Stream, bytes: &[u8]) -> Result<(), FrameError> {
@@ -340,4 +412,18 @@ fn check_peer(stream: &Stream) -> std::io::Result<()> {
 #[cfg(windows)]
 fn check_peer(_stream: &Stream) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_in_the_descriptor_limit() {
+        assert_eq!(connections_within(None), MAX_CONNECTIONS);
+        assert_eq!(connections_within(Some(1_024)), MAX_CONNECTIONS);
+        // macOS's default, when it cannot be raised.
+        assert_eq!(connections_within(Some(256)), 192);
+        assert_eq!(connections_within(Some(20)), 16);
+    }
 }

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
+use interprocess::local_socket::Stream;
 use interprocess::local_socket::traits::Stream as _;
-use interprocess::local_socket::{ConnectOptions, Stream};
 
 use super::frame::{self, FrameError};
 use super::{Hello, PROTOCOL_VERSION, Request, Response};
@@ -20,6 +20,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum ClientError {
     #[error("no daemon is listening")]
     NotRunning(#[source] io::Error),
+    /// A daemon is there but accepts no more connections for now; starting another cannot help.
+    #[error("the daemon is too busy to take the connection")]
+    Busy,
     #[error("the daemon did not answer in time")]
     Timeout,
     #[error("the daemon speaks protocol {daemon}, this helper {PROTOCOL_VERSION}")]
@@ -60,7 +63,7 @@ pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Resp
     match exchange(config, request, deadline, true) {
         Ok(response) => return Ok(response),
         // A daemon that accepts but does not answer is stuck; starting another cannot help.
-        Err(ClientError::Timeout) => return Err(ClientError::Timeout),
+        Err(e @ (ClientError::Timeout | ClientError::Busy)) => return Err(e),
         Err(e) => tracing::debug!(error = %e, "starting the daemon"),
     }
     let start_deadline = deadline.min(Instant::now() + START_TIMEOUT);
@@ -71,7 +74,7 @@ pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Resp
         pause = (pause * 2).min(Duration::from_millis(50));
         match exchange(config, request, deadline, true) {
             Ok(response) => return Ok(response),
-            Err(ClientError::Timeout) => return Err(ClientError::Timeout),
+            Err(e @ (ClientError::Timeout | ClientError::Busy)) => return Err(e),
             Err(e) if Instant::now() >= start_deadline => return Err(e),
             Err(_) => {}
         }
@@ -158,9 +161,35 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
     result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(Err(ClientError::Timeout))
 }
 
+/// Connects without blocking: a Unix socket's `connect` waits while the daemon's listen backlog
+/// is full (a stopped daemon, one at its connection cap), and git must not wait with it.
+#[cfg(unix)]
 fn connect(config: &Config) -> Result<Stream, ClientError> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(ClientError::NotRunning)?;
+    socket.set_nonblocking(true).map_err(ClientError::NotRunning)?;
+    let address = SockAddr::unix(config.socket_path()).map_err(ClientError::NotRunning)?;
+    match socket.connect(&address) {
+        Ok(()) => {}
+        // A Unix socket connects at once or not at all: EAGAIN is a full backlog.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(ClientError::Busy),
+        Err(e) => return Err(ClientError::NotRunning(e)),
+    }
+    socket.set_nonblocking(false).map_err(ClientError::NotRunning)?;
+    let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
+    Ok(Stream::from(interprocess::os::unix::uds_local_socket::Stream::from(stream)))
+}
+
+/// Waits at most [`HELLO_TIMEOUT`] for a free instance of a busy pipe.
+#[cfg(windows)]
+fn connect(config: &Config) -> Result<Stream, ClientError> {
+    use interprocess::ConnectWaitMode;
+    use interprocess::local_socket::ConnectOptions;
     let name = super::socket_name(config).map_err(ClientError::NotRunning)?;
-    ConnectOptions::new().name(name).connect_sync().map_err(ClientError::NotRunning)
+    match ConnectOptions::new().name(name).wait_mode(ConnectWaitMode::Timeout(HELLO_TIMEOUT)).connect_sync() {
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ClientError::Busy),
+        result => result.map_err(ClientError::NotRunning),
+    }
 }
 
 fn talk(

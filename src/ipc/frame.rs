@@ -10,12 +10,14 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The largest frame either side accepts: enough for any request git can make (its lines are
 /// at most 64 KiB) and any status listing, small enough that a bad client cannot exhaust memory.
 pub const MAX_FRAME: usize = 8 << 20;
+/// The largest [`Hello`](super::Hello) the daemon reads: its shape is fixed and small.
+pub const MAX_HELLO: usize = 4 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     #[error("the connection closed")]
     Closed,
-    #[error("a frame of {0} bytes is over the limit of {MAX_FRAME}")]
+    #[error("a frame of {0} bytes is over the limit")]
     TooLarge(usize),
     /// The JSON did not parse. The message gives the position only, never the content.
     #[error("a malformed frame ({0})")]
@@ -44,9 +46,9 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(crate::secret::describe_json_error(&e)))
 }
 
-fn check_len(header: [u8; 4]) -> Result<usize, FrameError> {
+fn check_len(header: [u8; 4], limit: usize) -> Result<usize, FrameError> {
     let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME { Err(FrameError::TooLarge(len)) } else { Ok(len) }
+    if len > limit { Err(FrameError::TooLarge(len)) } else { Ok(len) }
 }
 
 pub fn write_sync<T: Serialize>(mut writer: impl Write, message: &T) -> Result<(), FrameError> {
@@ -60,15 +62,23 @@ pub fn write_sync<T: Serialize>(mut writer: impl Write, message: &T) -> Result<(
 pub fn read_sync<T: DeserializeOwned>(mut reader: impl Read) -> Result<T, FrameError> {
     let mut header = [0; 4];
     reader.read_exact(&mut header).map_err(closed_or_io)?;
-    let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header)?]);
+    let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header, MAX_FRAME)?]);
     reader.read_exact(&mut payload).map_err(closed_or_io)?;
     decode(&payload)
 }
 
-pub async fn read_async<T: DeserializeOwned>(mut reader: impl AsyncRead + Unpin) -> Result<T, FrameError> {
+pub async fn read_async<T: DeserializeOwned>(reader: impl AsyncRead + Unpin) -> Result<T, FrameError> {
+    read_async_within(reader, MAX_FRAME).await
+}
+
+/// Reads a frame of at most `limit` bytes.
+pub async fn read_async_within<T: DeserializeOwned>(
+    mut reader: impl AsyncRead + Unpin,
+    limit: usize,
+) -> Result<T, FrameError> {
     let mut header = [0; 4];
     reader.read_exact(&mut header).await.map_err(closed_or_io)?;
-    let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header)?]);
+    let mut payload = zeroize::Zeroizing::new(vec![0; check_len(header, limit)?]);
     reader.read_exact(&mut payload).await.map_err(closed_or_io)?;
     decode(&payload)
 }
