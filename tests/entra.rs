@@ -149,6 +149,26 @@ fn a_daemon_waiting_on_entra_says_hello_at_once_so_the_helper_waits_for_it() {
 }
 
 #[test]
+fn the_helper_still_answers_when_the_daemon_is_killed_in_the_middle_of_a_request() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.start_daemon();
+    let first = w.env.daemon_pid().unwrap();
+    w.entra.with(|s| s.token_delay = Duration::from_millis(1500));
+    let asked = w.entra.with(|s| s.tenants_seen.len());
+    let (_, token) = std::thread::scope(|scope| {
+        let fill = scope.spawn(|| w.env.fill(&w.url("contoso")));
+        // The daemon has the helper's request and waits on Entra for the token.
+        wait_for("the daemon to ask Entra", Duration::from_secs(10), || w.entra.with(|s| s.tenants_seen.len()) > asked);
+        std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+        fill.join().unwrap()
+    })
+    .expect("a token despite the daemon's death");
+    assert_eq!(w.owner(&token).as_deref(), Some("alice@contoso.com"));
+    assert_ne!(w.env.daemon_pid(), Some(first), "the killed daemon is gone");
+}
+
+#[test]
 fn transient_entra_failures_are_retried_within_the_deadline() {
     let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");

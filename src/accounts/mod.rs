@@ -187,10 +187,8 @@ impl AccountStore {
 
     fn read(&self) -> Result<Accounts, StoreError> {
         let accounts = match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice::<Accounts>(&bytes).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: crate::secret::describe_json_error(&e),
-            })?,
+            Ok(bytes) => serde_json::from_slice::<Accounts>(&bytes)
+                .map_err(|e| crate::store::set_aside(&self.path, &bytes, crate::secret::describe_json_error(&e)))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Accounts::default(),
             Err(source) => return Err(self.io("read", source)),
         };
@@ -406,7 +404,7 @@ mod tests {
     }
 
     #[test]
-    fn another_process_changes_are_seen_and_a_corrupt_file_is_reported() {
+    fn another_process_changes_are_seen_and_a_corrupt_file_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let (one, memory) = store(dir.path());
         let two = AccountStore::new(dir.path(), Arc::new(Vault::with_stores(vec![memory], false)));
@@ -416,6 +414,9 @@ mod tests {
 
         std::fs::write(dir.path().join("accounts.json"), "{ not json").unwrap();
         let error = one.load().unwrap_err().to_string();
-        assert!(error.contains("accounts.json is corrupt"), "{error}");
+        assert!(error.contains("accounts.json was corrupt") && error.contains("accounts.json.corrupt-"), "{error}");
+        assert!(one.load().unwrap().accounts.is_empty(), "a new file is started");
+        two.save_sign_in(&identity("alice", "t1"), &settings(), &Secret::new("r"), &[]).unwrap();
+        assert_eq!(one.load().unwrap().accounts.len(), 1);
     }
 }

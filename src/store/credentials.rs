@@ -272,10 +272,8 @@ impl CredentialStore {
             return Ok(());
         }
         let file = match std::fs::read(&self.metadata_path) {
-            Ok(bytes) => serde_json::from_slice::<MetadataFile>(&bytes).map_err(|e| StoreError::Corrupt {
-                path: self.metadata_path.clone(),
-                reason: crate::secret::describe_json_error(&e),
-            })?,
+            Ok(bytes) => serde_json::from_slice::<MetadataFile>(&bytes)
+                .map_err(|e| super::set_aside(&self.metadata_path, &bytes, crate::secret::describe_json_error(&e)))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetadataFile::default(),
             Err(source) => return Err(StoreError::Io { action: "read", path: self.metadata_path.clone(), source }),
         };
@@ -634,11 +632,28 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_metadata_file_is_an_error_and_is_not_overwritten() {
+    fn a_corrupt_metadata_file_is_reported_once_and_kept_aside_and_the_next_store_starts_afresh() {
         let f = fixture();
         std::fs::write(&f.store.metadata_path, b"not json").unwrap();
+        let credential = cred("protocol=https host=h username=u password=p");
+        let err = f.store.store(&credential).unwrap_err();
+        let StoreError::SetAside { aside, .. } = &err else { panic!("{err}") };
+        assert!(err.to_string().contains("credentials.json was corrupt"), "{err}");
+        assert_eq!(std::fs::read(aside).unwrap(), b"not json", "kept as it was");
+        assert!(aside.file_name().unwrap().to_string_lossy().starts_with("credentials.json.corrupt-"));
+
+        f.store.store(&credential).unwrap();
+        assert_eq!(f.store.list().unwrap().len(), 1);
+        assert_eq!(std::fs::read(aside).unwrap(), b"not json", "the new file is another one");
+    }
+
+    #[test]
+    fn a_file_of_a_newer_format_is_an_error_and_is_left_in_place() {
+        let f = fixture();
+        let newer = br#"{"version":999,"credentials":[]}"#;
+        std::fs::write(&f.store.metadata_path, newer).unwrap();
         let err = f.store.store(&cred("protocol=https host=h username=u password=p")).unwrap_err();
-        assert!(err.to_string().contains("credentials.json is corrupt"), "{err}");
-        assert_eq!(std::fs::read(&f.store.metadata_path).unwrap(), b"not json");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&f.store.metadata_path).unwrap(), newer);
     }
 }

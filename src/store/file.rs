@@ -37,10 +37,8 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SecretsFile::default()),
             Err(source) => return Err(StoreError::Io { action: "read", path: self.path.clone(), source }),
         };
-        let file: SecretsFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            reason: crate::secret::describe_json_error(&e),
-        })?;
+        let file: SecretsFile = serde_json::from_slice(&bytes)
+            .map_err(|e| super::set_aside(&self.path, &bytes, crate::secret::describe_json_error(&e)))?;
         if file.version > FORMAT_VERSION {
             return Err(StoreError::Corrupt {
                 path: self.path.clone(),
@@ -130,15 +128,24 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_file_is_reported_and_left_untouched() {
+    fn a_corrupt_file_is_reported_without_its_secrets_and_kept_aside() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("secrets.json");
-        std::fs::write(&path, b"{\"version\":1,\"secrets\":{\"k\":\"hunter2\"").unwrap();
+        let corrupt = b"{\"version\":1,\"secrets\":{\"k\":\"hunter2\"";
+        std::fs::write(&path, corrupt).unwrap();
         let store = FileStore::new(tmp.path());
         let err = store.set("k2", &Secret::new("v")).unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, StoreError::Corrupt { .. }), "{message}");
+        let StoreError::SetAside { aside, .. } = &err else { panic!("{message}") };
         assert!(message.contains("secrets.json") && !message.contains("hunter2"), "{message}");
-        assert_eq!(std::fs::read(&path).unwrap(), b"{\"version\":1,\"secrets\":{\"k\":\"hunter2\"");
+        assert_eq!(std::fs::read(aside).unwrap(), corrupt);
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(aside).unwrap().permissions()) & 0o777,
+            0o600
+        );
+
+        store.set("k2", &Secret::new("v")).unwrap();
+        assert_eq!(store.get("k2").unwrap().map(|s| s.expose().to_owned()).as_deref(), Some("v"));
     }
 }

@@ -64,9 +64,48 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// A state file could not be understood; it is left as it is for the user to inspect.
+    /// A state file could not be understood and could not be set aside (or is of a newer
+    /// format, which a newer version of this program may still need): left as it is.
     #[error("{path} is corrupt ({reason}); move it aside to start afresh")]
     Corrupt { path: std::path::PathBuf, reason: String },
+    /// A state file did not parse: it was renamed to `aside`, for the user to inspect or
+    /// repair, and the next request starts from a new one.
+    #[error("{path} was corrupt ({reason}); it is kept as {aside}, and a new one is started")]
+    SetAside { path: std::path::PathBuf, aside: std::path::PathBuf, reason: String },
+}
+
+/// Sets aside the state file `path`, whose content `corrupt` did not parse, so that the next
+/// read starts afresh; nothing in it is lost. The file is renamed only if it still holds what
+/// was read: every writer reads the file before replacing it, so a file that changed was set
+/// aside and started afresh by another process already.
+pub(crate) fn set_aside(path: &std::path::Path, corrupt: &[u8], reason: String) -> StoreError {
+    let still_corrupt = std::fs::read(path).is_ok_and(|now| now == corrupt);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stamp = unix_now();
+    let aside = (0..100)
+        .map(|n| {
+            path.with_file_name(if n == 0 {
+                format!("{name}.corrupt-{stamp}")
+            } else {
+                format!("{name}.corrupt-{stamp}-{n}")
+            })
+        })
+        .find(|candidate| !candidate.exists());
+    match aside {
+        Some(aside) if still_corrupt => match std::fs::rename(path, &aside) {
+            Ok(()) => {
+                // It may hold secrets (secrets.json): owner-only, whoever last wrote it.
+                #[cfg(unix)]
+                let _ = std::fs::set_permissions(&aside, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+                tracing::warn!(path = %path.display(), aside = %aside.display(), "set a corrupt file aside");
+                StoreError::SetAside { path: path.to_owned(), aside, reason }
+            }
+            Err(e) => {
+                StoreError::Corrupt { path: path.to_owned(), reason: format!("{reason}; setting it aside failed: {e}") }
+            }
+        },
+        _ => StoreError::Corrupt { path: path.to_owned(), reason },
+    }
 }
 
 /// A place to keep secrets by key. Implementations block: call them off async threads.
