@@ -41,14 +41,24 @@ const AHEAD_RETRY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     pub secret: Secret,
-    /// Unix seconds, for git's `password_expiry_utc`.
-    pub expires_utc: u64,
-    /// The same moment on the monotonic clock, for deciding when to refresh.
+    /// When it expires, on the monotonic clock: a change of the wall clock (a jump, NTP, a
+    /// resumed laptop or VM) neither expires it early nor keeps it late.
     expires_at: Instant,
     lifetime: Duration,
 }
 
 impl AccessToken {
+    /// A token of `lifetime` that was asked for at `requested`.
+    fn new(secret: Secret, requested: Instant, lifetime: Duration) -> Self {
+        Self { secret, expires_at: requested + lifetime, lifetime }
+    }
+
+    /// Unix seconds, for git's `password_expiry_utc`: worked out from the wall clock when it is
+    /// served, not when it was fetched.
+    pub fn expires_utc(&self) -> u64 {
+        crate::store::unix_now() + self.expires_at.saturating_duration_since(Instant::now()).as_secs()
+    }
+
     /// Refresh when less than `margin` is left; for short-lived tokens, at most
     /// `1/divisor` of their lifetime.
     fn due(&self, (margin, divisor): (Duration, u32), now: Instant) -> bool {
@@ -217,12 +227,7 @@ impl TokenCache {
                             tracing::warn!(account = %account.username, error = %e, "failed to keep the rotated refresh token");
                         }
                     }
-                    let token = AccessToken {
-                        secret: tokens.access_token,
-                        expires_utc: crate::store::unix_now() + tokens.expires_in.as_secs(),
-                        expires_at: started + tokens.expires_in,
-                        lifetime: tokens.expires_in,
-                    };
+                    let token = AccessToken::new(tokens.access_token, started, tokens.expires_in);
                     *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
                     self.changed.notify_one();
                     tracing::debug!(account = %account.username, expires_in = tokens.expires_in.as_secs(), "refreshed");
@@ -269,12 +274,7 @@ impl TokenCache {
             let left = deadline.saturating_duration_since(started);
             match crate::identity::fetch(identity, &self.http, left).await {
                 Ok(fetched) => {
-                    let token = AccessToken {
-                        secret: fetched.token,
-                        expires_utc: crate::store::unix_now() + fetched.lifetime.as_secs(),
-                        expires_at: started + fetched.lifetime,
-                        lifetime: fetched.lifetime,
-                    };
+                    let token = AccessToken::new(fetched.token, started, fetched.lifetime);
                     *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
                     self.changed.notify_one();
                     tracing::debug!(identity = %identity, expires_in = fetched.lifetime.as_secs(), "fetched");
@@ -328,7 +328,7 @@ impl TokenCache {
     /// When each account's cached token expires (unix seconds), for `status`.
     pub fn expiries(&self) -> HashMap<String, u64> {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.iter().filter_map(|(id, slot)| Some((id.clone(), slot.token()?.expires_utc))).collect()
+        slots.iter().filter_map(|(id, slot)| Some((id.clone(), slot.token()?.expires_utc()))).collect()
     }
 
     /// Refreshes the tokens of recently used accounts ahead of expiry, for as long as the
@@ -404,7 +404,7 @@ mod tests {
     use super::*;
 
     fn token(left: Duration, lifetime: Duration) -> AccessToken {
-        AccessToken { secret: Secret::new("t"), expires_utc: 0, expires_at: Instant::now() + left, lifetime }
+        AccessToken { secret: Secret::new("t"), expires_at: Instant::now() + left, lifetime }
     }
 
     #[test]

@@ -169,6 +169,96 @@ fn the_helper_still_answers_when_the_daemon_is_killed_in_the_middle_of_a_request
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn a_cached_token_survives_a_jump_of_the_wall_clock() {
+    let Some(libfaketime) = libfaketime() else { return };
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    // git, the helper and the daemon read the wall clock through libfaketime, from this file;
+    // their monotonic clocks stay real, as they do when a real clock is set.
+    let clock = w.env.path("clock");
+    std::fs::write(&clock, "-2h").unwrap();
+    w.env.set_env("LD_PRELOAD", libfaketime);
+    w.env.set_env("FAKETIME_TIMESTAMP_FILE", &clock);
+    w.env.set_env("FAKETIME_NO_CACHE", "1");
+    w.env.set_env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    let url = w.url("contoso");
+    let (_, first) = w.env.fill(&url).expect("a token while the clock is two hours slow");
+
+    // The clock is set right: two hours forward, past the hour-long token's expiry as first
+    // stated. git would drop a token whose stated expiry is now in the past.
+    std::fs::write(&clock, "+0").unwrap();
+    let (_, second) = w.env.fill(&url).expect("the cached token, which has most of its hour left");
+    assert_eq!(second, first);
+    assert_eq!(w.refreshes(), 1, "served from the cache");
+    let out = w.env.git(&["credential", "fill"], &format!("url={url}\n\n"));
+    let expiry: u64 =
+        stdout(&out).lines().find_map(|l| l.strip_prefix("password_expiry_utc=")).expect("an expiry").parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(expiry > now + 50 * 60 && expiry <= now + 60 * 60, "{expiry} is about an hour from {now}");
+}
+
+/// Debian's libfaketime, which `.ci/run` installs.
+#[cfg(target_os = "linux")]
+fn libfaketime() -> Option<std::path::PathBuf> {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .map(|entry| entry.unwrap().path().join("faketime/libfaketime.so.1"))
+        .find(|path| path.exists());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install faketime (see .ci/run)");
+        eprintln!("skipped: needs libfaketime (Debian's faketime)");
+    }
+    found
+}
+
+#[test]
+fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_the_deadline() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w.entra.with(|s| s.lifetime = Duration::from_secs(9));
+    let url = w.url("contoso");
+    let fetched = std::time::Instant::now();
+    let (_, token) = w.env.fill(&url).expect("a token");
+    let requests = || w.entra.with(|s| s.token_requests.len());
+    let before = requests();
+
+    // Entra answers every request with a 503 from now on.
+    w.entra.with(|s| s.fail_next.extend((0..10_000).map(|_| (503, None, "<html>down</html>".to_owned()))));
+    // The refresh ahead of expiry (6 s into the 9) fails; git is still served the valid token
+    // at once, and the failure is not retried at every get.
+    wait_for("a refresh ahead of expiry", Duration::from_secs(20), || requests() > before);
+    let tried = requests();
+    let (_, during) = w.env.fill(&url).expect("the cached token");
+    assert_eq!(during, token);
+    assert_eq!(requests(), tried, "served from the cache");
+
+    // Past the token's expiry, with Entra not answering at all: git gets nothing, one line
+    // saying why, and no longer than the helper's deadline (10 s) after asking.
+    w.entra.with(|s| s.token_delay = Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(fetched.elapsed()));
+    let asked = std::time::Instant::now();
+    let out = w.env.git(&["credential", "fill"], &format!("url={url}\n\n"));
+    let waited = asked.elapsed();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+    assert_eq!(ours.len(), 1, "{text}");
+    assert!(ours[0].contains("alice@contoso.com") && ours[0].ends_with("try again in a moment"), "{}", ours[0]);
+    assert!(waited < Duration::from_secs(20), "git waited {waited:?}: far past the deadline");
+
+    // The outage ends: the next get refreshes.
+    w.entra.with(|s| {
+        s.fail_next.clear();
+        s.token_delay = Duration::ZERO;
+    });
+    let (_, after) = w.env.fill(&url).expect("a new token");
+    assert_ne!(after, token);
+    assert_eq!(w.owner(&after).as_deref(), Some("alice@contoso.com"));
+}
+
+#[test]
 fn transient_entra_failures_are_retried_within_the_deadline() {
     let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");

@@ -69,7 +69,7 @@ impl Service {
             }
             MachineIdentity::Application { .. } | MachineIdentity::Managed { .. } | MachineIdentity::AzureCli => {
                 match self.tokens.machine(identity).await {
-                    Ok(token) => found(token_answer(&token.secret, Some(token.expires_utc), "azdo", caps)),
+                    Ok(token) => found(token_answer(&token.secret, Some(token.expires_utc()), "azdo", caps)),
                     Err(e) => missed(Miss::Identity {
                         source: identity.to_string(),
                         reason: e.to_string(),

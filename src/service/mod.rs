@@ -156,7 +156,7 @@ impl Service {
         let miss = match self.tokens.get(account).await {
             Ok(token) => {
                 let answer =
-                    token_answer(&token.secret, Some(token.expires_utc), &account.username, request.capabilities);
+                    token_answer(&token.secret, Some(token.expires_utc()), &account.username, request.capabilities);
                 return Ok(found(answer));
             }
             Err(TokenError::NeedsSignIn { username, reason }) => {
