@@ -259,6 +259,38 @@ fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_t
 }
 
 #[test]
+fn hostile_token_answers_get_one_clear_line_and_leak_nothing() {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let url = w.url("contoso");
+    let refresh_token = w.entra.with(|s| s.latest_refresh_token()).unwrap();
+    let huge = format!("{{\"access_token\":\"{}\"}}", "x".repeat(2 << 20));
+    let answers = [
+        // A captive portal's page, with a success status and no JSON.
+        (200, "<html><body>Sign in to the hotel Wi-Fi</body></html>".to_owned()),
+        // JSON of the wrong shape, and malformed JSON.
+        (200, r#"{"token_type":"Bearer","expires_in":"soon"}"#.to_owned()),
+        (400, r#"{"error":"invalid_request","error_codes":[9002313],"#.to_owned()),
+        // A body far larger than any token answer.
+        (200, huge),
+    ];
+    for (status, body) in answers {
+        w.entra.with(|s| s.fail_next.extend(std::iter::repeat_n((status, None, body.clone()), 20)));
+        let out = w.env.git(&["credential", "fill"], &format!("url={url}\n\n"));
+        w.entra.with(|s| s.fail_next.clear());
+        assert!(!out.status.success());
+        let text = stderr(&out);
+        let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+        assert_eq!(ours.len(), 1, "{status} {}: {text}", &body[..body.len().min(60)]);
+        assert!(ours[0].contains("alice@contoso.com") && ours[0].len() < 400, "{}", ours[0]);
+        assert!(!ours[0].contains("hotel") && !ours[0].contains(&refresh_token), "{}", ours[0]);
+    }
+    // None of them cost the account: the next good answer serves git.
+    let (_, token) = w.env.fill(&url).expect("a token");
+    assert_eq!(w.owner(&token).as_deref(), Some("alice@contoso.com"));
+}
+
+#[test]
 fn transient_entra_failures_are_retried_within_the_deadline() {
     let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");

@@ -137,3 +137,75 @@ pub(crate) fn describe(error: &reqwest::Error) -> String {
         None => format!("the request {what}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A loopback server that answers every connection with `response`, and counts them.
+    async fn answering(response: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut request = vec![0; 64 << 10];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream.write_all(&response).await;
+                });
+            }
+        });
+        (url, connections)
+    }
+
+    /// A refresh-token request, as the token endpoint gets it.
+    fn token_request(base: &str) -> oauth2::HttpRequest {
+        oauth2::http::Request::builder()
+            .method("POST")
+            .uri(format!("{base}/tenant/oauth2/v2.0/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(b"grant_type=refresh_token&refresh_token=the-refresh-token".to_vec())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_so_a_token_request_goes_nowhere_else() {
+        let (elsewhere, reached) = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec()).await;
+        // 307 and 308 would repeat the POST, refresh token and all, at the new address.
+        for status in [301, 302, 303, 307, 308] {
+            let redirect =
+                format!("HTTP/1.1 {status} Moved\r\nlocation: {elsewhere}/steal\r\ncontent-length: 0\r\n\r\n");
+            let (entra, _) = answering(redirect.into_bytes()).await;
+            let response = Http::new().send(token_request(&entra)).await.unwrap();
+            assert_eq!(response.status().as_u16(), status);
+        }
+        assert_eq!(reached.load(Ordering::SeqCst), 0, "nothing reached the other host");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_whether_or_not_its_length_is_stated() {
+        let mut stated = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", MAX_BODY + 1).into_bytes();
+        stated.resize(stated.len() + MAX_BODY + 1, b'x');
+        let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..=MAX_BODY / 4096 {
+            chunked.extend_from_slice(b"1000\r\n");
+            chunked.resize(chunked.len() + 4096, b'y');
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        for response in [stated, chunked] {
+            let (url, _) = answering(response).await;
+            let result = Http::new().send(token_request(&url)).await;
+            assert!(matches!(result, Err(HttpError::TooLarge)), "{result:?}");
+        }
+    }
+}
