@@ -9,7 +9,7 @@ use std::process::Command;
 
 use git_credential_azdo::secret::Secret;
 use git_credential_azdo::store::{KEYRING_SERVICE, KeyringStore, SecretStore};
-use support::{TestEnv, stdout};
+use support::{TestEnv, assert_success, stderr, stdout};
 
 fn secret_service_available() -> bool {
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
@@ -71,4 +71,129 @@ fn git_credentials_live_in_the_keyring_and_never_in_a_file() {
     env.reject(&format!("https://alice:Keyring-only-secret@{host}"));
     assert_eq!(env.fill(&format!("https://{host}")), None);
     assert!(!secret_tool_search(&key).contains(&key), "erase removed the keyring item");
+}
+
+/// A private session bus with no service activation: a Secret Service that stops stays gone.
+struct PrivateBus {
+    dir: tempfile::TempDir,
+    address: String,
+    bus: std::process::Child,
+    keyring: Option<std::process::Child>,
+}
+
+impl PrivateBus {
+    fn start() -> Option<Self> {
+        let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+        if !have("dbus-daemon") || !have("gnome-keyring-daemon") {
+            assert!(std::env::var_os("CI").is_none(), "CI must install dbus and gnome-keyring (see .ci/run)");
+            eprintln!("skipped: needs dbus-daemon and gnome-keyring-daemon");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("bus");
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let bus = Command::new("dbus-daemon")
+            .arg("--nofork")
+            .arg(format!("--config-file={}", config.display()))
+            .spawn()
+            .unwrap();
+        support::wait_for("the bus", std::time::Duration::from_secs(10), || socket.exists());
+        let address = format!("unix:path={}", socket.display());
+        let mut this = Self { dir, address, bus, keyring: None };
+        this.start_keyring();
+        Some(this)
+    }
+
+    /// Starts (again) an unlocked gnome-keyring with the same data.
+    fn start_keyring(&mut self) {
+        use std::io::Write;
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        keyring.stdin.take().unwrap().write_all(b"test-keyring-password").unwrap();
+        self.keyring = Some(keyring);
+        let address = self.address.clone();
+        support::wait_for("the Secret Service", std::time::Duration::from_secs(10), || {
+            Command::new("secret-tool")
+                .args(["search", "service", "probe"])
+                .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    }
+
+    fn stop_keyring(&mut self) {
+        if let Some(mut keyring) = self.keyring.take() {
+            keyring.kill().unwrap();
+            keyring.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        self.stop_keyring();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+#[test]
+fn a_keyring_that_goes_away_while_the_daemon_runs_costs_one_clear_line_and_comes_back() {
+    let Some(mut bus) = PrivateBus::start() else { return };
+    let mut env = TestEnv::new();
+    env.set_env("GIT_CREDENTIAL_AZDO_STORE", "keyring");
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    env.approve("https://alice:kept-in-the-keyring@kr.example.com");
+    let get = "protocol=https\nhost=kr.example.com\n\n";
+    let answer = "username=alice\npassword=kept-in-the-keyring\n";
+    assert_eq!(stdout(&env.helper(&["get"], get)), answer);
+    let daemon = env.daemon_pid().unwrap();
+
+    bus.stop_keyring();
+    // The daemon still has the secret in memory: git is served.
+    let out = env.helper(&["get"], get);
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (answer, ""));
+    // A new secret has nowhere to go: one line says so, and echoes nothing.
+    let out = env.helper(&["store"], "protocol=https\nhost=other.example.com\nusername=bob\npassword=pb-new\n\n");
+    let line = one_line_of_ours(&out);
+    assert!(line.contains("the keyring store failed to save a secret") && !line.contains("pb-new"), "{line}");
+    assert_eq!(env.daemon_pid(), Some(daemon), "the daemon keeps serving");
+
+    // A daemon started while the keyring is away cannot open it, and says so.
+    assert_success(&env.helper(&["daemon", "stop"], ""), "daemon stop");
+    support::wait_for("the daemon to stop", std::time::Duration::from_secs(10), || env.daemon_pid().is_none());
+    let out = env.helper(&["get"], get);
+    assert_eq!(stdout(&out), "");
+    assert!(one_line_of_ours(&out).contains("the keyring store is unavailable"), "{}", stderr(&out));
+
+    // The keyring is back: so is everything in it, with no restart.
+    bus.start_keyring();
+    let out = env.helper(&["get"], get);
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (answer, ""));
+}
+
+fn one_line_of_ours(out: &std::process::Output) -> String {
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("git-credential-azdo: "), "{err}");
+    err
 }
