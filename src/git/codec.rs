@@ -421,6 +421,16 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_key_takes_the_last_value_as_git_does() {
+        let credential =
+            read("protocol=https\nhost=first.example\nhost=second.example\npassword=a\npassword=b\n").unwrap();
+        assert_eq!(credential.host.as_deref(), Some("second.example"));
+        assert_eq!(credential.password.as_ref().map(Secret::expose), Some("b"));
+        // A repeated empty host still counts as missing: it never matches everything.
+        assert!(!read("protocol=https\nhost=example.com\nhost=\n").unwrap().has_protocol_and_host());
+    }
+
+    #[test]
     fn missing_or_empty_protocol_or_host_is_detected() {
         assert!(!read("host=example.com\n").unwrap().has_protocol_and_host());
         assert!(!read("protocol=https\n").unwrap().has_protocol_and_host());
