@@ -105,13 +105,17 @@ pub fn describe_refused_pat(scope: &Scope, outcome: PatOutcome) -> String {
 /// The daemon's answer, or, when it cannot be had in time, the same service's answer computed
 /// in this process: git never fails or waits long because of the daemon.
 pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
+    let started = std::time::Instant::now();
     if config.use_daemon {
         match client::request_with_autostart(config, request) {
             Ok(response) => return Ok(response),
             Err(e) => tracing::debug!(error = %crate::service::error_chain(&e), "answering without the daemon"),
         }
     }
-    crate::service::answer_in_process(&config.clone().with_git_config()?, request.clone())
+    // Only what is left of the deadline: a daemon that timed out has used most of it.
+    let mut config = config.clone().with_git_config()?;
+    config.timeout = config.timeout.saturating_sub(started.elapsed());
+    crate::service::answer_in_process(&config, request.clone())
 }
 
 /// One line for the user: what is wrong and the one thing to do.
