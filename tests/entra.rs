@@ -283,6 +283,7 @@ fn hostile_token_answers_get_one_clear_line_and_leak_nothing() {
         let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
         assert_eq!(ours.len(), 1, "{status} {}: {text}", &body[..body.len().min(60)]);
         assert!(ours[0].contains("alice@contoso.com") && ours[0].len() < 400, "{}", ours[0]);
+        assert!(ours[0].contains("Entra ID sent an answer that could not be understood"), "{}", ours[0]);
         assert!(!ours[0].contains("hotel") && !ours[0].contains(&refresh_token), "{}", ours[0]);
     }
     // None of them cost the account: the next good answer serves git.

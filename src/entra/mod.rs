@@ -276,7 +276,7 @@ impl Entra {
         let last = self.http.take_last_error();
         let response = match result {
             Ok(response) => response,
-            Err(oauth2::RequestTokenError::Request(e)) => return Err(EntraError::Unreachable(e.to_string())),
+            Err(oauth2::RequestTokenError::Request(e)) => return Err(request_error(&e)),
             Err(other) => return Err(error_from(last, &other)),
         };
         let identity = response.extra_fields().id_token.as_deref().and_then(Identity::from_id_token);
@@ -305,8 +305,16 @@ fn error_from<E: oauth2::ErrorResponse>(
             oauth2::RequestTokenError::ServerResponse(e) => EntraError::Malformed(printable(&e.to_string(), 200)),
             oauth2::RequestTokenError::Parse(e, _) => EntraError::Malformed(format!("at {}", e.path())),
             oauth2::RequestTokenError::Other(e) => EntraError::Malformed(printable(e, 200)),
-            oauth2::RequestTokenError::Request(e) => EntraError::Unreachable(e.to_string()),
+            oauth2::RequestTokenError::Request(e) => request_error(e),
         },
+    }
+}
+
+/// A request that brought back nothing usable: no answer, or one too large to be Entra's.
+fn request_error(error: &HttpError) -> EntraError {
+    match error {
+        HttpError::Transport(_) => EntraError::Unreachable(error.to_string()),
+        HttpError::TooLarge => EntraError::Malformed(error.to_string()),
     }
 }
 
