@@ -186,19 +186,7 @@ impl AccountStore {
     }
 
     fn read(&self) -> Result<Accounts, StoreError> {
-        let accounts = match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice::<Accounts>(&bytes)
-                .map_err(|e| crate::store::set_aside(&self.path, &bytes, crate::secret::describe_json_error(&e)))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Accounts::default(),
-            Err(source) => return Err(self.io("read", source)),
-        };
-        if accounts.version > FORMAT_VERSION {
-            return Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("format version {} is newer than this program understands", accounts.version),
-            });
-        }
-        Ok(accounts)
+        crate::store::read_state(&self.path, FORMAT_VERSION, |accounts: &Accounts| accounts.version)
     }
 
     fn io(&self, action: &'static str, source: std::io::Error) -> StoreError {

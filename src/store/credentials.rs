@@ -271,18 +271,7 @@ impl CredentialStore {
         if cache.loaded == current {
             return Ok(());
         }
-        let file = match std::fs::read(&self.metadata_path) {
-            Ok(bytes) => serde_json::from_slice::<MetadataFile>(&bytes)
-                .map_err(|e| super::set_aside(&self.metadata_path, &bytes, crate::secret::describe_json_error(&e)))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetadataFile::default(),
-            Err(source) => return Err(StoreError::Io { action: "read", path: self.metadata_path.clone(), source }),
-        };
-        if file.version > FORMAT_VERSION {
-            return Err(StoreError::Corrupt {
-                path: self.metadata_path.clone(),
-                reason: format!("format version {} is newer than this program understands", file.version),
-            });
-        }
+        let file: MetadataFile = super::read_state(&self.metadata_path, FORMAT_VERSION, |f: &MetadataFile| f.version)?;
         let mut index = Index::new();
         for entry in file.credentials {
             index.entry((entry.protocol.clone(), entry.host.clone())).or_default().push(entry);

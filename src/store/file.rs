@@ -32,20 +32,7 @@ impl FileStore {
     }
 
     fn load(&self) -> Result<SecretsFile, StoreError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SecretsFile::default()),
-            Err(source) => return Err(StoreError::Io { action: "read", path: self.path.clone(), source }),
-        };
-        let file: SecretsFile = serde_json::from_slice(&bytes)
-            .map_err(|e| super::set_aside(&self.path, &bytes, crate::secret::describe_json_error(&e)))?;
-        if file.version > FORMAT_VERSION {
-            return Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("format version {} is newer than this program understands", file.version),
-            });
-        }
-        Ok(file)
+        super::read_state(&self.path, FORMAT_VERSION, |file: &SecretsFile| file.version)
     }
 
     fn update(&self, change: impl FnOnce(&mut BTreeMap<String, Secret>) -> bool) -> Result<(), StoreError> {

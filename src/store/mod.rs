@@ -74,12 +74,37 @@ pub enum StoreError {
     SetAside { path: std::path::PathBuf, aside: std::path::PathBuf, reason: String },
 }
 
+/// Reads the JSON state file `path`: its default when there is none yet, set aside when it
+/// does not parse (see [`set_aside`]), refused when `version` tells of a newer format than
+/// `supported`. Its bytes are zeroed after (`secrets.json` holds secrets).
+pub(crate) fn read_state<T: serde::de::DeserializeOwned + Default>(
+    path: &std::path::Path,
+    supported: u32,
+    version: impl FnOnce(&T) -> u32,
+) -> Result<T, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(source) => return Err(StoreError::Io { action: "read", path: path.to_owned(), source }),
+    };
+    let state: T =
+        serde_json::from_slice(&bytes).map_err(|e| set_aside(path, &bytes, crate::secret::describe_json_error(&e)))?;
+    let found = version(&state);
+    if found > supported {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            reason: format!("format version {found} is newer than this program understands"),
+        });
+    }
+    Ok(state)
+}
+
 /// Sets aside the state file `path`, whose content `corrupt` did not parse, so that the next
 /// read starts afresh; nothing in it is lost. The file is renamed only if it still holds what
 /// was read: every writer reads the file before replacing it, so a file that changed was set
 /// aside and started afresh by another process already.
-pub(crate) fn set_aside(path: &std::path::Path, corrupt: &[u8], reason: String) -> StoreError {
-    let still_corrupt = std::fs::read(path).is_ok_and(|now| now == corrupt);
+fn set_aside(path: &std::path::Path, corrupt: &[u8], reason: String) -> StoreError {
+    let still_corrupt = std::fs::read(path).map(zeroize::Zeroizing::new).is_ok_and(|now| *now == corrupt);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stamp = unix_now();
     let aside = (0..100)
