@@ -9,7 +9,14 @@ use std::time::Duration;
 
 use support::git_server::Auth;
 use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
-use support::{assert_success, stderr, stdout, wait_for};
+use support::{assert_success, our_lines, stderr, stdout, wait_for};
+
+/// alice@contoso.com, signed in (through the browser) for the organization contoso.
+fn alice_signed_in() -> World {
+    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    w
+}
 
 #[test]
 fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
@@ -43,8 +50,7 @@ fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
 
 #[test]
 fn without_the_authtype_capability_the_token_is_the_password() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     let host = w.devops.addr.to_string();
     let request = format!("protocol=http\nhost={host}\npath=contoso/proj/_git/repo\n\n");
     let out = w.env.helper(&["get"], &request);
@@ -104,8 +110,7 @@ fn a_declined_or_expired_device_code_is_reported_with_entras_words() {
 
 #[test]
 fn short_lived_tokens_are_refreshed_ahead_without_the_user_waiting() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     w.entra.with(|s| s.lifetime = Duration::from_secs(6));
     let url = w.url("contoso");
     let (_, first) = w.env.fill(&url).expect("a token");
@@ -121,8 +126,7 @@ fn short_lived_tokens_are_refreshed_ahead_without_the_user_waiting() {
 
 #[test]
 fn fifty_concurrent_fills_on_an_expired_token_cause_one_token_request() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     w.start_daemon();
     w.entra.with(|s| s.token_delay = Duration::from_millis(500));
     let url = w.url("contoso");
@@ -137,8 +141,7 @@ fn fifty_concurrent_fills_on_an_expired_token_cause_one_token_request() {
 
 #[test]
 fn a_daemon_waiting_on_entra_says_hello_at_once_so_the_helper_waits_for_it() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     w.start_daemon();
     // Longer than the helper waits for a hello (1 s): a daemon that held its hello back until
     // the answer was ready would be taken for a stuck one, and the helper would ask Entra itself.
@@ -150,8 +153,7 @@ fn a_daemon_waiting_on_entra_says_hello_at_once_so_the_helper_waits_for_it() {
 
 #[test]
 fn the_helper_still_answers_when_the_daemon_is_killed_in_the_middle_of_a_request() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     w.start_daemon();
     let first = w.env.daemon_pid().unwrap();
     w.entra.with(|s| s.token_delay = Duration::from_millis(1500));
@@ -172,8 +174,7 @@ fn the_helper_still_answers_when_the_daemon_is_killed_in_the_middle_of_a_request
 #[cfg(target_os = "linux")]
 fn a_cached_token_survives_a_jump_of_the_wall_clock() {
     let Some(libfaketime) = libfaketime() else { return };
-    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let mut w = alice_signed_in();
     // git, the helper and the daemon read the wall clock through libfaketime, from this file;
     // their monotonic clocks stay real, as they do when a real clock is set.
     let clock = w.env.path("clock");
@@ -215,8 +216,7 @@ fn libfaketime() -> Option<std::path::PathBuf> {
 
 #[test]
 fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_the_deadline() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     w.entra.with(|s| s.lifetime = Duration::from_secs(9));
     let url = w.url("contoso");
     let fetched = std::time::Instant::now();
@@ -241,7 +241,7 @@ fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_t
     let waited = asked.elapsed();
     assert!(!out.status.success());
     let text = stderr(&out);
-    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+    let ours = our_lines(&out);
     assert_eq!(ours.len(), 1, "{text}");
     assert!(ours[0].contains("alice@contoso.com") && ours[0].ends_with("try again in a moment"), "{}", ours[0]);
     assert!(waited < Duration::from_secs(20), "git waited {waited:?}: far past the deadline");
@@ -258,8 +258,7 @@ fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_t
 
 #[test]
 fn hostile_token_answers_get_one_clear_line_and_leak_nothing() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     let url = w.url("contoso");
     let refresh_token = w.entra.with(|s| s.latest_refresh_token()).unwrap();
     let huge = format!("{{\"access_token\":\"{}\"}}", "x".repeat(2 << 20));
@@ -278,7 +277,7 @@ fn hostile_token_answers_get_one_clear_line_and_leak_nothing() {
         w.entra.with(|s| s.fail_next.clear());
         assert!(!out.status.success());
         let text = stderr(&out);
-        let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+        let ours = our_lines(&out);
         assert_eq!(ours.len(), 1, "{status} {}: {text}", &body[..body.len().min(60)]);
         assert!(ours[0].contains("alice@contoso.com") && ours[0].len() < 400, "{}", ours[0]);
         assert!(ours[0].contains("Entra ID sent an answer that could not be understood"), "{}", ours[0]);
@@ -291,8 +290,7 @@ fn hostile_token_answers_get_one_clear_line_and_leak_nothing() {
 
 #[test]
 fn transient_entra_failures_are_retried_within_the_deadline() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     w.entra.with(|s| {
         s.fail_next.push_back((503, None, "<html>busy</html>".into()));
         s.fail_next.push_back((429, Some(1), String::new()));
@@ -304,8 +302,7 @@ fn transient_entra_failures_are_retried_within_the_deadline() {
 
 #[test]
 fn a_rejected_token_is_dropped_and_the_next_get_refreshes() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     let url = w.url("contoso");
     let given = w.env.fill(&url).expect("a token");
     w.reject(&url, &given);
@@ -317,8 +314,7 @@ fn a_rejected_token_is_dropped_and_the_next_get_refreshes() {
 
 #[test]
 fn a_revoked_refresh_token_names_the_account_and_the_command_and_git_fails_fast() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     let url = w.url("contoso");
     let given = w.env.fill(&url).expect("a token");
     w.entra.revoke("alice@contoso.com");
@@ -328,7 +324,7 @@ fn a_revoked_refresh_token_names_the_account_and_the_command_and_git_fails_fast(
     let out = w.clone_repo("contoso", "clone");
     assert!(!out.status.success());
     let text = stderr(&out);
-    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+    let ours = our_lines(&out);
     assert_eq!(ours.len(), 1, "{text}");
     assert!(
         ours[0].contains("alice@contoso.com must sign in again for contoso")
@@ -349,8 +345,7 @@ fn a_revoked_refresh_token_names_the_account_and_the_command_and_git_fails_fast(
 
 #[test]
 fn visualstudio_com_remotes_are_served_for_their_organization() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = alice_signed_in();
     let port = w.devops.addr.port();
     let url = format!("http://contoso.visualstudio.com:{port}/DefaultCollection/proj/_git/repo");
     let resolve = format!("http.curloptResolve=contoso.visualstudio.com:{port}:127.0.0.1");

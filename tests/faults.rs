@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{TestEnv, assert_success, stderr, stdout};
+use support::{TestEnv, assert_success, our_only_line, stderr, stdout};
 
 const GET_OLD: &str = "protocol=https\nhost=old.example.com\n\n";
 const OLD_ANSWER: &str = "username=alice\npassword=old-secret\n";
@@ -22,14 +22,6 @@ fn env_with_credential() -> TestEnv {
     env
 }
 
-/// The one line the helper wrote to stderr, checked to be one line of ours.
-fn one_error_line(out: &std::process::Output) -> String {
-    let err = stderr(out);
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("git-credential-azdo: "), "{err}");
-    err.trim_end().to_owned()
-}
-
 #[test]
 fn a_corrupt_metadata_file_is_reported_once_kept_aside_and_the_rest_still_works() {
     let env = env_with_credential();
@@ -41,7 +33,7 @@ fn a_corrupt_metadata_file_is_reported_once_kept_aside_and_the_rest_still_works(
     // The daemon that holds the old file in memory notices the change on the next request.
     let out = env.helper(&["get"], GET_OLD);
     assert_eq!(stdout(&out), "");
-    let line = one_error_line(&out);
+    let line = our_only_line(&out);
     assert!(line.contains("credentials.json was corrupt") && line.contains("it is kept as"), "{line}");
     let aside: Vec<_> = std::fs::read_dir(env.state_dir())
         .unwrap()

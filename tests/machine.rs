@@ -11,7 +11,7 @@ use std::process::Output;
 
 use support::git_server::Auth;
 use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
-use support::{assert_success, stderr, stdout};
+use support::{assert_success, our_lines, stderr, stdout};
 
 /// contoso and fabrikam, both in the contoso tenant: a token of that tenant would be accepted
 /// by either, so a refusal shows that the token was not sent.
@@ -153,7 +153,7 @@ fn a_machine_token_that_azure_devops_refuses_says_what_to_check() {
     let out = clone(&w, "fabrikam", "clone");
     assert!(!out.status.success());
     let text = stderr(&out);
-    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("git-credential-azdo:")).collect();
+    let ours = our_lines(&out);
     assert_eq!(ours.len(), 1, "{text}");
     assert!(
         ours[0].contains("Azure DevOps refused the token of service principal app-sp")

@@ -11,17 +11,12 @@ use std::process::Output;
 use support::devops::PatState;
 use support::git_server::{Auth, GitServer};
 use support::world::{CONTOSO_TENANT, World, one_line};
-use support::{assert_success, make_repo, stderr, stdout};
+use support::{assert_success, make_repo, our_lines, stderr, stdout};
 
 fn login_pat(w: &World, args: &[&str], pat: &str) -> Output {
     let mut full = vec!["login", "--pat"];
     full.extend_from_slice(args);
     w.env.helper(&full, &format!("{pat}\n"))
-}
-
-/// Our lines in git's stderr.
-fn ours(out: &Output) -> Vec<String> {
-    stderr(out).lines().filter(|l| l.starts_with("git-credential-azdo:")).map(str::to_owned).collect()
 }
 
 fn status(w: &World) -> String {
@@ -94,7 +89,7 @@ fn a_refused_pat_is_removed_and_the_user_told_once() {
     w.pats.set_state(&pat, PatState::Expired);
     let out = w.clone_repo("contoso", "again");
     assert!(!out.status.success());
-    let lines = ours(&out);
+    let lines = our_lines(&out);
     assert_eq!(lines.len(), 1, "{}", stderr(&out));
     assert!(
         lines[0].contains("refused the PAT for contoso")
@@ -106,7 +101,7 @@ fn a_refused_pat_is_removed_and_the_user_told_once() {
     assert!(status(&w).contains("PATs:    none"), "removed");
 
     let out = w.clone_repo("contoso", "third");
-    let lines = ours(&out);
+    let lines = our_lines(&out);
     assert_eq!(lines.len(), 1);
     assert!(!lines[0].contains("refused"), "told once: {}", lines[0]);
 
@@ -115,12 +110,12 @@ fn a_refused_pat_is_removed_and_the_user_told_once() {
     assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
     w.pats.set_state(&fresh, PatState::Expired);
     w.pats.set_connection_data_down(true);
-    let lines = ours(&w.clone_repo("contoso", "unconfirmed"));
+    let lines = our_lines(&w.clone_repo("contoso", "unconfirmed"));
     assert_eq!(lines.len(), 1);
     assert!(lines[0].contains("could not be asked why, so it was kept"), "{}", lines[0]);
     assert!(status(&w).contains("contoso (Alice)"), "kept");
     w.pats.set_connection_data_down(false);
-    assert!(ours(&w.clone_repo("contoso", "unconfirmed"))[0].contains("it was removed"));
+    assert!(our_lines(&w.clone_repo("contoso", "unconfirmed"))[0].contains("it was removed"));
 
     let fresh = w.pats.issue("contoso", "Alice", true);
     assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
@@ -135,7 +130,7 @@ fn a_pat_without_write_access_is_kept_when_a_push_is_refused() {
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
     let out = w.commit_and_push("clone");
     assert!(!out.status.success());
-    let lines = ours(&out);
+    let lines = our_lines(&out);
     assert_eq!(lines.len(), 1, "{}", stderr(&out));
     assert!(
         lines[0].contains("accepts the PAT for contoso but refused it") && lines[0].contains("Code"),

@@ -266,6 +266,19 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
+/// Our lines in the stderr of git (or of the helper), among whatever git printed.
+pub fn our_lines(out: &Output) -> Vec<String> {
+    stderr(out).lines().filter(|l| l.starts_with("git-credential-azdo:")).map(str::to_owned).collect()
+}
+
+/// The helper's stderr, checked to be exactly one line of ours.
+pub fn our_only_line(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("git-credential-azdo: "), "{err}");
+    err.trim_end().to_owned()
+}
+
 /// Creates an empty bare repository `name` under `root` with one commit on `main`.
 pub fn make_repo(env: &TestEnv, root: &Path, name: &str) {
     let work = env.path("seed");
