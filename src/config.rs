@@ -27,6 +27,7 @@ pub const ENV_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 pub const ENV_CLIENT_ID: &str = "GIT_CREDENTIAL_AZDO_CLIENT_ID";
 pub const ENV_TENANT: &str = "GIT_CREDENTIAL_AZDO_TENANT";
 pub const ENV_DEVOPS_URL: &str = "GIT_CREDENTIAL_AZDO_DEVOPS_URL";
+pub const ENV_VSSPS_URL: &str = "GIT_CREDENTIAL_AZDO_VSSPS_URL";
 pub const ENV_BROWSER: &str = "GIT_CREDENTIAL_AZDO_BROWSER";
 
 /// Entra ID's public cloud.
@@ -73,6 +74,9 @@ pub struct Config {
     pub entra: EntraSettings,
     /// Azure DevOps Services, `https://dev.azure.com` unless a test points it at a fake.
     pub devops_url: url::Url,
+    /// Azure DevOps' identity service, where PATs are managed, when set explicitly; else
+    /// [`Config::vssps_url`] derives it from `devops_url`.
+    pub vssps_url: Option<url::Url>,
     /// A program to open sign-in pages with, instead of the system's browser.
     pub browser: Option<String>,
     /// git's `azdo.*` keys, when [`Config::with_git_config`] read them.
@@ -129,6 +133,7 @@ impl Config {
                 tenant: None,
             },
             devops_url: url::Url::parse(DEFAULT_DEVOPS_URL)?,
+            vssps_url: None,
             browser: None,
             git: GitConfig::default(),
         };
@@ -160,6 +165,9 @@ impl Config {
         if let Some(url) = lookup(&DEVOPS_URL) {
             self.devops_url = parse_endpoint(origin(&DEVOPS_URL), &url)?;
         }
+        if let Some(url) = lookup(&VSSPS_URL) {
+            self.vssps_url = Some(parse_endpoint(origin(&VSSPS_URL), &url)?);
+        }
         if let Some(client_id) = lookup(&CLIENT_ID) {
             self.entra.client_id = client_id;
         }
@@ -172,6 +180,14 @@ impl Config {
             self.browser = Some(browser);
         }
         Ok(())
+    }
+
+    /// Where PATs are managed (the PAT lifecycle API): the setting when there is one, else
+    /// `vssps.` before the Azure DevOps host (`https://vssps.dev.azure.com`), or the Azure DevOps
+    /// URL itself when its host is an IP address (a test's fake on loopback). Entra tokens go
+    /// there as to the Azure DevOps URL: it is the same service's, on the same terms.
+    pub fn vssps_url(&self) -> url::Url {
+        self.vssps_url.clone().unwrap_or_else(|| vssps_for(&self.devops_url))
     }
 
     /// The daemon's socket (a file on Unix; on Windows the lock files live in `runtime_dir`
@@ -191,6 +207,17 @@ impl Config {
     }
 }
 
+/// `https://vssps.dev.azure.com` for `https://dev.azure.com`; an address stays as it is.
+fn vssps_for(devops_url: &url::Url) -> url::Url {
+    let mut url = devops_url.clone();
+    if let Some(url::Host::Domain(host)) = devops_url.host()
+        && url.set_host(Some(&format!("vssps.{host}"))).is_err()
+    {
+        return devops_url.clone();
+    }
+    url
+}
+
 /// A setting that has both an environment variable and a git config key.
 #[derive(Debug)]
 struct GitSetting {
@@ -200,6 +227,7 @@ struct GitSetting {
 
 const AUTHORITY_HOST: GitSetting = GitSetting { env: ENV_AUTHORITY_HOST, git: "azdo.authorityHost" };
 const DEVOPS_URL: GitSetting = GitSetting { env: ENV_DEVOPS_URL, git: "azdo.devopsUrl" };
+const VSSPS_URL: GitSetting = GitSetting { env: ENV_VSSPS_URL, git: "azdo.vsspsUrl" };
 const CLIENT_ID: GitSetting = GitSetting { env: ENV_CLIENT_ID, git: "azdo.clientId" };
 const TENANT: GitSetting = GitSetting { env: ENV_TENANT, git: "azdo.tenant" };
 const BROWSER: GitSetting = GitSetting { env: ENV_BROWSER, git: "azdo.browser" };
@@ -385,6 +413,14 @@ mod tests {
             let error = parse_endpoint("AZURE_AUTHORITY_HOST", bad).unwrap_err().to_string();
             assert!(error.starts_with("AZURE_AUTHORITY_HOST="), "{error}");
         }
+    }
+
+    #[test]
+    fn the_vssps_url_is_derived_from_the_azure_devops_url() {
+        let derived = |text: &str| vssps_for(&parse_endpoint("x", text).unwrap()).to_string();
+        assert_eq!(derived("https://dev.azure.com"), "https://vssps.dev.azure.com/");
+        assert_eq!(derived("https://devops.example:8443/base"), "https://vssps.devops.example:8443/base");
+        assert_eq!(derived("http://127.0.0.1:8080"), "http://127.0.0.1:8080/", "an address has no subdomain");
     }
 
     #[test]
