@@ -92,6 +92,13 @@ struct Pattern {
     path: Vec<String>,
 }
 
+impl<T> Rules<T> {
+    /// One choice for every remote, whatever git's config says.
+    pub fn always(choice: T) -> Self {
+        Self { rules: vec![(None, choice)] }
+    }
+}
+
 impl<T: FromStr<Err = String> + Clone + Default> Rules<T> {
     /// The `azdo.[<url>.]{variable}` keys among git's `azdo.*` values. A key that cannot be
     /// understood is left out, with a warning in the log.

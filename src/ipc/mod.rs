@@ -16,10 +16,11 @@ use crate::accounts::Pat;
 use crate::azdo::Scope;
 use crate::git::Credential;
 use crate::identity::MachineSources;
+use crate::secret::Secret;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,17 @@ pub enum Request {
     Store { credential: Credential },
     /// git's `erase`: answered by [`Response::Done`].
     Erase { credential: Credential },
+    /// An access token for the organization `credential` names (as git would name it), chosen
+    /// exactly as for a `get` of it with `machine`: answered by [`Response::Token`].
+    Token {
+        credential: Credential,
+        #[serde(default, skip_serializing_if = "is_empty")]
+        machine: MachineSources,
+        /// Only an Entra token will do, whatever `azdo.<url>.auth` chooses for git (as with
+        /// `oauth`): the PAT API needs one.
+        #[serde(default)]
+        entra_only: bool,
+    },
     /// What the daemon is and keeps: answered by [`Response::Status`].
     Status,
     /// Forget accounts, PATs or everything: answered by [`Response::LoggedOut`].
@@ -107,6 +119,8 @@ pub enum Response {
     /// The answer to [`Request::Logout`]: what was removed (nothing, when the target named
     /// nothing we keep).
     LoggedOut { accounts: Vec<String>, pats: Vec<Scope>, credentials: usize },
+    /// The answer to [`Request::Token`], for `organization`.
+    Token { organization: String, answer: TokenAnswer },
     /// The answer to [`Request::Status`].
     Status { status: StatusReport },
     /// The request failed; `message` is one line for the user.
@@ -133,6 +147,26 @@ pub enum Miss {
     NoAccount { organization: String, tenant: Option<String> },
     /// The account that answers for the organization must sign in again.
     NeedsSignIn { organization: String, username: String, reason: String, tenant: String },
+}
+
+/// What answers an organization for [`Request::Token`]: a token, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TokenAnswer {
+    /// A signed-in Entra account's access token.
+    Account { token: Secret, expires_utc: u64, username: String, tenant_id: String },
+    /// A non-interactive identity's token: an Entra token, or a pipeline's job token (its
+    /// expiry unknown). `name` says which, as errors name it; `azure_cli` when it is the Azure
+    /// CLI's sign-in, which may be a person's.
+    Identity { token: Secret, expires_utc: Option<u64>, name: String, azure_cli: bool },
+    /// A PAT answers (`what` names it), which is not given out as a token; `chosen` when
+    /// `azdo.<url>.auth` chose PATs, `instead_of` why the account that comes first could not
+    /// answer.
+    Pat { what: String, chosen: bool, instead_of: Option<Miss> },
+    /// A credential git stored answers, which is not a token.
+    Stored,
+    /// Nothing answers, and why when the user can do something about it.
+    Missed { miss: Option<Miss> },
 }
 
 /// What became of a PAT that Azure DevOps refused for a repository, once asked about the PAT

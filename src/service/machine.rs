@@ -3,12 +3,12 @@
 //! before the user's accounts and PATs, each only for the destinations it may be sent to, and
 //! as `azdo.[<url>.]auth` and `azdo.[<url>.]identity` allow.
 
-use super::{Service, found, missed, request_url, token_answer};
+use super::{Answer, Service, Source, found, missed, request_url, token_answer};
 use crate::azdo::{CollectionMatch, PAT_USERNAME, Scope};
 use crate::choice::{Auth, Choices};
 use crate::git::Credential;
 use crate::identity::{self, Choice, MachineIdentity, MachineSources};
-use crate::ipc::{Miss, Response};
+use crate::ipc::Miss;
 use crate::resolve::Route;
 
 impl Service {
@@ -19,7 +19,7 @@ impl Service {
         machine: &MachineSources,
         route: &Route,
         choices: &Choices,
-    ) -> Option<Response> {
+    ) -> Option<Answer> {
         let scope = match route {
             Route::Organization { organization, .. } => Scope::Organization(organization.clone()),
             Route::Collection { pat } => pat.scope.clone(),
@@ -58,18 +58,21 @@ impl Service {
         Some(self.machine_answer(identity, request).await)
     }
 
-    async fn machine_answer(&self, identity: &MachineIdentity, request: &Credential) -> Response {
+    async fn machine_answer(&self, identity: &MachineIdentity, request: &Credential) -> Answer {
         let caps = request.capabilities;
+        let source = Source::Machine(identity.clone());
         match identity {
-            MachineIdentity::PipelineToken { token, .. } => found(token_answer(token, None, "build", caps)),
+            MachineIdentity::PipelineToken { token, .. } => found(token_answer(token, None, "build", caps), source),
             MachineIdentity::EnvPat { token } => {
                 let username = request.username.clone().filter(|u| !u.is_empty());
                 let username = username.unwrap_or_else(|| PAT_USERNAME.to_owned());
-                found(Credential { username: Some(username), password: Some(token.clone()), ..Credential::default() })
+                let credential =
+                    Credential { username: Some(username), password: Some(token.clone()), ..Credential::default() };
+                found(credential, source)
             }
             MachineIdentity::Application { .. } | MachineIdentity::Managed { .. } | MachineIdentity::AzureCli => {
                 match self.tokens.machine(identity).await {
-                    Ok(token) => found(token_answer(&token.secret, Some(token.expires_utc()), "azdo", caps)),
+                    Ok(token) => found(token_answer(&token.secret, Some(token.expires_utc()), "azdo", caps), source),
                     Err(e) => missed(Miss::Identity {
                         source: identity.to_string(),
                         reason: e.to_string(),

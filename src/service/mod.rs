@@ -5,6 +5,7 @@
 //! calls do), so it runs on blocking threads, never on an async worker.
 
 mod machine;
+mod token;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
 use crate::choice::{Auth, Choices, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
-use crate::identity::MachineSources;
+use crate::identity::{MachineIdentity, MachineSources};
 use crate::ipc::{AccountStatus, ErrorKind, LogoutTarget, Miss, PatOutcome, Request, Response, StatusReport};
 use crate::resolve::{Resolver, Route};
 use crate::secret::Secret;
@@ -60,7 +61,8 @@ impl Service {
     /// Answers `request`. [`Request::Shutdown`] is the caller's to act on; here it is `Done`.
     pub async fn handle(&self, request: Request) -> Response {
         let result = match request {
-            Request::Get { credential, machine } => self.get(credential, machine).await,
+            Request::Get { credential, machine } => self.get(credential, machine).await.map(|a| a.response),
+            Request::Token { credential, machine, entra_only } => self.token(credential, machine, entra_only).await,
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
             Request::Erase { credential } => self.erase(credential).await,
             Request::Status => self.status().await.map(|status| Response::Status { status }),
@@ -73,29 +75,41 @@ impl Service {
         })
     }
 
-    async fn get(&self, request: Credential, machine: MachineSources) -> Result<Response, StoreError> {
-        let route = self.resolver.route(&request)?;
+    /// git's `get`: the response, and what gave it.
+    async fn get(&self, request: Credential, machine: MachineSources) -> Result<Answer, StoreError> {
         let choices = self.choices.get().await;
+        self.get_with(request, machine, &choices).await
+    }
+
+    /// A `get` with `choices` for the user's.
+    async fn get_with(
+        &self,
+        request: Credential,
+        machine: MachineSources,
+        choices: &Choices,
+    ) -> Result<Answer, StoreError> {
+        let route = self.resolver.route(&request)?;
         // Non-interactive identities configured where git runs answer first, where they may.
-        if let Some(answer) = self.machine_get(&request, &machine, &route, &choices).await {
+        if let Some(answer) = self.machine_get(&request, &machine, &route, choices).await {
             return Ok(answer);
         }
         let azure_devops = matches!(route, Route::Organization { .. } | Route::Collection { .. });
-        let response = self.route_get(request, route, &choices).await?;
+        let answer = self.route_get(request, route, choices).await?;
         // A half-configured identity explains a miss better than the usual words.
-        Ok(match (response, machine.problem) {
-            (Response::Credential { credential: None, .. }, Some(problem)) if azure_devops => {
-                missed(Miss::MachineSetup { problem })
-            }
-            (response, _) => response,
+        Ok(match (answer.source, machine.problem) {
+            (None, Some(problem)) if azure_devops => missed(Miss::MachineSetup { problem }),
+            (source, _) => Answer { source, ..answer },
         })
     }
 
-    async fn route_get(&self, request: Credential, route: Route, choices: &Choices) -> Result<Response, StoreError> {
+    async fn route_get(&self, request: Credential, route: Route, choices: &Choices) -> Result<Answer, StoreError> {
         Ok(match route {
-            Route::Stored => Response::Credential { credential: self.stored_get(request).await?, miss: None },
+            Route::Stored => match self.stored_get(request).await? {
+                Some(stored) => found(stored, Source::Stored),
+                None => Answer { response: Response::Credential { credential: None, miss: None }, source: None },
+            },
             Route::NeedsHttpPath { origin } => match self.stored_get(request).await? {
-                Some(stored) => found(stored),
+                Some(stored) => found(stored, Source::Stored),
                 None => missed(Miss::NeedsHttpPath { origin }),
             },
             Route::Collection { pat } => self.pat_answer(&pat, &request).await?,
@@ -112,7 +126,7 @@ impl Service {
         organization: String,
         user_hint: Option<String>,
         choices: &Choices,
-    ) -> Result<Response, StoreError> {
+    ) -> Result<Answer, StoreError> {
         let scope = Scope::Organization(organization.clone());
         let choice = choices.auth.for_urls(&self.urls(&request, &organization));
         let all = self.accounts.load()?;
@@ -139,7 +153,7 @@ impl Service {
             return self.token_or_pat(&account, None, &request, organization).await;
         }
         if let Some(stored) = self.stored_get(request.clone()).await? {
-            return Ok(found(stored));
+            return Ok(found(stored, Source::Stored));
         }
         let tenant = self.resolver.tenant_for(&organization, &request.wwwauth, false).await;
         Ok(missed(Miss::NoAccount { organization, tenant }))
@@ -152,12 +166,12 @@ impl Service {
         fallback: Option<&Pat>,
         request: &Credential,
         organization: String,
-    ) -> Result<Response, StoreError> {
+    ) -> Result<Answer, StoreError> {
         let miss = match self.tokens.get(account).await {
             Ok(token) => {
                 let answer =
                     token_answer(&token.secret, Some(token.expires_utc()), &account.username, request.capabilities);
-                return Ok(found(answer));
+                return Ok(found(answer, Source::Account(account.clone())));
             }
             Err(TokenError::NeedsSignIn { username, reason }) => {
                 Miss::NeedsSignIn { organization, username, reason, tenant: account.tenant_id.clone() }
@@ -170,7 +184,11 @@ impl Service {
         match fallback {
             Some(pat) => {
                 tracing::info!(account = %account.username, scope = %pat.scope, "no token; answering with the PAT");
-                self.pat_answer(pat, request).await
+                let mut answer = self.pat_answer(pat, request).await?;
+                if let Some(Source::Pat { instead_of, .. }) = &mut answer.source {
+                    *instead_of = Some(miss);
+                }
+                Ok(answer)
             }
             None => Ok(missed(miss)),
         }
@@ -178,13 +196,14 @@ impl Service {
 
     /// The PAT as git's password, with any non-empty username (the request's, if it has one).
     /// Its expiry is not passed on: the user may have extended the PAT since telling us.
-    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Response, StoreError> {
+    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Answer, StoreError> {
         let Some(secret) = self.pat_secret(pat).await? else {
             tracing::warn!(scope = %pat.scope, "the PAT is missing from the secret store");
             return Ok(missed(Miss::NoPat { scope: pat.scope.clone() }));
         };
         let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
-        Ok(found(Credential { username: Some(username), password: Some(secret), ..Credential::default() }))
+        let source = Source::Pat { scope: pat.scope.clone(), instead_of: None };
+        Ok(found(Credential { username: Some(username), password: Some(secret), ..Credential::default() }, source))
     }
 
     async fn pat_secret(&self, pat: &Pat) -> Result<Option<Secret>, StoreError> {
@@ -375,6 +394,27 @@ impl Service {
     }
 }
 
+/// What answered a `get`. `token` says it, and gives out only tokens.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A signed-in Entra account's access token.
+    Account(Account),
+    /// The PAT kept for an organization or collection; `instead_of` is why the account that
+    /// comes first could not answer.
+    Pat { scope: Scope, instead_of: Option<Miss> },
+    /// A non-interactive identity of the asking environment.
+    Machine(MachineIdentity),
+    /// A credential git stored.
+    Stored,
+}
+
+/// A `get`'s response and, when a credential answers, what gave it.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub response: Response,
+    pub source: Option<Source>,
+}
+
 /// Answers `request` in this process, as the daemon would (without its cached tokens): for
 /// when no daemon can be reached, and for commands that read state when none runs.
 pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Response> {
@@ -388,12 +428,12 @@ pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Re
     Ok(runtime.block_on(service.handle(request)))
 }
 
-pub(crate) fn found(credential: Credential) -> Response {
-    Response::Credential { credential: Some(credential), miss: None }
+pub(crate) fn found(credential: Credential, source: Source) -> Answer {
+    Answer { response: Response::Credential { credential: Some(credential), miss: None }, source: Some(source) }
 }
 
-pub(crate) fn missed(miss: Miss) -> Response {
-    Response::Credential { credential: None, miss: Some(miss) }
+pub(crate) fn missed(miss: Miss) -> Answer {
+    Answer { response: Response::Credential { credential: None, miss: Some(miss) }, source: None }
 }
 
 /// `protocol://[user@]host/path` of a request, when it makes a URL.
