@@ -5,6 +5,7 @@
 //! lower case. A name is accepted only when it is a plain DNS-label-like word, because it will
 //! be placed into URLs and must not be able to change where a token is sent.
 
+pub mod pat_api;
 mod scope;
 
 pub use scope::{Collection, CollectionMatch, Scope};

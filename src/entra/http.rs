@@ -112,7 +112,7 @@ pub(crate) fn client() -> reqwest::Client {
 }
 
 /// Reads at most [`MAX_BODY`] bytes.
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
+pub(crate) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Transport(describe(&e)))? {
         if body.len() + chunk.len() > MAX_BODY {

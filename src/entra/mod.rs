@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use browser::{BrowserSignIn, open_browser};
 pub use device::DeviceCode;
-pub(crate) use http::{HttpError, client as http_client, describe as describe_http_error};
+pub(crate) use http::{HttpError, client as http_client, describe as describe_http_error, read_body};
 
 use crate::azdo::RESOURCE_ID;
 use crate::config::EntraSettings;
