@@ -26,6 +26,10 @@ pub struct Pat {
     /// When the user said it lapses, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Azure DevOps's id of the PAT, when we made it (`pat create --keep`): `pat revoke` then
+    /// knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_id: Option<String>,
 }
 
 /// The PAT for a request that is not for Azure DevOps Services.
@@ -99,6 +103,7 @@ impl AccountStore {
         user: &str,
         secret: &Secret,
         expires_at: Option<u64>,
+        authorization_id: Option<&str>,
     ) -> Result<Pat, StoreError> {
         let key = scope.secret_key();
         let backend = self.vault.put(&key, secret)?;
@@ -108,6 +113,7 @@ impl AccountStore {
             backend,
             stored_at: crate::store::unix_now(),
             expires_at,
+            authorization_id: authorization_id.map(str::to_owned),
         };
         let replaced = self.update(|all| {
             let old = all.pats.iter().position(|p| &p.scope == scope).map(|i| all.pats.remove(i));
@@ -183,12 +189,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (accounts, memory) = store(dir.path());
         let contoso = Scope::Organization("contoso".into());
-        let first = accounts.save_pat(&contoso, "Alice", &Secret::new("pat-value-1"), Some(1_800_000_000)).unwrap();
+        let first =
+            accounts.save_pat(&contoso, "Alice", &Secret::new("pat-value-1"), Some(1_800_000_000), None).unwrap();
         assert_eq!(accounts.pat_secret(&first).unwrap().unwrap().expose(), "pat-value-1");
         let file = std::fs::read_to_string(dir.path().join("accounts.json")).unwrap();
         assert!(file.contains("contoso") && !file.contains("pat-value"), "no secret in {file}");
 
-        let second = accounts.save_pat(&contoso, "Alice", &Secret::new("pat-value-2"), None).unwrap();
+        let second = accounts.save_pat(&contoso, "Alice", &Secret::new("pat-value-2"), None, None).unwrap();
         let all = accounts.load().unwrap();
         assert_eq!(all.pats.len(), 1, "one PAT per organization");
         assert_eq!(all.pat(&contoso), Some(&second));
@@ -206,7 +213,7 @@ mod tests {
     fn a_pat_read_from_the_vault_once_is_served_from_memory() {
         let dir = tempfile::tempdir().unwrap();
         let (writer, memory) = store(dir.path());
-        let pat = writer.save_pat(&Scope::Organization("contoso".into()), "A", &Secret::new("v1"), None).unwrap();
+        let pat = writer.save_pat(&Scope::Organization("contoso".into()), "A", &Secret::new("v1"), None, None).unwrap();
         let reader = AccountStore::new(dir.path(), Arc::new(Vault::with_stores(vec![memory.clone()], false)));
         reader.load().unwrap();
         assert_eq!(reader.pat_secret(&pat).unwrap().unwrap().expose(), "v1");
@@ -226,9 +233,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (accounts, _) = store(dir.path());
         let rt = Secret::new("p");
-        accounts.save_pat(&collection("https://tfs.example.com/tfs/DefaultCollection"), "A", &rt, None).unwrap();
-        accounts.save_pat(&collection("https://tfs.example.com/tfs/DefaultCollection/Nested"), "B", &rt, None).unwrap();
-        accounts.save_pat(&Scope::Organization("tfs".into()), "C", &rt, None).unwrap();
+        accounts.save_pat(&collection("https://tfs.example.com/tfs/DefaultCollection"), "A", &rt, None, None).unwrap();
+        accounts
+            .save_pat(&collection("https://tfs.example.com/tfs/DefaultCollection/Nested"), "B", &rt, None, None)
+            .unwrap();
+        accounts.save_pat(&Scope::Organization("tfs".into()), "C", &rt, None, None).unwrap();
         let all = accounts.load().unwrap();
 
         let ServerPat::Found(pat) = all.server_pat(&request("tfs.example.com", Some("tfs/DefaultCollection/p/_git/r")))

@@ -40,7 +40,7 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
 
     let vault = Arc::new(Vault::open(&config.state_dir, config.store).context("failed to open the secret store")?);
     let accounts = AccountStore::new(&config.state_dir, vault);
-    let pat = accounts.save_pat(&scope, &user, &secret, expires_at).context("failed to keep the PAT")?;
+    let pat = accounts.save_pat(&scope, &user, &secret, expires_at, None).context("failed to keep the PAT")?;
     let owner = if user.is_empty() { String::new() } else { format!(" (it belongs to {user})") };
     writeln!(out, "Saved the PAT for {scope}{owner}, in the {} store.", pat.backend)?;
     match &scope {

@@ -193,6 +193,7 @@ mod tests {
             backend: Backend::Keyring,
             stored_at: now - age,
             expires_at: expires_in.map(|e| now.saturating_add_signed(e)),
+            authorization_id: None,
         };
         let collection = Scope::Collection(Collection::parse("https://tfs.example.com/tfs/DefaultCollection").unwrap());
         let text = render_pats(
@@ -231,6 +232,7 @@ mod tests {
             backend: Backend::File,
             stored_at: now,
             expires_at,
+            authorization_id: None,
         };
         let report = StatusReport {
             daemon: None,
