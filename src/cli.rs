@@ -74,6 +74,17 @@ pub enum Command {
         #[arg(long = "org", value_name = "ORGANIZATION")]
         organization: String,
     },
+    /// Print an access token for Azure DevOps on stdout, for scripts that call its REST API
+    /// (`curl -H "Authorization: Bearer $(git-credential-azdo token --org contoso)" ...`): the
+    /// Entra token git would be given for the organization, chosen by the same rules. It is a
+    /// secret. Never a PAT.
+    Token(TokenArgs),
+    /// Create, list and revoke your personal access tokens in Azure DevOps (for tools that need
+    /// a PAT), signed in as for git.
+    Pat {
+        #[command(subcommand)]
+        action: PatAction,
+    },
     /// Show the daemon, the secret store and what is stored (never secrets).
     Status {
         /// Machine-readable output.
@@ -138,6 +149,85 @@ pub struct LogoutArgs {
     /// Everything: every account, every PAT, and every credential git stored.
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["organization", "url"]))]
+pub struct TokenArgs {
+    /// The organization (as in `https://dev.azure.com/ORGANIZATION`).
+    #[arg(long = "org", value_name = "ORGANIZATION")]
+    pub organization: Option<String>,
+    /// Or a repository's (or the organization's) URL, as git sees it: a user name in it chooses
+    /// the account, as it does for git.
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the token, when it expires, the account and the organization as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `pat` does.
+#[derive(Debug, Subcommand)]
+pub enum PatAction {
+    /// Create a PAT for one organization and print it, once: Azure DevOps never shows it again.
+    Create(PatCreateArgs),
+    /// List your PATs for an organization: name, scopes, expiry and id, never their values.
+    List {
+        /// The organization (as in `https://dev.azure.com/ORGANIZATION`).
+        #[arg(long = "org", value_name = "ORGANIZATION")]
+        organization: String,
+        /// Also the expired and revoked ones.
+        #[arg(long)]
+        all: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one of your PATs in Azure DevOps; the PAT kept for git is forgotten if it is that one.
+    Revoke(PatRevokeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("lifetime").args(["days", "expires"]))]
+pub struct PatCreateArgs {
+    /// The organization the PAT is for (and only it).
+    #[arg(long = "org", value_name = "ORGANIZATION")]
+    pub organization: String,
+    /// What the PAT may do (repeatable, or comma-separated): code:read, code:write, code:manage,
+    /// work:read, work:write, build:read, build:execute, release:read, release:execute,
+    /// packaging:read, packaging:write, project:read, wiki:read, test:read, analytics:read, ...
+    /// (area:read|write|manage), or Azure DevOps's own names (`vso.code_write`).
+    #[arg(long = "scope", value_name = "SCOPE", required = true, long_help = crate::azdo::pat_api::scope_help())]
+    pub scopes: Vec<String>,
+    /// Days until it expires (1 to 365).
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// The day it expires (YYYY-MM-DD, at most a year ahead), instead of --days. [default: 30 days]
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Its name in Azure DevOps. [default: git-credential-azdo YYYY-MM-DD]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Also keep it as the organization's PAT for git (replacing the one kept), with its expiry.
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the PAT with its name, id, scopes and expiry as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["id", "name"]))]
+pub struct PatRevokeArgs {
+    /// The organization.
+    #[arg(long = "org", value_name = "ORGANIZATION")]
+    pub organization: String,
+    /// The PAT's id, as `pat list` shows it.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// The PAT's name; several active PATs of that name are an error (revoke by id then).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

@@ -61,6 +61,8 @@ fn run() -> anyhow::Result<()> {
         Command::Unknown(_) | Command::Completions { .. } | Command::Man => return Ok(()),
         Command::Daemon { action } => return commands::daemon::run(&config, action),
         Command::Status { json } => return commands::status::run(&config, json),
+        Command::Token(args) => return commands::token::run(&config, &args),
+        Command::Pat { action } => return commands::pats::run(&config.with_git_config()?, &action),
         Command::Login(args) => return commands::login::run(&config.with_git_config()?, &args),
         Command::Logout(args) => return commands::logout::run(&config, &args),
         Command::Accounts { json } => return commands::accounts::list(&config, json),

@@ -7,7 +7,9 @@ pub mod install;
 pub mod login;
 pub mod logout;
 pub mod pat;
+pub mod pats;
 pub mod status;
+pub mod token;
 
 use std::time::{Duration, Instant};
 
