@@ -7,7 +7,10 @@ mod support;
 
 use support::{TestEnv, assert_success, stdout};
 
-const COMMANDS: &[&str] = &["install", "uninstall", "login", "logout", "accounts", "status", "daemon", "completions"];
+const COMMANDS: &[&str] =
+    &["install", "uninstall", "login", "logout", "accounts", "status", "daemon", "completions", "token", "pat"];
+/// Subcommands that the completion scripts complete too.
+const PAT_ACTIONS: &[&str] = &["create", "list", "revoke"];
 
 #[test]
 fn version_completions_and_man_page_cover_every_command() {
@@ -20,7 +23,7 @@ fn version_completions_and_man_page_cover_every_command() {
         let out = env.helper(&["completions", shell], "");
         assert_success(&out, shell);
         let script = stdout(&out);
-        for command in COMMANDS {
+        for command in COMMANDS.iter().chain(PAT_ACTIONS) {
             assert!(script.contains(command), "{shell} completes {command}");
         }
     }

@@ -7,8 +7,10 @@
 //! - Server ([`start_server`]): collections on `/{collection path}/...` (`/tfs/DefaultCollection`
 //!   or `/Main`), no Entra, Basic with a PAT made for the collection.
 //!
-//! A PAT can be valid, expired (401), or answered by the sign-in page (203, even when asked
-//! not to redirect); a read-only one is refused (401) for a push.
+//! A PAT can be valid, expired or revoked (401), or answered by the sign-in page (203, even
+//! when asked not to redirect); one without a Code scope is refused (401), and a read-only one
+//! for a push. PATs are issued by the tests, or made through the fake PAT API
+//! ([`super::vssps`]), which shares [`FakePats`] with the git front.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +31,8 @@ pub enum PatState {
     Expired,
     /// connectionData answers the 203 sign-in page whatever the headers.
     SignInPage,
+    /// Revoked through the PAT API: refused with a 401, like an expired one.
+    Revoked,
 }
 
 #[derive(Debug, Clone)]
@@ -37,7 +41,17 @@ struct FakePat {
     /// The organization, or the collection's path (`/tfs/DefaultCollection`).
     scope: String,
     state: PatState,
-    write: bool,
+    /// Space-separated `vso.*` scopes (`app_token`: full access).
+    scopes: String,
+}
+
+impl FakePat {
+    /// Whether its scopes allow reading code, and pushing.
+    fn code(&self) -> (bool, bool) {
+        let has = |names: &[&str]| self.scopes.split_whitespace().any(|s| names.contains(&s));
+        let write = has(&["vso.code_write", "vso.code_manage", "vso.code_full", "app_token"]);
+        (write || has(&["vso.code"]), write)
+    }
 }
 
 /// The PATs the fake Azure DevOps knows, shared by its Services and Server fronts.
@@ -57,20 +71,28 @@ impl FakePats {
     /// A new PAT of `user` for `scope` (an organization, or a collection's path), with Code
     /// (Read & Write) when `write`.
     pub fn issue(&self, scope: &str, user: &str, write: bool) -> String {
-        let mut pats = self.0.lock().unwrap();
-        let token = format!("pat{}x{}", pats.len() + 1, "7".repeat(48));
-        pats.insert(token.clone(), FakePat { user: user.into(), scope: scope.into(), state: PatState::Valid, write });
+        let token = format!("pat{}x{}", self.0.lock().unwrap().len() + 1, "7".repeat(48));
+        self.add(&token, scope, user, if write { "vso.code_write" } else { "vso.code" });
         token
+    }
+
+    /// Makes `token` a valid PAT of `user` for `scope` with `scopes` (space-separated `vso.*`).
+    pub fn add(&self, token: &str, scope: &str, user: &str, scopes: &str) {
+        let pat = FakePat { user: user.into(), scope: scope.into(), state: PatState::Valid, scopes: scopes.into() };
+        self.0.lock().unwrap().insert(token.to_owned(), pat);
     }
 
     pub fn set_state(&self, token: &str, state: PatState) {
         self.0.lock().unwrap().get_mut(token).expect("an issued PAT").state = state;
     }
 
-    fn check(&self, token: &str, scope: &str, write: bool) -> Option<(String, PatState)> {
+    /// Whose PAT `token` is and what it does for a request to `scope`: git's requests need a
+    /// Code scope (`git`), and pushes write access; `connectionData` takes any valid PAT.
+    fn check(&self, token: &str, scope: &str, git: bool, write: bool) -> Option<(String, PatState)> {
         let pats = self.0.lock().unwrap();
         let pat = pats.get(token).filter(|p| p.scope == scope)?;
-        let state = if write && !pat.write { PatState::Expired } else { pat.state };
+        let (read, may_write) = pat.code();
+        let state = if git && (!read || (write && !may_write)) { PatState::Expired } else { pat.state };
         Some((pat.user.clone(), state))
     }
 }
@@ -97,7 +119,7 @@ pub fn start_server(root: &Path, known: &FakePats, collections: &[&str]) -> GitS
             return Decision::Respond { auth: Auth::None, response: not_found() };
         };
         let auth = match basic(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
-            Some(Ok(token)) => match known.check(&token, collection, is_push(parts)) {
+            Some(Ok(token)) => match known.check(&token, collection, !asks_connection_data(parts), is_push(parts)) {
                 Some((user, PatState::Valid)) => Auth::Accepted(format!("Basic {user}")),
                 Some((_, state)) if path.ends_with("/_apis/connectionData") && state == PatState::SignInPage => {
                     return Decision::Respond {
@@ -123,6 +145,10 @@ pub fn start_server(root: &Path, known: &FakePats, collections: &[&str]) -> GitS
         }
     });
     GitServer::start_with(root, gate)
+}
+
+fn asks_connection_data(parts: &axum::http::request::Parts) -> bool {
+    parts.uri.path().ends_with("/_apis/connectionData")
 }
 
 /// Whether the request is part of a push.
@@ -169,7 +195,9 @@ fn decide(
         return Decision::Respond { auth: Auth::None, response };
     }
     let pat = match basic(authorization) {
-        Some(Ok(token)) => known.check(&token, &organization, is_push(parts)).map(|found| (token, found)),
+        Some(Ok(token)) => {
+            known.check(&token, &organization, !is_connection_data, is_push(parts)).map(|found| (token, found))
+        }
         _ => None,
     };
     let auth = match pat {

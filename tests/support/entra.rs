@@ -123,6 +123,12 @@ impl State {
         (issued.expires > Instant::now()).then(|| &self.users[issued.user])
     }
 
+    /// Whether `username` is an application or a managed identity rather than a person.
+    pub fn is_application(&self, username: &str) -> bool {
+        let named = |index: usize| self.users.get(index).is_some_and(|u| u.username == username);
+        self.apps.values().any(|(index, _)| named(*index)) || self.managed.values().any(|index| named(*index))
+    }
+
     /// Every refresh and access token issued, oldest first.
     pub fn issued_secrets(&self) -> Vec<String> {
         let mut all: Vec<String> = self.refresh_tokens.keys().chain(self.access_tokens.keys()).cloned().collect();

@@ -9,6 +9,7 @@ pub mod entra;
 pub mod git_server;
 pub mod scale;
 mod server;
+pub mod vssps;
 pub mod world;
 
 pub use server::Server;
