@@ -26,7 +26,8 @@
 //!   fallback.
 //! - [`store`]: secret stores and the credentials git asked us to keep.
 //! - [`azdo`]: Azure DevOps knowledge: Services remotes and their organization, tenants,
-//!   Server collections and what a PAT is for ([`azdo::Scope`]), `connectionData` checks.
+//!   Server collections and what a PAT is for ([`azdo::Scope`]), `connectionData` checks, and
+//!   the PAT lifecycle API ([`azdo::pat_api`]).
 //! - [`choice`]: `azdo.<url>.auth` and `.identity`, the user's choices for a remote.
 //! - [`identity`]: non-interactive identities (pipelines, workload identity, managed identity,
 //!   the Azure CLI): read from the asking git's environment, fetched and cached by the daemon.
@@ -39,7 +40,10 @@
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
 //!   [`secret`]: the redacting secret type; [`logging`], [`cli`].
 //! - [`commands`]: the subcommands people type: `install` (git's configuration, through
-//!   `git config`), `login`, `logout`, `accounts`, `status`, `daemon`, `completions`, `man`.
+//!   `git config`), `login`, `logout`, `accounts`, `status`, `daemon`, `completions`, `man`;
+//!   `token` (the token git would get, for REST scripts: the daemon chooses it with `get`'s own
+//!   code, [`ipc::Request::Token`]) and `pat` (PATs made, listed and revoked through the PAT API
+//!   with the user's Entra token).
 //!
 //! ## Invariants
 //! - stdout belongs to git in helper mode; stderr is silent on success.
@@ -50,9 +54,13 @@
 //! - Only [`store`] touches the keyring and the secrets file; the keyring is called from
 //!   blocking threads only.
 //! - State is written atomically, owner-only (0600 files in 0700 directories).
-//! - No network call without a deadline; tokens are sent only to the Entra authority and the
-//!   Azure DevOps base URL configured (https, or http on loopback), never to a host a server
-//!   named, and HTTP clients do not follow redirects.
+//! - No network call without a deadline; tokens are sent only to the Entra authority, the
+//!   Azure DevOps base URL configured and its identity service (`vssps.` before its host, or as
+//!   configured; for the PAT API) (https, or http on loopback), never to a host a server named,
+//!   and HTTP clients do not follow redirects.
+//! - stdout carries a secret only when the user asked for it: git's answer, `token`, and the
+//!   PAT `pat create` made (shown once); never a PAT from `token`, never a PAT's value in
+//!   `pat list`.
 //! - Entra tokens and PATs handed to git are never stored through `store`; refresh tokens and
 //!   PATs live only in the vault. A PAT goes only to its organization, or to repositories
 //!   inside its collection.
