@@ -480,6 +480,8 @@ mod tests {
     #[test]
     fn statuses_and_pages_that_are_not_the_apis() {
         assert!(matches!(check(203, false, b"<html>"), Err(PatApiError::Unauthorized(203))));
+        assert!(matches!(check(203, true, b"{}"), Err(PatApiError::Unauthorized(203))), "203 is never an answer");
+        assert!(matches!(check(203, false, b""), Err(PatApiError::Unauthorized(203))));
         assert!(matches!(check(200, false, b"<html>"), Err(PatApiError::Unauthorized(200))));
         assert!(matches!(check(302, false, b""), Err(PatApiError::Unauthorized(302))));
         assert!(matches!(check(401, true, b"{}"), Err(PatApiError::Unauthorized(401))));
