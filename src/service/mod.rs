@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use crate::accounts::{Account, AccountStore, Pat};
 use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
-use crate::choice::{Auth, Choices, LiveChoices};
+use crate::choice::{Choices, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
 use crate::identity::{MachineIdentity, MachineSources};
 use crate::ipc::{AccountStatus, ErrorKind, LogoutTarget, Miss, PatOutcome, Request, Response, StatusReport};
-use crate::resolve::{Resolver, Route};
+use crate::resolve::{Plan, Resolver, Route, Step};
 use crate::secret::Secret;
 use crate::store::{CredentialStore, StoreError, Vault};
 use crate::tokens::{TokenCache, TokenError};
@@ -81,97 +81,71 @@ impl Service {
         self.get_with(request, machine, &choices).await
     }
 
-    /// A `get` with `choices` for the user's.
+    /// A `get` with `choices` for the user's: the resolver's [`Plan`], carried out.
     async fn get_with(
         &self,
         request: Credential,
         machine: MachineSources,
         choices: &Choices,
     ) -> Result<Answer, StoreError> {
-        let route = self.resolver.route(&request)?;
-        // Non-interactive identities configured where git runs answer first, where they may.
-        if let Some(answer) = self.machine_get(&request, &machine, &route, choices).await {
-            return Ok(answer);
+        let plan = self.resolver.plan(&request, &machine, choices).await?;
+        self.carry_out(plan, &request).await
+    }
+
+    /// Tries the plan's steps in order; the first credential answers. A PAT that answers after
+    /// an account could not says why the account could not.
+    async fn carry_out(&self, plan: Plan, request: &Credential) -> Result<Answer, StoreError> {
+        let Plan { steps, otherwise, setup_problem } = plan;
+        let (mut first_miss, mut last_miss) = (None, None);
+        for step in steps {
+            match self.attempt(step, request).await? {
+                Ok(mut answer) => {
+                    if let Some(Source::Pat { instead_of, .. }) = &mut answer.source {
+                        *instead_of = first_miss;
+                    }
+                    return Ok(answer);
+                }
+                Err(miss) => {
+                    if first_miss.is_none() {
+                        first_miss.clone_from(&miss);
+                    }
+                    last_miss = miss;
+                }
+            }
         }
-        let azure_devops = matches!(route, Route::Organization { .. } | Route::Collection { .. });
-        let answer = self.route_get(request, route, choices).await?;
         // A half-configured identity explains a miss better than the usual words.
-        Ok(match (answer.source, machine.problem) {
-            (None, Some(problem)) if azure_devops => missed(Miss::MachineSetup { problem }),
-            (source, _) => Answer { source, ..answer },
+        let miss = match setup_problem {
+            Some(problem) => Some(Miss::MachineSetup { problem }),
+            None => last_miss.or(otherwise),
+        };
+        Ok(Answer { response: Response::Credential { credential: None, miss }, source: None })
+    }
+
+    /// One step of a plan: its answer, or why it gave none.
+    async fn attempt(&self, step: Step, request: &Credential) -> Result<Result<Answer, Option<Miss>>, StoreError> {
+        Ok(match step {
+            Step::Machine(identity) => self.machine_answer(&identity, request).await,
+            Step::Account { account, organization } => self.token_answer(&account, request, organization).await?,
+            Step::Pat(pat) => self.pat_answer(&pat, request).await?,
+            Step::Stored => match self.stored_get(request.clone()).await? {
+                Some(stored) => Ok(found(stored, Source::Stored)),
+                None => Err(None),
+            },
         })
     }
 
-    async fn route_get(&self, request: Credential, route: Route, choices: &Choices) -> Result<Answer, StoreError> {
-        Ok(match route {
-            Route::Stored => match self.stored_get(request).await? {
-                Some(stored) => found(stored, Source::Stored),
-                None => Answer { response: Response::Credential { credential: None, miss: None }, source: None },
-            },
-            Route::NeedsHttpPath { origin } => match self.stored_get(request).await? {
-                Some(stored) => found(stored, Source::Stored),
-                None => missed(Miss::NeedsHttpPath { origin }),
-            },
-            Route::Collection { pat } => self.pat_answer(&pat, &request).await?,
-            Route::Organization { organization, user_hint } => {
-                self.organization_get(request, organization, user_hint, choices).await?
-            }
-        })
-    }
-
-    /// An organization's credential, in the order the user chose (see [`Auth`]).
-    async fn organization_get(
-        &self,
-        request: Credential,
-        organization: String,
-        user_hint: Option<String>,
-        choices: &Choices,
-    ) -> Result<Answer, StoreError> {
-        let scope = Scope::Organization(organization.clone());
-        let choice = choices.auth.for_urls(&self.urls(&request, &organization));
-        let all = self.accounts.load()?;
-        let pat = all.pat(&scope).cloned();
-        match choice {
-            Auth::Pat => {
-                return match pat {
-                    Some(pat) => self.pat_answer(&pat, &request).await,
-                    None => Ok(missed(Miss::NoPat { scope })),
-                };
-            }
-            Auth::Auto => {
-                if let Some(account) = all.chosen(&organization, user_hint.as_deref()) {
-                    return self.token_or_pat(account, pat.as_ref(), &request, organization).await;
-                }
-                if let Some(pat) = pat {
-                    return self.pat_answer(&pat, &request).await;
-                }
-            }
-            Auth::OAuth => {}
-        }
-        let account = self.resolver.account_for(&organization, user_hint.as_deref(), &request.wwwauth).await?;
-        if let Some(account) = account {
-            return self.token_or_pat(&account, None, &request, organization).await;
-        }
-        if let Some(stored) = self.stored_get(request.clone()).await? {
-            return Ok(found(stored, Source::Stored));
-        }
-        let tenant = self.resolver.tenant_for(&organization, &request.wwwauth, false).await;
-        Ok(missed(Miss::NoAccount { organization, tenant }))
-    }
-
-    /// The account's token; when it cannot be had, `fallback` (the organization's PAT) if any.
-    async fn token_or_pat(
+    /// The account's token, or why it cannot be had.
+    async fn token_answer(
         &self,
         account: &Account,
-        fallback: Option<&Pat>,
         request: &Credential,
         organization: String,
-    ) -> Result<Answer, StoreError> {
+    ) -> Result<Result<Answer, Option<Miss>>, StoreError> {
         let miss = match self.tokens.get(account).await {
             Ok(token) => {
                 let answer =
                     token_answer(&token.secret, Some(token.expires_utc()), &account.username, request.capabilities);
-                return Ok(found(answer, Source::Account(account.clone())));
+                return Ok(Ok(found(answer, Source::Account(account.clone()))));
             }
             Err(TokenError::NeedsSignIn { username, reason }) => {
                 Miss::NeedsSignIn { organization, username, reason, tenant: account.tenant_id.clone() }
@@ -181,41 +155,25 @@ impl Service {
             }
             Err(TokenError::Store(e)) => return Err(e),
         };
-        match fallback {
-            Some(pat) => {
-                tracing::info!(account = %account.username, scope = %pat.scope, "no token; answering with the PAT");
-                let mut answer = self.pat_answer(pat, request).await?;
-                if let Some(Source::Pat { instead_of, .. }) = &mut answer.source {
-                    *instead_of = Some(miss);
-                }
-                Ok(answer)
-            }
-            None => Ok(missed(miss)),
-        }
+        Ok(Err(Some(miss)))
     }
 
     /// The PAT as git's password, with any non-empty username (the request's, if it has one).
     /// Its expiry is not passed on: the user may have extended the PAT since telling us.
-    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Answer, StoreError> {
+    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Result<Answer, Option<Miss>>, StoreError> {
         let Some(secret) = self.pat_secret(pat).await? else {
             tracing::warn!(scope = %pat.scope, "the PAT is missing from the secret store");
-            return Ok(missed(Miss::NoPat { scope: pat.scope.clone() }));
+            return Ok(Err(Some(Miss::NoPat { scope: pat.scope.clone() })));
         };
         let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
         let source = Source::Pat { scope: pat.scope.clone(), instead_of: None };
-        Ok(found(Credential { username: Some(username), password: Some(secret), ..Credential::default() }, source))
+        let credential = Credential { username: Some(username), password: Some(secret), ..Credential::default() };
+        Ok(Ok(found(credential, source)))
     }
 
     async fn pat_secret(&self, pat: &Pat) -> Result<Option<Secret>, StoreError> {
         let (accounts, pat) = (self.accounts.clone(), pat.clone());
         crate::store::blocking(move || accounts.pat_secret(&pat)).await
-    }
-
-    /// The remote's URL as git gave it, and its organization's canonical one: what
-    /// `azdo.<url>.auth` keys are matched against.
-    fn urls(&self, request: &Credential, organization: &str) -> Vec<url::Url> {
-        let canonical = url::Url::parse(&self.resolver.services().organization_url(organization)).ok();
-        request_url(request).into_iter().chain(canonical).collect()
     }
 
     /// The PAT that `request` would have been answered with, if its password is that PAT.
@@ -430,21 +388,6 @@ pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Re
 
 pub(crate) fn found(credential: Credential, source: Source) -> Answer {
     Answer { response: Response::Credential { credential: Some(credential), miss: None }, source: Some(source) }
-}
-
-pub(crate) fn missed(miss: Miss) -> Answer {
-    Answer { response: Response::Credential { credential: None, miss: Some(miss) }, source: None }
-}
-
-/// `protocol://[user@]host/path` of a request, when it makes a URL.
-pub(crate) fn request_url(request: &Credential) -> Option<url::Url> {
-    let (protocol, host) = (request.protocol.as_deref()?, request.host.as_deref()?);
-    let mut url = url::Url::parse(&format!("{protocol}://{host}/")).ok()?;
-    url.set_path(request.path.as_deref().unwrap_or_default());
-    if let Some(username) = request.username.as_deref() {
-        url.set_username(username).ok()?;
-    }
-    Some(url)
 }
 
 /// Our answer with an account's token: a Bearer credential when git can take one, else the
