@@ -297,6 +297,18 @@ pub fn git_output(args: &[&str]) -> Option<String> {
     }
 }
 
+/// The version of the `git` on PATH (major, minor), if it can be run.
+pub fn git_version() -> Option<(u32, u32)> {
+    parse_git_version(&git_output(&["--version"])?)
+}
+
+/// `git version 2.39.5` (or `2.45.2.windows.1`) -> (2, 39).
+fn parse_git_version(text: &str) -> Option<(u32, u32)> {
+    let version = text.trim().strip_prefix("git version ")?;
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 /// Runs `git args` to completion within two seconds (killing it after that), with its output.
 pub fn run_git(args: &[&str]) -> std::io::Result<std::process::Output> {
     use std::io::Read;
@@ -421,6 +433,13 @@ mod tests {
         assert_eq!(derived("https://dev.azure.com"), "https://vssps.dev.azure.com/");
         assert_eq!(derived("https://devops.example:8443/base"), "https://vssps.devops.example:8443/base");
         assert_eq!(derived("http://127.0.0.1:8080"), "http://127.0.0.1:8080/", "an address has no subdomain");
+    }
+
+    #[test]
+    fn gits_version() {
+        assert_eq!(parse_git_version("git version 2.39.5\n"), Some((2, 39)));
+        assert_eq!(parse_git_version("git version 2.47.1.windows.2"), Some((2, 47)));
+        assert_eq!(parse_git_version("hub version 2.14"), None);
     }
 
     #[test]

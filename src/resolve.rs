@@ -13,12 +13,22 @@
 //! - A remote inside an Azure DevOps Server collection with a PAT is answered by that PAT.
 //! - Everything else is answered from the credentials git stored.
 //!
-//! The organization's tenant, needed only to choose among several accounts or to sign in, is
-//! learned in this order: the `Bearer authorization_uri` challenge git passed in `wwwauth[]`,
-//! the tenant remembered for the organization, an unauthenticated `HEAD` of the organization,
-//! and finally the `organizations` tenant.
+//! The organization's tenant decides which account may answer and which tenant its token is
+//! asked for ([`azdo::token_tenant`]): an account of another tenant answers only when the user
+//! chose it (bound it, or named it in the remote URL), with a token of the organization's
+//! tenant (a guest's); the only account answers when the tenant is unknown or its own. The
+//! tenant is learned in this order: the `Bearer authorization_uri` challenge git passed in
+//! `wwwauth[]` (never a claims challenge's), the tenant remembered for the organization, an
+//! unauthenticated `HEAD` of the organization.
+//!
+//! It also remembers, in memory, what Azure DevOps said when it refused a token (git's `erase`):
+//! a claims challenge (continuous access evaluation), which the next token for the organization
+//! must satisfy; and an account refused twice in a row by an organization, which is not chosen
+//! for it again for [`REFUSAL_BACKOFF`] unless the user signs in again or binds it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::accounts::{Account, AccountStore, Pat, ServerPat};
 use crate::azdo::{self, CollectionMatch, Remote, Scope, Services};
@@ -58,12 +68,44 @@ pub struct Plan {
 pub enum Step {
     /// A non-interactive identity of the asking environment.
     Machine(MachineIdentity),
-    /// An Entra account's access token for `organization`.
-    Account { account: Account, organization: String },
+    /// An Entra account's access token for `organization`, issued in `tenant`, satisfying the
+    /// `claims` of a challenge when there is one.
+    Account { account: Account, organization: String, tenant: String, claims: Option<String> },
     /// The PAT kept for an organization or collection.
     Pat(Pat),
     /// A credential git stored.
     Stored,
+    /// A source that cannot answer for now, and why.
+    Missed(Miss),
+}
+
+/// How long a claims challenge from a refusal waits for the next token of its organization.
+const CHALLENGE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// A second refusal of an account by an organization within this long of the first (of a token
+/// fetched after it) means the organization does not take that account.
+const REFUSAL_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long an account the organization refused twice is not chosen for it.
+pub const REFUSAL_BACKOFF: Duration = Duration::from_secs(10 * 60);
+
+/// An organization's refusal of an account's token.
+#[derive(Debug, Clone)]
+struct Refusal {
+    at: Instant,
+    /// Set on the second refusal: the account is not chosen for the organization until then.
+    until: Option<Instant>,
+    /// The account's `signed_in_at` and whether it was bound to the organization: a new sign-in
+    /// or a binding lifts the refusal.
+    signed_in_at: u64,
+    bound: bool,
+}
+
+/// What Azure DevOps said when it refused tokens, kept in memory.
+#[derive(Debug, Default)]
+struct Refusals {
+    /// Organization -> (claims of its last challenge, when).
+    challenges: HashMap<String, (String, Instant)>,
+    /// (account id, organization) -> the last refusal.
+    accounts: HashMap<(String, String), Refusal>,
 }
 
 impl Plan {
@@ -81,11 +123,73 @@ pub struct Resolver {
     services: Services,
     accounts: Arc<AccountStore>,
     http: reqwest::Client,
+    refusals: Mutex<Refusals>,
 }
 
 impl Resolver {
     pub fn new(services: Services, accounts: Arc<AccountStore>) -> Self {
-        Self { services, accounts, http: crate::entra::http_client() }
+        Self { services, accounts, http: crate::entra::http_client(), refusals: Mutex::default() }
+    }
+
+    fn refusals(&self) -> std::sync::MutexGuard<'_, Refusals> {
+        self.refusals.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Azure DevOps refused a token of `organization` with a claims challenge: the next token for
+    /// it carries `claims`.
+    pub fn note_challenge(&self, organization: &str, claims: String) {
+        self.refusals().challenges.insert(organization.to_owned(), (claims, Instant::now()));
+    }
+
+    /// A token with the organization's challenge was had: the challenge is met.
+    pub fn challenge_met(&self, organization: &str) {
+        self.refusals().challenges.remove(organization);
+    }
+
+    fn challenge(&self, organization: &str) -> Option<String> {
+        let refusals = self.refusals();
+        let (claims, at) = refusals.challenges.get(organization)?;
+        (at.elapsed() < CHALLENGE_LIFETIME).then(|| claims.clone())
+    }
+
+    /// Azure DevOps refused `account`'s token for `organization`, a token asked for at
+    /// `requested`. Returns whether it is the second refusal in a row (of a token fetched after
+    /// the first), after which the account is not chosen for the organization for a while.
+    pub fn note_refusal(&self, account: &Account, organization: &str, requested: Instant) -> bool {
+        let now = Instant::now();
+        let key = (account.id.clone(), organization.to_owned());
+        let bound = account.organizations.iter().any(|o| o == organization);
+        let mut refusals = self.refusals();
+        let again = refusals.accounts.get(&key).is_some_and(|earlier| {
+            now.saturating_duration_since(earlier.at) < REFUSAL_WINDOW
+                && requested > earlier.at
+                && earlier.signed_in_at == account.signed_in_at
+        });
+        let until = again.then(|| now + REFUSAL_BACKOFF);
+        refusals.accounts.insert(key, Refusal { at: now, until, signed_in_at: account.signed_in_at, bound });
+        again
+    }
+
+    /// Whether `organization` refused `account` twice lately, and nothing changed since.
+    fn refused(&self, account: &Account, organization: &str) -> bool {
+        let refusals = self.refusals();
+        let Some(refusal) = refusals.accounts.get(&(account.id.clone(), organization.to_owned())) else {
+            return false;
+        };
+        let bound = account.organizations.iter().any(|o| o == organization);
+        refusal.until.is_some_and(|until| Instant::now() < until)
+            && refusal.signed_in_at == account.signed_in_at
+            && refusal.bound == bound
+    }
+
+    /// The step of `account` for `organization`, whose tenant is `tenant` if known.
+    fn account_step(&self, account: &Account, organization: String, tenant: Option<&str>) -> Step {
+        if self.refused(account, &organization) {
+            return Step::Missed(Miss::Refused { organization, username: account.username.clone() });
+        }
+        let claims = self.challenge(&organization);
+        let tenant = azdo::token_tenant(&account.tenant_id, tenant);
+        Step::Account { account: account.clone(), organization, tenant, claims }
     }
 
     pub fn route(&self, request: &Credential) -> Result<Route, StoreError> {
@@ -145,32 +249,42 @@ impl Resolver {
         let choice = choices.auth.for_urls(&self.urls(request, &organization));
         let all = self.accounts.load()?;
         let pat = all.pat(&scope).cloned();
-        match choice {
-            Auth::Pat => {
-                return Ok(match pat {
-                    Some(pat) => Plan::only(Step::Pat(pat)),
-                    None => Plan::missed(Miss::NoPat { scope }),
-                });
-            }
-            Auth::Auto => {
-                if let Some(account) = all.chosen(&organization, user_hint.as_deref()) {
-                    // The PAT answers when the account's token cannot be had.
-                    let account = Step::Account { account: account.clone(), organization };
-                    let steps = [Some(account), pat.map(Step::Pat)].into_iter().flatten().collect();
-                    return Ok(Plan { steps, otherwise: None, setup_problem: None });
-                }
-                if let Some(pat) = pat {
-                    return Ok(Plan::only(Step::Pat(pat)));
-                }
-            }
-            Auth::OAuth => {}
+        if choice == Auth::Pat {
+            return Ok(match pat {
+                Some(pat) => Plan::only(Step::Pat(pat)),
+                None => Plan::missed(Miss::NoPat { scope }),
+            });
         }
-        let account = self.account_for(&organization, user_hint.as_deref(), &request.wwwauth).await?;
-        if let Some(account) = account {
-            return Ok(Plan::only(Step::Account { account, organization }));
+        let chosen = all.chosen(&organization, user_hint.as_deref()).cloned();
+        let pat = pat.filter(|_| choice == Auth::Auto);
+        if chosen.is_none()
+            && let Some(pat) = pat
+        {
+            return Ok(Plan::only(Step::Pat(pat)));
         }
-        let tenant = self.tenant_for(&organization, &request.wwwauth, false).await;
-        Ok(Plan { otherwise: Some(Miss::NoAccount { organization, tenant }), ..Plan::only(Step::Stored) })
+        if all.accounts.is_empty() {
+            let tenant = self.tenant_for(&organization, &request.wwwauth, false).await;
+            return Ok(Plan { otherwise: Some(Miss::NoAccount { organization, tenant }), ..Plan::only(Step::Stored) });
+        }
+        let tenant = self.tenant_for(&organization, &request.wwwauth, true).await;
+        if let Some(account) = chosen {
+            // The user's choice answers, with a token of the organization's tenant; the PAT
+            // answers when that cannot be had.
+            let account = self.account_step(&account, organization, tenant.as_deref());
+            let steps = [Some(account), pat.map(Step::Pat)].into_iter().flatten().collect();
+            return Ok(Plan { steps, otherwise: None, setup_problem: None });
+        }
+        if let Some(account) = account_of_tenant(&all, tenant.as_deref()) {
+            return Ok(Plan::only(self.account_step(account, organization, tenant.as_deref())));
+        }
+        let otherwise = match tenant {
+            Some(tenant) if azdo::is_specific_tenant(Some(&tenant)) => {
+                let accounts = all.accounts.iter().map(|a| a.username.clone()).collect();
+                Miss::OtherTenant { organization, tenant, accounts }
+            }
+            tenant => Miss::NoAccount { organization, tenant },
+        };
+        Ok(Plan { otherwise: Some(otherwise), ..Plan::only(Step::Stored) })
     }
 
     /// The first non-interactive identity that may serve `request`, if any.
@@ -225,29 +339,14 @@ impl Resolver {
         request_url(request).into_iter().chain(canonical).collect()
     }
 
+    /// Whether the server of `scope` offers Windows authentication ([`azdo::offers_windows_auth`]).
+    pub async fn offers_windows_auth(&self, scope: &Scope) -> bool {
+        azdo::offers_windows_auth(&self.http, &scope.connection_data_url(&self.services), azdo::DISCOVERY_TIMEOUT).await
+    }
+
     /// Whether Azure DevOps takes `secret` as a PAT for `scope` ([`azdo::check_pat`]).
     pub async fn check_pat(&self, scope: &Scope, secret: &Secret) -> Result<String, azdo::CheckError> {
         azdo::check_pat(&self.http, &self.services, scope, secret, azdo::DISCOVERY_TIMEOUT).await
-    }
-
-    /// The account that answers for `organization`, discovering its tenant only when several
-    /// accounts could.
-    pub async fn account_for(
-        &self,
-        organization: &str,
-        user_hint: Option<&str>,
-        wwwauth: &[String],
-    ) -> Result<Option<Account>, StoreError> {
-        let all = self.accounts.load()?;
-        if let Some(account) = all.choose(organization, user_hint, || None) {
-            return Ok(Some(account.clone()));
-        }
-        // Only the tenant can still decide, and only between several accounts.
-        if all.accounts.len() < 2 {
-            return Ok(None);
-        }
-        let Some(tenant) = self.tenant_for(organization, wwwauth, true).await else { return Ok(None) };
-        Ok(all.choose(organization, user_hint, || Some(tenant)).cloned())
     }
 
     /// The organization's tenant, from `wwwauth`, the remembered one, or (when `discover`)
@@ -271,6 +370,18 @@ impl Resolver {
         if let Err(e) = crate::store::blocking(move || store.remember_tenant(&organization, &tenant)).await {
             tracing::warn!(error = %e, "failed to remember a tenant");
         }
+    }
+}
+
+/// The account for an organization of `tenant` that no account was chosen for: the only one
+/// when the tenant is unknown or its own, else the one of that tenant (for an organization
+/// backed by personal accounts, a personal account).
+fn account_of_tenant<'a>(all: &'a crate::accounts::Accounts, tenant: Option<&str>) -> Option<&'a Account> {
+    match (all.accounts.as_slice(), tenant) {
+        ([only], tenant) if !azdo::is_specific_tenant(tenant) => Some(only),
+        (several, Some(azdo::ORGANIZATIONS_TENANT)) => several.iter().find(|a| a.tenant_id == azdo::MSA_TENANT),
+        (several, Some(tenant)) => several.iter().find(|a| a.tenant_id == tenant),
+        (_, None) => None,
     }
 }
 
@@ -345,7 +456,8 @@ mod tests {
     }
 
     fn account(account: &Account, organization: &str) -> Step {
-        Step::Account { account: account.clone(), organization: organization.into() }
+        let tenant = account.tenant_id.clone();
+        Step::Account { account: account.clone(), organization: organization.into(), tenant, claims: None }
     }
 
     #[tokio::test]

@@ -7,8 +7,14 @@
 //!   `get` does not wait on the network.
 //! - Transient failures are retried with backoff within a budget shorter than the helper's
 //!   deadline; while a cached token is still valid it keeps being served.
-//! - A refresh token Entra refuses marks the account as needing a sign-in (persisted), and no
-//!   further requests are sent for it until the user signs in again.
+//! - Tokens are per account and tenant: an account's own (home, or the MSA transfer tenant for a
+//!   personal account), and those of tenants that invited it as a guest.
+//! - A claims challenge (continuous access evaluation) drops the cached token and refreshes with
+//!   the challenge's claims.
+//! - A refresh token Entra refuses at the account's own tenant marks the account as needing a
+//!   sign-in (persisted), and no further requests are sent for it until the user signs in again.
+//!   Refused at another tenant (not, or no longer, a guest there), the account is left alone and
+//!   that tenant is not asked again for a while.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,6 +42,9 @@ const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// After a failed refresh ahead of time, the next try waits this long (a `get` may still
 /// refresh sooner): an outage must not turn into a stream of requests.
 const AHEAD_RETRY: Duration = Duration::from_secs(30);
+/// How long a tenant that refused an account (not a guest there) is not asked again, unless the
+/// account signs in again.
+pub const TENANT_BACKOFF: Duration = Duration::from_secs(5 * 60);
 
 /// An access token as served to git.
 #[derive(Debug, Clone)]
@@ -72,6 +81,11 @@ impl AccessToken {
     fn valid(&self, now: Instant) -> bool {
         self.expires_at > now
     }
+
+    /// When it was asked for.
+    pub fn requested_at(&self) -> Instant {
+        self.expires_at.checked_sub(self.lifetime).unwrap_or(self.expires_at)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +99,10 @@ pub enum TokenError {
         #[source]
         source: EntraError,
     },
+    /// A tenant other than the account's own did not give it a token (it is not a guest there,
+    /// or that tenant's policies need the user).
+    #[error("Entra ID gives {username} no token for tenant {tenant} ({reason})")]
+    TenantRefused { username: String, tenant: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -99,6 +117,9 @@ struct Slot {
     last_used: Mutex<Option<Instant>>,
     /// When a refresh ahead of time was last tried.
     last_ahead: Mutex<Option<Instant>>,
+    /// A tenant that is not the account's own refused it: when, the account's `signed_in_at`
+    /// then (a new sign-in lifts it), and why.
+    refused: Mutex<Option<(Instant, u64, String)>>,
 }
 
 impl Slot {
@@ -177,9 +198,9 @@ impl TokenCache {
         }
     }
 
-    fn slot(&self, account_id: &str) -> Arc<Slot> {
+    fn slot(&self, key: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.entry(account_id.to_owned()).or_default().clone()
+        slots.entry(key.to_owned()).or_default().clone()
     }
 
     fn entra(&self, account: &Account) -> Result<Arc<Entra>, StoreError> {
@@ -193,18 +214,41 @@ impl TokenCache {
         Ok(entra)
     }
 
-    /// A token for `account` with a few minutes left at least, refreshing it when needed.
-    pub async fn get(&self, account: &Account) -> Result<AccessToken, TokenError> {
+    /// A token of `account` issued in `tenant` with a few minutes left at least, refreshing it
+    /// when needed. A claims `challenge` drops the cached token, and the refresh carries it.
+    pub async fn get(
+        &self,
+        account: &Account,
+        tenant: &str,
+        challenge: Option<&str>,
+    ) -> Result<AccessToken, TokenError> {
         if let Some(reason) = &account.needs_sign_in {
             return Err(TokenError::NeedsSignIn { username: account.username.clone(), reason: reason.clone() });
         }
-        let slot = self.slot(&account.id);
-        let refresh = || self.refresh(account, &slot);
+        let slot = self.slot(&account_key(&account.id, tenant));
+        let refused = slot.refused.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some((at, signed_in_at, reason)) = refused
+            && signed_in_at == account.signed_in_at
+            && at.elapsed() < TENANT_BACKOFF
+        {
+            let (username, tenant) = (account.username.clone(), tenant.to_owned());
+            return Err(TokenError::TenantRefused { username, tenant, reason });
+        }
+        if challenge.is_some() {
+            *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+        let refresh = || self.refresh(account, tenant, challenge, &slot);
         slot.serve(&account.username, refresh, |e| matches!(e, TokenError::Refresh { .. })).await
     }
 
-    /// Refreshes `account`'s token now; the caller holds the slot's refresh lock.
-    async fn refresh(&self, account: &Account, slot: &Slot) -> Result<AccessToken, TokenError> {
+    /// Refreshes `account`'s token in `tenant` now; the caller holds the slot's refresh lock.
+    async fn refresh(
+        &self,
+        account: &Account,
+        tenant: &str,
+        challenge: Option<&str>,
+        slot: &Slot,
+    ) -> Result<AccessToken, TokenError> {
         let refresh_token = {
             let (store, account) = (self.accounts.clone(), account.clone());
             blocking(move || store.refresh_token(&account)).await?
@@ -217,7 +261,7 @@ impl TokenCache {
         let mut pause = Duration::from_millis(250);
         loop {
             let started = Instant::now();
-            let attempt = tokio::time::timeout_at(deadline, entra.refresh(&account.tenant_id, &refresh_token)).await;
+            let attempt = tokio::time::timeout_at(deadline, entra.refresh(tenant, &refresh_token, challenge)).await;
             let error = match attempt {
                 Ok(Ok(tokens)) => {
                     if let Some(rotated) = tokens.refresh_token {
@@ -236,6 +280,14 @@ impl TokenCache {
                 Ok(Err(error)) => error,
                 Err(_) => EntraError::Unreachable("no answer within the deadline".into()),
             };
+            if error.needs_sign_in() && !crate::azdo::is_home_tenant(&account.tenant_id, tenant) {
+                let reason = error.to_string();
+                tracing::info!(account = %account.username, %tenant, %reason, "another tenant refused the account");
+                *slot.refused.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((Instant::now(), account.signed_in_at, reason.clone()));
+                let (username, tenant) = (account.username.clone(), tenant.to_owned());
+                return Err(TokenError::TenantRefused { username, tenant, reason });
+            }
             if error.needs_sign_in() {
                 return Err(self.needs_sign_in(account, error.to_string()).await);
             }
@@ -299,6 +351,16 @@ impl TokenCache {
             .find_map(|slot| slot.machine.lock().unwrap_or_else(PoisonError::into_inner).clone())
     }
 
+    /// The account (id) and tenant whose cached token `token` is, and when it was asked for.
+    pub fn account_of(&self, token: &Secret) -> Option<(String, String, Instant)> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.iter().find_map(|(key, slot)| {
+            let cached = slot.token().filter(|t| t.secret == *token)?;
+            let (account, tenant) = key.split_once('\t')?;
+            Some((account.to_owned(), tenant.to_owned(), cached.requested_at()))
+        })
+    }
+
     /// Whether `token` is one of the access tokens we hand out.
     pub fn is_ours(&self, token: &Secret) -> bool {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
@@ -322,13 +384,21 @@ impl TokenCache {
 
     /// Drops everything cached for the account (signed out).
     pub fn forget_account(&self, account_id: &str) {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).remove(account_id);
+        let prefix = account_key(account_id, "");
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner).retain(|key, _| !key.starts_with(&prefix));
     }
 
-    /// When each account's cached token expires (unix seconds), for `status`.
+    /// When each account's cached token expires (unix seconds; the latest of its tenants'), for
+    /// `status`.
     pub fn expiries(&self) -> HashMap<String, u64> {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.iter().filter_map(|(id, slot)| Some((id.clone(), slot.token()?.expires_utc()))).collect()
+        let mut expiries: HashMap<String, u64> = HashMap::new();
+        for (key, slot) in slots.iter() {
+            let (Some((id, _)), Some(token)) = (key.split_once('\t'), slot.token()) else { continue };
+            let expiry = expiries.entry(id.to_owned()).or_default();
+            *expiry = (*expiry).max(token.expires_utc());
+        }
+        expiries
     }
 
     /// Refreshes the tokens of recently used accounts ahead of expiry, for as long as the
@@ -366,8 +436,8 @@ impl TokenCache {
         earliest.min(now + IDLE_CHECK)
     }
 
-    async fn refresh_ahead(&self, account_id: &str) {
-        let slot = self.slot(account_id);
+    async fn refresh_ahead(&self, key: &str) {
+        let slot = self.slot(key);
         let Ok(_single_flight) = slot.refreshing.try_lock() else { return };
         let now = Instant::now();
         if slot.ahead_at(now).is_none_or(|t| t > now) {
@@ -381,6 +451,7 @@ impl TokenCache {
             }
             return;
         }
+        let Some((account_id, tenant)) = key.split_once('\t') else { return };
         let account = match self.accounts.load() {
             Ok(all) => all.by_id(account_id).cloned(),
             Err(e) => {
@@ -393,10 +464,15 @@ impl TokenCache {
             *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
             return;
         };
-        if let Err(e) = self.refresh(&account, &slot).await {
+        if let Err(e) = self.refresh(&account, tenant, None, &slot).await {
             tracing::warn!(account = %account.username, error = %e, "refresh ahead of expiry failed");
         }
     }
+}
+
+/// The cache's key for an account's tokens of one tenant.
+fn account_key(account_id: &str, tenant: &str) -> String {
+    format!("{account_id}\t{tenant}")
 }
 
 #[cfg(test)]

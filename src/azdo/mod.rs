@@ -20,6 +20,40 @@ pub const ORGANIZATIONS_TENANT: &str = "organizations";
 
 const ZERO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
 
+/// The home tenant of every personal Microsoft account (GCM `Constants.MsaHomeTenantId`).
+pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// Where a personal Microsoft account's tokens are refreshed with an MSA pass-through client
+/// such as Visual Studio's: Entra refuses that client at the account's home tenant
+/// (AADSTS9002332). GCM `Constants.MsaTransferTenantId`, used by
+/// `MicrosoftAuthentication.GetAccessTokenSilentlyAsync`; MSAL.NET issue 3077.
+pub const MSA_TRANSFER_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+
+/// Whether `tenant` names a tenant, rather than standing for "whichever" (`organizations`,
+/// `common`), or being unknown.
+pub fn is_specific_tenant(tenant: Option<&str>) -> bool {
+    tenant.is_some_and(|t| t != ORGANIZATIONS_TENANT && t != "common")
+}
+
+/// The tenant a token of an account at home in `home` is asked for, to be sent to an
+/// organization of `organization_tenant`: that tenant when it names one (the account's own, or
+/// one that invited it as a guest, whose tokens are that tenant's); else the account's home
+/// tenant, or, for a personal Microsoft account, the MSA transfer tenant.
+pub fn token_tenant(home: &str, organization_tenant: Option<&str>) -> String {
+    match organization_tenant {
+        Some(tenant) if is_specific_tenant(Some(tenant)) => tenant.to_owned(),
+        _ if home == MSA_TENANT => MSA_TRANSFER_TENANT.to_owned(),
+        _ => home.to_owned(),
+    }
+}
+
+/// Whether a token of `tenant` counts as the account's own (home, or the transfer tenant of a
+/// personal account): a refusal there means the account must sign in again; elsewhere, that it
+/// is not (or no longer) a guest there.
+pub fn is_home_tenant(home: &str, tenant: &str) -> bool {
+    tenant == home || (home == MSA_TENANT && tenant == MSA_TRANSFER_TENANT)
+}
+
 /// What a git request is, as far as Azure DevOps Services goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {
@@ -129,19 +163,20 @@ fn plain_name(text: &str, max_len: usize, extra: &[char]) -> Option<String> {
 /// challenge among git's `wwwauth[]` headers. The all-zero tenant (organizations backed by
 /// personal Microsoft accounts) means [`ORGANIZATIONS_TENANT`]. Only the tenant is taken from
 /// the header, never the host, so a hostile server cannot choose where we sign in.
+///
+/// A claims challenge (continuous access evaluation) says nothing about the organization: every
+/// recorded one names `common`. It is skipped, and `common` is never taken for a tenant.
 pub fn tenant_from_wwwauth(headers: &[String]) -> Option<String> {
     headers.iter().find_map(|header| {
         let (scheme, params) = header.trim().split_once(char::is_whitespace)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        if !scheme.eq_ignore_ascii_case("bearer") || crate::entra::claims::is_claims_challenge(header) {
             return None;
         }
-        let uri = params.split(',').find_map(|param| {
-            let (name, value) = param.trim().split_once('=')?;
-            name.trim().eq_ignore_ascii_case("authorization_uri").then(|| value.trim().trim_matches('"'))
-        })?;
+        let params = crate::entra::claims::auth_params(params);
+        let uri = &params.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization_uri"))?.1;
         let rest = uri.strip_prefix("https://")?;
         let tenant = rest.split_once('/')?.1.split(['/', '?', '#']).next()?;
-        tenant_name(tenant)
+        tenant_name(tenant).filter(|t| t != "common")
     })
 }
 
@@ -242,6 +277,33 @@ pub async fn connection_data(
     let body = response.bytes().await.map_err(|e| CheckError::Unreachable(crate::entra::describe_http_error(&e)))?;
     let data: ConnectionData = serde_json::from_slice(&body).map_err(|_| CheckError::SignInPage(status))?;
     Ok(data.authenticated_user.provider_display_name.map(|n| crate::entra::printable(&n, 200)).unwrap_or_default())
+}
+
+/// Whether a 401's challenges (git's `wwwauth[]`) offer Windows authentication (`NTLM`,
+/// `Negotiate`); `None` when git passed none (git before 2.41).
+pub fn windows_auth_in(wwwauth: &[String]) -> Option<bool> {
+    (!wwwauth.is_empty()).then(|| wwwauth.iter().any(|h| is_windows_scheme(h)))
+}
+
+fn is_windows_scheme(challenge: &str) -> bool {
+    let scheme = challenge.split_whitespace().next().unwrap_or_default();
+    scheme.eq_ignore_ascii_case("ntlm") || scheme.eq_ignore_ascii_case("negotiate")
+}
+
+/// Whether the server at `url` offers Windows authentication: an anonymous `GET` (IIS answers
+/// `401` with `WWW-Authenticate: Negotiate`, `NTLM` and, when enabled, `Basic`). Given a
+/// username and password, git's curl picks NTLM over Basic there, and a PAT is no Windows
+/// password. `false` when the server cannot be asked.
+pub async fn offers_windows_auth(client: &reqwest::Client, url: &str, timeout: std::time::Duration) -> bool {
+    let response = client.get(url).header("X-TFS-FedAuthRedirect", "Suppress").timeout(timeout).send().await;
+    response.is_ok_and(|response| {
+        response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(is_windows_scheme)
+    })
 }
 
 /// The user name sent with a PAT over Basic: Azure DevOps accepts any non-empty one.
@@ -379,6 +441,30 @@ mod tests {
     }
 
     const ZERO_TENANT_HEADER: &str = "00000000-0000-0000-0000-000000000000";
+
+    #[test]
+    fn a_claims_challenge_or_common_names_no_tenant() {
+        let cae = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="eyJhIjp7fX0=""#;
+        let tenant = "Bearer authorization_uri=https://login.microsoftonline.com/t1".to_owned();
+        assert_eq!(tenant_from_wwwauth(&[cae.to_owned()]), None);
+        assert_eq!(tenant_from_wwwauth(&[cae.to_owned(), tenant]).as_deref(), Some("t1"));
+        let common = "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize".to_owned();
+        assert_eq!(tenant_from_wwwauth(&[common]), None);
+    }
+
+    #[test]
+    fn personal_accounts_refresh_at_the_transfer_tenant_and_guests_at_the_organizations() {
+        const HOME: &str = "11111111-1111-1111-1111-111111111111";
+        const OTHER: &str = "22222222-2222-2222-2222-222222222222";
+        assert_eq!(token_tenant(HOME, None), HOME);
+        assert_eq!(token_tenant(HOME, Some(ORGANIZATIONS_TENANT)), HOME);
+        assert_eq!(token_tenant(HOME, Some(OTHER)), OTHER, "a guest's token is the inviting tenant's");
+        assert_eq!(token_tenant(MSA_TENANT, None), MSA_TRANSFER_TENANT);
+        assert_eq!(token_tenant(MSA_TENANT, Some(ORGANIZATIONS_TENANT)), MSA_TRANSFER_TENANT);
+        assert_eq!(token_tenant(MSA_TENANT, Some(OTHER)), OTHER, "a personal account invited by a tenant");
+        assert!(is_home_tenant(MSA_TENANT, MSA_TRANSFER_TENANT) && is_home_tenant(HOME, HOME));
+        assert!(!is_home_tenant(HOME, OTHER) && !is_home_tenant(MSA_TENANT, OTHER));
+    }
 
     #[test]
     fn hostile_challenges_yield_no_tenant() {

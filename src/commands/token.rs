@@ -159,7 +159,10 @@ fn kind_of(response: &Response) -> &'static str {
     match response {
         Response::Credential { .. } => "a credential",
         Response::Done => "done",
-        Response::MachineRefused { .. } | Response::PatRefused { .. } => "a refusal",
+        Response::MachineRefused { .. }
+        | Response::PatRefused { .. }
+        | Response::AccountRefused { .. }
+        | Response::ClaimsChallenge { .. } => "a refusal",
         Response::LoggedOut { .. } => "a logout",
         Response::Token { .. } => "a token",
         Response::Status { .. } => "a status",
@@ -216,6 +219,7 @@ mod tests {
             username: "alice@contoso.com".into(),
             reason: "invalid_grant".into(),
             tenant: "t1".into(),
+            claims: None,
         };
         let pat = TokenAnswer::Pat { what: "x".into(), chosen: false, instead_of: Some(needs) };
         let line = token(pat).unwrap_err().to_string();

@@ -19,15 +19,20 @@ pub struct DeviceCode {
     pub expires_in: Duration,
     details: StandardDeviceAuthorizationResponse,
     tenant: String,
+    /// The `claims` parameter, sent again with each poll.
+    claims: String,
 }
 
 impl Entra {
-    /// Asks Entra for a device code for `tenant`.
-    pub async fn start_device_sign_in(&self, tenant: &str) -> Result<DeviceCode, EntraError> {
+    /// Asks Entra for a device code for `tenant`, with the claims of a challenge to satisfy
+    /// when there is one.
+    pub async fn start_device_sign_in(&self, tenant: &str, challenge: Option<&str>) -> Result<DeviceCode, EntraError> {
         let client = self.oauth_client(tenant)?;
+        let claims = super::claims::request_claims(challenge);
         let result = client
             .exchange_device_code()
             .add_scopes(scopes().into_iter().map(Scope::new))
+            .add_extra_param("claims", claims.clone())
             .request_async(&self.http)
             .await;
         let last = self.http.take_last_error();
@@ -47,6 +52,7 @@ impl Entra {
             expires_in: details.expires_in(),
             details,
             tenant: tenant.to_owned(),
+            claims,
         })
     }
 
@@ -54,11 +60,11 @@ impl Entra {
     pub async fn finish_device_sign_in(&self, code: DeviceCode, deadline: Duration) -> Result<Tokens, EntraError> {
         let client = self.oauth_client(&code.tenant)?;
         let limit = deadline.min(code.expires_in);
-        let polled = client.exchange_device_access_token(&code.details).request_async(
-            &self.http,
-            tokio::time::sleep,
-            Some(limit),
-        );
+        let polled = client
+            .exchange_device_access_token(&code.details)
+            .add_extra_param("claims", code.claims.clone())
+            .add_extra_param("client_info", "1")
+            .request_async(&self.http, tokio::time::sleep, Some(limit));
         let result = tokio::time::timeout(limit + Duration::from_secs(5), polled).await;
         let Ok(result) = result else { return Err(EntraError::TimedOut(limit)) };
         match self.tokens(result) {

@@ -6,6 +6,7 @@
 //! Facts about the wire are in shared/AZURE.md.
 
 mod browser;
+pub mod claims;
 mod device;
 mod http;
 
@@ -131,11 +132,14 @@ pub struct Tokens {
     pub identity: Option<Identity>,
 }
 
-/// Who signed in, from the `id_token`'s claims.
+/// Who signed in, from the `id_token`'s claims and MSAL's `client_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// `{oid}.{tid}`, as MSAL names accounts: stable across renames.
+    /// `{uid}.{utid}` (the object and tenant at home), as MSAL names accounts: stable across
+    /// renames, and the same whichever tenant the user signed in at (a guest's `id_token`
+    /// names the inviting tenant and another object id).
     pub account_id: String,
+    /// The home tenant: [`crate::azdo::MSA_TENANT`] for a personal Microsoft account.
     pub tenant_id: String,
     /// `preferred_username`: usually the sign-in address.
     pub username: String,
@@ -168,12 +172,36 @@ impl Identity {
             name: claims.name.map(|n| printable(&n, 256)),
         })
     }
+
+    /// The `id_token`'s identity, at home: `client_info` (base64url JSON `{"uid","utid"}`, which
+    /// Entra returns when asked with `client_info=1`) names the home object and tenant, as
+    /// MSAL's home account id does. Without it, the `id_token`'s own.
+    pub fn from_response(id_token: &str, client_info: Option<&str>) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct ClientInfo {
+            uid: String,
+            utid: String,
+        }
+        let mut identity = Self::from_id_token(id_token)?;
+        let home = client_info.and_then(|info| {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(info.trim_end_matches('=')).ok()?;
+            let info: ClientInfo = serde_json::from_slice(&bytes).ok()?;
+            Some((crate::azdo::tenant_name(&info.utid)?, info.uid))
+        });
+        if let Some((tenant, uid)) = home {
+            identity.account_id = format!("{}.{tenant}", printable(&uid, 64));
+            identity.tenant_id = tenant;
+        }
+        Some(identity)
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct IdTokenField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_info: Option<String>,
 }
 impl oauth2::ExtraTokenFields for IdTokenField {}
 
@@ -239,13 +267,21 @@ impl Entra {
             .set_token_uri(oauth2::TokenUrl::from_url(self.endpoint(tenant, "token")?)))
     }
 
-    /// One refresh-token request (the caller retries transient failures).
-    pub async fn refresh(&self, tenant: &str, refresh_token: &Secret) -> Result<Tokens, EntraError> {
+    /// One refresh-token request at `tenant` (the caller retries transient failures), with the
+    /// claims of a challenge when there is one (see [`claims`]).
+    pub async fn refresh(
+        &self,
+        tenant: &str,
+        refresh_token: &Secret,
+        challenge: Option<&str>,
+    ) -> Result<Tokens, EntraError> {
         let client = self.oauth_client(tenant)?;
         let refresh_token = oauth2::RefreshToken::new(refresh_token.expose().to_owned());
         let result = client
             .exchange_refresh_token(&refresh_token)
             .add_scopes(scopes().into_iter().map(oauth2::Scope::new))
+            .add_extra_param("claims", claims::request_claims(challenge))
+            .add_extra_param("client_info", "1")
             .request_async(&self.http)
             .await;
         self.tokens(result)
@@ -279,7 +315,9 @@ impl Entra {
             Err(oauth2::RequestTokenError::Request(e)) => return Err(request_error(&e)),
             Err(other) => return Err(error_from(last, &other)),
         };
-        let identity = response.extra_fields().id_token.as_deref().and_then(Identity::from_id_token);
+        let extra = response.extra_fields();
+        let identity =
+            extra.id_token.as_deref().and_then(|id| Identity::from_response(id, extra.client_info.as_deref()));
         Ok(Tokens {
             access_token: Secret::new(response.access_token().secret().clone()),
             expires_in: response.expires_in().unwrap_or(Duration::from_secs(3600)),

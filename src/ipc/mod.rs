@@ -20,7 +20,7 @@ use crate::secret::Secret;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,7 +115,14 @@ pub enum Response {
     /// was and what to check.
     MachineRefused { source: String, remedy: String },
     /// git's `erase` of a PAT that Azure DevOps refused, and what became of it.
-    PatRefused { scope: Scope, outcome: PatOutcome },
+    PatRefused { scope: Scope, outcome: PatOutcome, windows_auth: bool },
+    /// git's `erase` of an account's token that Azure DevOps refused for `organization` (no
+    /// claims challenge): `again` when a token fetched after an earlier refusal was refused
+    /// too, so that the account is not used for the organization for a while.
+    AccountRefused { organization: String, username: String, again: bool },
+    /// git's `erase` of a token refused with a claims challenge (continuous access evaluation):
+    /// the next `get` for the organization asks Entra for a token with those claims.
+    ClaimsChallenge { organization: String, username: String },
     /// The answer to [`Request::Logout`]: what was removed (nothing, when the target named
     /// nothing we keep).
     LoggedOut { accounts: Vec<String>, pats: Vec<Scope>, credentials: usize },
@@ -145,8 +152,26 @@ pub enum Miss {
     Unavailable { organization: String, username: String, reason: String },
     /// No account answers for the organization.
     NoAccount { organization: String, tenant: Option<String> },
-    /// The account that answers for the organization must sign in again.
-    NeedsSignIn { organization: String, username: String, reason: String, tenant: String },
+    /// The account that answers for the organization must sign in again; `claims` are those of
+    /// the challenge the sign-in must satisfy, if any.
+    NeedsSignIn {
+        organization: String,
+        username: String,
+        reason: String,
+        tenant: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claims: Option<String>,
+    },
+    /// The organization's tenant is known, and no signed-in account is of it (`accounts` are,
+    /// of other tenants): a token is not sent to an organization of another tenant unless the
+    /// user bound the account to it.
+    OtherTenant { organization: String, tenant: String, accounts: Vec<String> },
+    /// The account chosen for the organization is of another tenant, and the organization's
+    /// tenant gives it no token (it is not, or no longer, a guest there).
+    TenantRefused { organization: String, username: String, tenant: String, reason: String },
+    /// Azure DevOps refused the account's tokens for the organization twice in a row: it is not
+    /// used there for a while.
+    Refused { organization: String, username: String },
 }
 
 /// What answers an organization for [`Request::Token`]: a token, or why there is none.

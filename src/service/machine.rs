@@ -2,8 +2,7 @@
 //! `AZURE_DEVOPS_EXT_PAT`, applications, managed identities and the Azure CLI. Which one answers,
 //! if any, is the resolver's decision ([`crate::resolve::Step::Machine`]).
 
-use super::{Answer, Service, Source, found, token_answer};
-use crate::azdo::PAT_USERNAME;
+use super::{Answer, Service, Source, found, pat_credential, token_answer};
 use crate::git::Credential;
 use crate::identity::MachineIdentity;
 use crate::ipc::Miss;
@@ -19,13 +18,7 @@ impl Service {
         let source = Source::Machine(identity.clone());
         match identity {
             MachineIdentity::PipelineToken { token, .. } => Ok(found(token_answer(token, None, "build", caps), source)),
-            MachineIdentity::EnvPat { token } => {
-                let username = request.username.clone().filter(|u| !u.is_empty());
-                let username = username.unwrap_or_else(|| PAT_USERNAME.to_owned());
-                let credential =
-                    Credential { username: Some(username), password: Some(token.clone()), ..Credential::default() };
-                Ok(found(credential, source))
-            }
+            MachineIdentity::EnvPat { token } => Ok(found(pat_credential(token, request), source)),
             MachineIdentity::Application { .. } | MachineIdentity::Managed { .. } | MachineIdentity::AzureCli => {
                 match self.tokens.machine(identity).await {
                     Ok(token) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::{Account, AccountStore, Pat};
-use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
+use crate::azdo::{self, CheckError, PAT_USERNAME, Scope, Services};
 use crate::choice::{Choices, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
@@ -125,7 +125,10 @@ impl Service {
     async fn attempt(&self, step: Step, request: &Credential) -> Result<Result<Answer, Option<Miss>>, StoreError> {
         Ok(match step {
             Step::Machine(identity) => self.machine_answer(&identity, request).await,
-            Step::Account { account, organization } => self.token_answer(&account, request, organization).await?,
+            Step::Account { account, organization, tenant, claims } => {
+                self.token_answer(&account, request, organization, &tenant, claims).await?
+            }
+            Step::Missed(miss) => Err(Some(miss)),
             Step::Pat(pat) => self.pat_answer(&pat, request).await?,
             Step::Stored => match self.stored_get(request.clone()).await? {
                 Some(stored) => Ok(found(stored, Source::Stored)),
@@ -134,21 +137,31 @@ impl Service {
         })
     }
 
-    /// The account's token, or why it cannot be had.
+    /// The account's token of `tenant` (satisfying a challenge's `claims`), or why it cannot
+    /// be had.
     async fn token_answer(
         &self,
         account: &Account,
         request: &Credential,
         organization: String,
+        tenant: &str,
+        claims: Option<String>,
     ) -> Result<Result<Answer, Option<Miss>>, StoreError> {
-        let miss = match self.tokens.get(account).await {
+        let miss = match self.tokens.get(account, tenant, claims.as_deref()).await {
             Ok(token) => {
+                if claims.is_some() {
+                    self.resolver.challenge_met(&organization);
+                }
                 let answer =
                     token_answer(&token.secret, Some(token.expires_utc()), &account.username, request.capabilities);
                 return Ok(Ok(found(answer, Source::Account(account.clone()))));
             }
             Err(TokenError::NeedsSignIn { username, reason }) => {
-                Miss::NeedsSignIn { organization, username, reason, tenant: account.tenant_id.clone() }
+                // Signed in again where the token is asked for: the organization's tenant.
+                Miss::NeedsSignIn { organization, username, reason, tenant: tenant.to_owned(), claims }
+            }
+            Err(TokenError::TenantRefused { username, tenant, reason }) => {
+                Miss::TenantRefused { organization, username, tenant, reason }
             }
             Err(TokenError::Refresh { username, source }) => {
                 Miss::Unavailable { organization, username, reason: source.to_string() }
@@ -158,17 +171,15 @@ impl Service {
         Ok(Err(Some(miss)))
     }
 
-    /// The PAT as git's password, with any non-empty username (the request's, if it has one).
-    /// Its expiry is not passed on: the user may have extended the PAT since telling us.
+    /// The PAT, over Basic with any non-empty username (the request's, if it has one). Its
+    /// expiry is not passed on: the user may have extended the PAT since telling us.
     async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Result<Answer, Option<Miss>>, StoreError> {
         let Some(secret) = self.pat_secret(pat).await? else {
             tracing::warn!(scope = %pat.scope, "the PAT is missing from the secret store");
             return Ok(Err(Some(Miss::NoPat { scope: pat.scope.clone() })));
         };
-        let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
         let source = Source::Pat { scope: pat.scope.clone(), instead_of: None };
-        let credential = Credential { username: Some(username), password: Some(secret), ..Credential::default() };
-        Ok(Ok(found(credential, source)))
+        Ok(Ok(found(pat_credential(&secret, request), source)))
     }
 
     async fn pat_secret(&self, pat: &Pat) -> Result<Option<Secret>, StoreError> {
@@ -189,8 +200,11 @@ impl Service {
             }
             Route::NeedsHttpPath { .. } | Route::Stored => return Ok(None),
         };
-        let Some(password) = request.password.as_ref() else { return Ok(None) };
-        Ok(self.pat_secret(&pat).await?.filter(|secret| secret == password).map(|secret| (pat, secret)))
+        let given = request.secrets();
+        if given.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.pat_secret(&pat).await?.filter(|secret| given.contains(secret)).map(|secret| (pat, secret)))
     }
 
     fn is_our_token(&self, request: &Credential) -> bool {
@@ -222,8 +236,7 @@ impl Service {
     /// token is kept, and the next `get` refreshes); a PAT is removed unless Azure DevOps still
     /// accepts it; anything else is erased from storage.
     async fn erase(&self, request: Credential) -> Result<Response, StoreError> {
-        let given: Vec<&Secret> =
-            [request.password.as_ref(), request.credential.as_ref()].into_iter().flatten().collect();
+        let given = request.secrets();
         // A non-interactive identity's token refused: most often it is not a user of the
         // organization, which only an administrator can change. Say so.
         if let Some(identity) = given.iter().find_map(|token| self.tokens.machine_of(token)) {
@@ -232,26 +245,72 @@ impl Service {
             }
             return Ok(Response::MachineRefused { source: identity.to_string(), remedy: identity.remedy() });
         }
+        let route = self.resolver.route(&request)?;
+        let refused_by = match &route {
+            Route::Organization { organization, .. } => Some(organization.clone()),
+            _ => None,
+        };
+        if let Some(organization) = &refused_by {
+            // What the 401 says: the organization's tenant, or a claims challenge.
+            self.resolver.tenant_for(organization, &request.wwwauth, false).await;
+            if let Some(claims) = crate::entra::claims::challenge_from_wwwauth(&request.wwwauth) {
+                self.resolver.note_challenge(organization, claims);
+            }
+        }
+        let account = given.iter().find_map(|token| self.tokens.account_of(token));
         // Both are looked at: `|=` does not stop at the first.
         let mut ours = false;
         for token in &given {
             ours |= self.tokens.forget(token);
         }
         if ours {
-            return Ok(Response::Done);
+            return self.account_refused(&request, account, refused_by);
         }
-        let route = self.resolver.route(&request)?;
         if let Some((pat, secret)) = self.pat_in(&request, &route).await? {
-            return self.refused(pat, secret).await;
+            return self.refused(pat, secret, &request).await;
+        }
+        if matches!(route, Route::Organization { .. }) && self.is_account_answer(&request)? {
+            return self.account_refused(&request, None, refused_by);
         }
         self.blocking(move |credentials| credentials.erase(&request)).await.map(|()| Response::Done)
+    }
+
+    /// Azure DevOps refused an account's token for an organization (the token is dropped
+    /// already): a claims challenge is met by the next `get`; otherwise the refusal is counted,
+    /// and a second one in a row keeps the account from the organization for a while.
+    fn account_refused(
+        &self,
+        request: &Credential,
+        token: Option<(String, String, tokio::time::Instant)>,
+        organization: Option<String>,
+    ) -> Result<Response, StoreError> {
+        let Some(organization) = organization else { return Ok(Response::Done) };
+        let all = self.accounts.load()?;
+        // The token's account, else the one its username names (a token this daemon did not
+        // hand out: it restarted, or the helper answered by itself).
+        let account = match &token {
+            Some((id, _, _)) => all.by_id(id),
+            None => request.username.as_deref().and_then(|u| all.find(u)),
+        };
+        let Some(account) = account else { return Ok(Response::Done) };
+        let username = account.username.clone();
+        if crate::entra::claims::challenge_from_wwwauth(&request.wwwauth).is_some() {
+            return Ok(Response::ClaimsChallenge { organization, username });
+        }
+        // A token of unknown age counts as fetched now.
+        let requested = token.map_or_else(tokio::time::Instant::now, |(_, _, at)| at);
+        let again = self.resolver.note_refusal(account, &organization, requested.into_std());
+        Ok(Response::AccountRefused { organization, username, again })
     }
 
     /// Azure DevOps refused a PAT for a repository: it is asked, without side effects, whether
     /// it takes the PAT at all. When it says no (401, or the sign-in page), the PAT is removed;
     /// when it says yes (the repository needs a scope or access the PAT lacks), or gives no
     /// answer about the PAT, the PAT is kept.
-    async fn refused(&self, pat: Pat, secret: Secret) -> Result<Response, StoreError> {
+    ///
+    /// When git sent it as a password (not as a Basic credential of ours) and the server offers
+    /// Windows authentication, git's curl most likely sent it with NTLM, which is said instead.
+    async fn refused(&self, pat: Pat, secret: Secret, request: &Credential) -> Result<Response, StoreError> {
         let outcome = match self.resolver.check_pat(&pat.scope, &secret).await {
             Ok(_) => PatOutcome::KeptValid,
             Err(e @ (CheckError::Refused(401) | CheckError::SignInPage(_))) => {
@@ -266,7 +325,14 @@ impl Service {
                 PatOutcome::KeptUnconfirmed
             }
         };
-        Ok(Response::PatRefused { scope: pat.scope, outcome })
+        let as_password = request.basic_password().is_none();
+        let windows_auth = outcome == PatOutcome::KeptValid
+            && as_password
+            && match azdo::windows_auth_in(&request.wwwauth) {
+                Some(offered) => offered,
+                None => self.resolver.offers_windows_auth(&pat.scope).await,
+            };
+        Ok(Response::PatRefused { scope: pat.scope, outcome, windows_auth })
     }
 
     async fn stored_get(&self, request: Credential) -> Result<Option<Credential>, StoreError> {
@@ -403,6 +469,29 @@ pub fn token_answer(token: &Secret, expires_utc: Option<u64>, username: &str, ca
         answer.username = Some(username.to_owned());
         answer.password = Some(token.clone());
     }
+    answer
+}
+
+/// A PAT for git, sent over Basic with the request's username (any non-empty one will do). When
+/// git can take it (2.46 and later announce `capability[]=authtype`), the `Authorization`
+/// value is given whole (`authtype=Basic`, `credential=base64(user:PAT)`), so that git sends
+/// Basic and nothing else: a server that also offers Windows authentication (Azure DevOps
+/// Server on IIS) would otherwise have curl pick NTLM, which refuses the PAT. Otherwise the PAT
+/// is the password.
+pub fn pat_credential(pat: &Secret, request: &Credential) -> Credential {
+    use base64::Engine as _;
+    let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
+    if !request.capabilities.authtype {
+        return Credential { username: Some(username), password: Some(pat.clone()), ..Credential::default() };
+    }
+    let pair = zeroize::Zeroizing::new(format!("{username}:{}", pat.expose()));
+    let mut answer = Credential {
+        authtype: Some("Basic".into()),
+        credential: Some(Secret::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()))),
+        ephemeral: true,
+        ..Credential::default()
+    };
+    answer.capabilities.authtype = true;
     answer
 }
 
