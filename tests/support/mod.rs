@@ -193,6 +193,12 @@ impl Drop for TestEnv {
     }
 }
 
+/// An HTTP client for a test's own requests to the fakes (on loopback, no proxy).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
 /// Waits until `condition` holds, failing the test after `limit`.
 pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
