@@ -450,6 +450,8 @@ mod tests {
         assert_eq!(tenant_from_wwwauth(&[cae.to_owned(), tenant]).as_deref(), Some("t1"));
         let common = "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize".to_owned();
         assert_eq!(tenant_from_wwwauth(&[common]), None);
+        let named = r#"Bearer authorization_uri="https://login.microsoftonline.com/t2", error="insufficient_claims", claims="eyJhIjp7fX0=""#;
+        assert_eq!(tenant_from_wwwauth(&[named.to_owned()]), None, "whatever a claims challenge names");
     }
 
     #[test]
