@@ -142,8 +142,9 @@ impl Config {
     }
 
     /// Fills the settings that the environment left unset from git's `azdo.*` keys (global and
-    /// system configuration, and the repository's when run inside one), and keeps the keys for
-    /// the settings read per request ([`crate::choice`]).
+    /// system configuration, and the repository's when run inside one), keeps the keys for the
+    /// settings read per request ([`crate::choice`]), and gives git's `http.*` settings to
+    /// [`crate::net`] for this process's calls.
     pub fn with_git_config(mut self) -> anyhow::Result<Self> {
         let git = GitConfig::read();
         let lookup = |key: &GitSetting| {
@@ -154,6 +155,8 @@ impl Config {
         };
         self.apply(&lookup, true)?;
         self.git = git;
+        // The calls made on git's behalf follow git's own proxy and certificate settings.
+        crate::net::init(&self);
         Ok(self)
     }
 
@@ -235,7 +238,7 @@ const BROWSER: GitSetting = GitSetting { env: ENV_BROWSER, git: "azdo.browser" }
 /// How long a `git config` may take: it is local, but must not hang us either.
 const GIT_CONFIG_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The `azdo.*` git config keys as git listed them, and the user's and system's config files
+/// The `azdo.*` and `http.*` git config keys as git listed them, and the user's and system's config files
 /// as they were when read, so that a long-running daemon can tell when to read them again.
 #[derive(Debug, Clone, Default)]
 pub struct GitConfig {
@@ -250,7 +253,7 @@ impl GitConfig {
     pub fn read() -> Self {
         // Fingerprints first: a change made while git reads is then seen as one.
         let files = watched_files().into_iter().map(|path| (path.clone(), fingerprint(&path))).collect();
-        let output = git_output(&["config", "--null", "--get-regexp", r"^azdo\."]).unwrap_or_default();
+        let output = git_output(&["config", "--null", "--get-regexp", r"^(azdo|http)\."]).unwrap_or_default();
         let values = output
             .split('\0')
             .filter_map(|entry| entry.split_once('\n'))

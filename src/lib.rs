@@ -39,6 +39,8 @@
 //!   PATs per organization or collection.
 //! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
 //! - [`signin`]: the interactive sign-in shared by `login` and `get` in a terminal.
+//! - [`net`]: git's own proxy and certificate settings (`http.<url>.proxy`, `sslCAInfo`...,
+//!   and the environment) for every call made on git's behalf.
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
 //!   [`secret`]: the redacting secret type; [`logging`], [`cli`].
 //! - [`commands`]: the subcommands people type: `install` (git's configuration, through
@@ -84,6 +86,7 @@ pub mod git;
 pub mod identity;
 pub mod ipc;
 pub mod logging;
+pub mod net;
 pub mod resolve;
 pub mod secret;
 pub mod service;

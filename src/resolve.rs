@@ -122,13 +122,12 @@ impl Plan {
 pub struct Resolver {
     services: Services,
     accounts: Arc<AccountStore>,
-    http: reqwest::Client,
     refusals: Mutex<Refusals>,
 }
 
 impl Resolver {
     pub fn new(services: Services, accounts: Arc<AccountStore>) -> Self {
-        Self { services, accounts, http: crate::entra::http_client(), refusals: Mutex::default() }
+        Self { services, accounts, refusals: Mutex::default() }
     }
 
     fn refusals(&self) -> std::sync::MutexGuard<'_, Refusals> {
@@ -341,12 +340,14 @@ impl Resolver {
 
     /// Whether the server of `scope` offers Windows authentication ([`azdo::offers_windows_auth`]).
     pub async fn offers_windows_auth(&self, scope: &Scope) -> bool {
-        azdo::offers_windows_auth(&self.http, &scope.connection_data_url(&self.services), azdo::DISCOVERY_TIMEOUT).await
+        let url = scope.connection_data_url(&self.services);
+        azdo::offers_windows_auth(&crate::net::client_for(&url), &url, azdo::DISCOVERY_TIMEOUT).await
     }
 
     /// Whether Azure DevOps takes `secret` as a PAT for `scope` ([`azdo::check_pat`]).
     pub async fn check_pat(&self, scope: &Scope, secret: &Secret) -> Result<String, azdo::CheckError> {
-        azdo::check_pat(&self.http, &self.services, scope, secret, azdo::DISCOVERY_TIMEOUT).await
+        let client = crate::net::client_for(&scope.connection_data_url(&self.services));
+        azdo::check_pat(&client, &self.services, scope, secret, azdo::DISCOVERY_TIMEOUT).await
     }
 
     /// The organization's tenant, from `wwwauth`, the remembered one, or (when `discover`)
@@ -360,7 +361,8 @@ impl Resolver {
         if remembered.is_some() || !discover {
             return remembered;
         }
-        let tenant = azdo::discover_tenant(&self.http, &self.services, organization).await?;
+        let client = crate::net::client_for(&self.services.organization_url(organization));
+        let tenant = azdo::discover_tenant(&client, &self.services, organization).await?;
         self.remember(organization, &tenant).await;
         Some(tenant)
     }

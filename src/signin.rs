@@ -71,7 +71,8 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let devops = (crate::entra::http_client(), Services::new(&config.devops_url));
+    // git's proxy and certificates for the Azure DevOps URL serve its organizations' calls.
+    let devops = (crate::net::client_for(config.devops_url.as_str()), Services::new(&config.devops_url));
     let (tokens, discovered, unconfirmed) = runtime.block_on(async {
         let (tokens, discovered) = flow(config, request, &devops, terminal).await?;
         let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;

@@ -33,7 +33,7 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let client = crate::entra::http_client();
+    let client = crate::net::client_for(&scope.connection_data_url(&services));
     let (user, windows_auth) = runtime.block_on(async {
         let user = crate::azdo::check_pat(&client, &services, &scope, &secret, CHECK_TIMEOUT).await;
         let url = scope.connection_data_url(&services);

@@ -440,7 +440,7 @@ fn forget_kept(config: &Config, session: &Session, revoked: &str) -> anyhow::Res
 }
 
 fn is_refused(session: &Session, scope: &Scope, secret: &Secret) -> bool {
-    let client = crate::entra::http_client();
+    let client = crate::net::client_for(&scope.connection_data_url(&session.services));
     let check = crate::azdo::check_pat(&client, &session.services, scope, secret, crate::azdo::DISCOVERY_TIMEOUT);
     matches!(session.runtime.block_on(check), Err(CheckError::Refused(401) | CheckError::SignInPage(_)))
 }

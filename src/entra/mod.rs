@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 pub use browser::{BrowserSignIn, open_browser};
 pub use device::DeviceCode;
-pub(crate) use http::{HttpError, client as http_client, describe as describe_http_error, read_body};
+pub(crate) use http::{
+    HttpError, builder as http_builder, client as http_client, describe as describe_http_error, read_body,
+};
 
 use crate::azdo::RESOURCE_ID;
 use crate::config::EntraSettings;
@@ -244,7 +246,8 @@ pub struct Entra {
 
 impl Entra {
     pub fn new(settings: EntraSettings) -> Self {
-        Self { settings, http: http::Http::new() }
+        let http = http::Http::new(settings.authority_host.as_str());
+        Self { settings, http }
     }
 
     pub fn settings(&self) -> &EntraSettings {

@@ -7,6 +7,7 @@
 pub mod devops;
 pub mod entra;
 pub mod git_server;
+pub mod proxy;
 pub mod scale;
 mod server;
 pub mod vssps;
