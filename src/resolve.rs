@@ -49,6 +49,8 @@ pub enum Route {
     /// A server whose organization or collection is named by the path, which git did not send:
     /// `credential.{origin}.useHttpPath` is not set.
     NeedsHttpPath { origin: String },
+    /// Azure DevOps Services over plain http: a credential git stored, never a token.
+    Insecure { origin: String },
     /// Any other host: the credentials git stored.
     Stored,
 }
@@ -195,6 +197,7 @@ impl Resolver {
         Ok(match self.services.classify(request) {
             Remote::Services { organization, user_hint } => Route::Organization { organization, user_hint },
             Remote::ServicesWithoutOrganization => Route::NeedsHttpPath { origin: self.services.origin() },
+            Remote::Insecure { origin } => Route::Insecure { origin },
             Remote::Other => match self.accounts.load()?.server_pat(request) {
                 ServerPat::Found(pat) => Route::Collection { pat: pat.clone() },
                 ServerPat::NeedsPath { origin } => Route::NeedsHttpPath { origin: origin.to_owned() },
@@ -225,6 +228,9 @@ impl Resolver {
             Route::NeedsHttpPath { origin } => {
                 Plan { otherwise: Some(Miss::NeedsHttpPath { origin }), ..Plan::only(Step::Stored) }
             }
+            Route::Insecure { origin } => {
+                Plan { otherwise: Some(Miss::InsecureRemote { origin }), ..Plan::only(Step::Stored) }
+            }
             Route::Collection { pat } => Plan::only(Step::Pat(pat)),
             Route::Organization { organization, user_hint } => {
                 self.organization_plan(request, organization, user_hint, choices).await?
@@ -232,6 +238,15 @@ impl Resolver {
         };
         if azure_devops {
             plan.setup_problem.clone_from(&machine.problem);
+            // In a pipeline, "sign in" is not the advice: its token is for another place.
+            if let Some(Miss::NoAccount { organization, .. }) = &plan.otherwise
+                && let Some(own) = machine.identities.iter().find_map(|i| match i {
+                    MachineIdentity::PipelineToken { scope, .. } => Some(scope.clone()),
+                    _ => None,
+                })
+            {
+                plan.otherwise = Some(Miss::PipelineElsewhere { own, organization: organization.clone() });
+            }
         }
         Ok(plan)
     }
@@ -298,14 +313,16 @@ impl Resolver {
             Route::Organization { organization, .. } => Scope::Organization(organization.clone()),
             Route::Collection { pat } => pat.scope.clone(),
             // A pipeline on Azure DevOps Server: its job token serves its own collection.
-            Route::NeedsHttpPath { .. } | Route::Stored => machine.identities.iter().find_map(|i| match i {
-                MachineIdentity::PipelineToken { scope: scope @ Scope::Collection(c), .. }
-                    if c.matches(request) == CollectionMatch::Inside =>
-                {
-                    Some(scope.clone())
-                }
-                _ => None,
-            })?,
+            Route::NeedsHttpPath { .. } | Route::Stored | Route::Insecure { .. } => {
+                machine.identities.iter().find_map(|i| match i {
+                    MachineIdentity::PipelineToken { scope: scope @ Scope::Collection(c), .. }
+                        if c.matches(request) == CollectionMatch::Inside =>
+                    {
+                        Some(scope.clone())
+                    }
+                    _ => None,
+                })?
+            }
         };
         let mut urls: Vec<url::Url> = request_url(request).into_iter().collect();
         if let Scope::Organization(organization) = &scope {

@@ -67,6 +67,10 @@ pub enum Remote {
     /// `https://dev.azure.com` without a path or an organization username: git was not
     /// configured with `credential.useHttpPath`, so the organization cannot be known.
     ServicesWithoutOrganization,
+    /// Azure DevOps Services' address over plain `http` (`http://dev.azure.com/...`,
+    /// `http://{org}.visualstudio.com/...`): no token is ever sent there; `origin` is the
+    /// remote's scheme and host.
+    Insecure { origin: String },
     /// Not Azure DevOps Services (possibly Azure DevOps Server, or any other host).
     Other,
 }
@@ -117,7 +121,7 @@ impl Services {
     /// Classifies a git credential request by its protocol, host, path and username.
     pub fn classify(&self, request: &Credential) -> Remote {
         if request.protocol.as_deref() != Some(self.scheme.as_str()) {
-            return Remote::Other;
+            return self.insecure(request).unwrap_or(Remote::Other);
         }
         let Some(host) = request.host.as_deref() else { return Remote::Other };
         let default_port = if self.scheme == "https" { ":443" } else { ":80" };
@@ -142,6 +146,21 @@ impl Services {
             return Remote::Services { organization, user_hint: username.map(str::to_owned) };
         }
         Remote::Other
+    }
+}
+
+impl Services {
+    /// A plain-http request for Azure DevOps Services' https address (GCM refuses these too:
+    /// `AzureReposHostProvider.ThrowIfUnsafeRemote`).
+    fn insecure(&self, request: &Credential) -> Option<Remote> {
+        if request.protocol.as_deref() != Some("http") || self.scheme != "https" {
+            return None;
+        }
+        let host = request.host.as_deref()?.to_ascii_lowercase();
+        let name = host.strip_suffix(":80").unwrap_or(&host);
+        let ours = name == self.host
+            || name.strip_suffix(".visualstudio.com").is_some_and(|o| !o.is_empty() && !o.contains('.'));
+        ours.then(|| Remote::Insecure { origin: format!("http://{name}") })
     }
 }
 
@@ -382,7 +401,15 @@ mod tests {
     fn other_hosts_plain_http_and_odd_names_are_not_services() {
         assert_eq!(classify(&request("https", "github.com", Some("contoso/r"), None)), Remote::Other);
         assert_eq!(classify(&request("https", "dev.azure.com.evil.example", Some("contoso"), None)), Remote::Other);
-        assert_eq!(classify(&request("http", "dev.azure.com", Some("contoso/p"), None)), Remote::Other);
+        let insecure = |origin: &str| Remote::Insecure { origin: origin.into() };
+        assert_eq!(
+            classify(&request("http", "dev.azure.com", Some("contoso/p"), None)),
+            insecure("http://dev.azure.com")
+        );
+        let old = request("http", "Contoso.VisualStudio.com:80", None, None);
+        assert_eq!(classify(&old), insecure("http://contoso.visualstudio.com"));
+        assert_eq!(classify(&request("http", "a.b.visualstudio.com", None, None)), Remote::Other);
+        assert_eq!(classify(&request("http", "tfs.example.com", Some("tfs/c"), None)), Remote::Other);
         assert_eq!(classify(&request("https", "tfs.example.com", Some("tfs/DefaultCollection"), None)), Remote::Other);
         // A name that could steer a URL built from it is refused.
         assert_eq!(classify(&request("https", "dev.azure.com", Some("evil.example%2F@x/p"), None)), Remote::Other);

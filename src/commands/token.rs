@@ -115,6 +115,9 @@ fn request(services: &Services, target: Target<'_>) -> anyhow::Result<Credential
     match services.classify(&credential) {
         Remote::Services { .. } => Ok(credential),
         Remote::ServicesWithoutOrganization => bail!("{shown} names no organization"),
+        Remote::Insecure { origin } => {
+            bail!("{shown} is plain http: Azure DevOps Services is {}", origin.replacen("http", "https", 1))
+        }
         Remote::Other => bail!(
             "{shown} is not an Azure DevOps Services organization (as in {}): tokens are for Services only",
             services.organization_url("ORGANIZATION")

@@ -156,6 +156,14 @@ pub fn describe(miss: &Miss) -> String {
     let remedy = match miss {
         Miss::NeedsHttpPath { origin } => format!("run: git config --global credential.{origin}.useHttpPath true"),
         Miss::NoPat { scope } => format!("add one with: {}", scope.pat_login_command()),
+        Miss::InsecureRemote { origin } => {
+            let https = origin.replacen("http://", "https://", 1);
+            format!("change the remote to {https} (git remote set-url origin {https}/...)")
+        }
+        Miss::PipelineElsewhere { organization, .. } => format!(
+            "give the job access another way: a PAT for {organization} in AZURE_DEVOPS_EXT_PAT (a secret variable), \
+             or a service connection's identity (AZURE_CLIENT_ID and AZURE_TENANT_ID)"
+        ),
         Miss::NoAccount { organization, .. } | Miss::NeedsSignIn { organization, .. } => {
             format!("run: git-credential-azdo login --org {organization}")
         }
@@ -192,6 +200,12 @@ fn problem(miss: &Miss) -> String {
             format!("cannot tell the Azure DevOps organization or collection on {origin} without the remote's path")
         }
         Miss::NoPat { scope } => format!("no PAT is kept for {scope}"),
+        Miss::InsecureRemote { origin } => {
+            format!("{origin} is plain http: Azure DevOps Services takes no token unencrypted, and none is sent")
+        }
+        Miss::PipelineElsewhere { own, organization } => {
+            format!("the Azure Pipelines job token is for {own} and is never sent to {organization}")
+        }
         Miss::NoAccount { organization, .. } => {
             format!("no account is signed in for the Azure DevOps organization {organization}")
         }
@@ -234,6 +248,8 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
         }
         Miss::Refused { organization, .. } => (organization.clone(), None, None, None),
         Miss::NeedsHttpPath { .. }
+        | Miss::InsecureRemote { .. }
+        | Miss::PipelineElsewhere { .. }
         | Miss::NoPat { .. }
         | Miss::Unavailable { .. }
         | Miss::Identity { .. }

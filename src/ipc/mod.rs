@@ -142,6 +142,11 @@ pub enum Miss {
     /// The remote's path names the organization or collection, and git was not told to send
     /// it: `credential.{origin}.useHttpPath` is not set.
     NeedsHttpPath { origin: String },
+    /// Azure DevOps Services over plain http (`origin`): no token is sent there.
+    InsecureRemote { origin: String },
+    /// Azure Pipelines' job token answers only for its own organization or collection (`own`),
+    /// not for this one.
+    PipelineElsewhere { own: Scope, organization: String },
     /// The user chose a PAT for the organization or collection, and none is kept (any more).
     NoPat { scope: Scope },
     /// A non-interactive identity could not give a token.

@@ -198,7 +198,7 @@ impl Service {
                 };
                 pat
             }
-            Route::NeedsHttpPath { .. } | Route::Stored => return Ok(None),
+            Route::NeedsHttpPath { .. } | Route::Stored | Route::Insecure { .. } => return Ok(None),
         };
         let given = request.secrets();
         if given.is_empty() {
