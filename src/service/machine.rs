@@ -19,6 +19,7 @@ impl Service {
         machine: &MachineSources,
         route: &Route,
         choices: &Choices,
+        deadline: tokio::time::Instant,
     ) -> Option<Response> {
         let scope = match route {
             Route::Organization { organization, .. } => Scope::Organization(organization.clone()),
@@ -55,10 +56,15 @@ impl Service {
             Auth::OAuth => !i.is_pat(),
         };
         let identity = identities.iter().find(|i| i.serves(&scope) && allowed(i))?;
-        Some(self.machine_answer(identity, request).await)
+        Some(self.machine_answer(identity, request, deadline).await)
     }
 
-    async fn machine_answer(&self, identity: &MachineIdentity, request: &Credential) -> Response {
+    async fn machine_answer(
+        &self,
+        identity: &MachineIdentity,
+        request: &Credential,
+        deadline: tokio::time::Instant,
+    ) -> Response {
         let caps = request.capabilities;
         match identity {
             MachineIdentity::PipelineToken { token, .. } => found(token_answer(token, None, "build", caps)),
@@ -68,7 +74,7 @@ impl Service {
                 found(Credential { username: Some(username), password: Some(token.clone()), ..Credential::default() })
             }
             MachineIdentity::Application { .. } | MachineIdentity::Managed { .. } | MachineIdentity::AzureCli => {
-                match self.tokens.machine(identity).await {
+                match self.tokens.machine(identity, deadline).await {
                     Ok(token) => found(token_answer(&token.secret, Some(token.expires_utc()), "azdo", caps)),
                     Err(e) => missed(Miss::Identity {
                         source: identity.to_string(),
