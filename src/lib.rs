@@ -32,7 +32,8 @@
 //! - [`identity`]: non-interactive identities (pipelines, workload identity, managed identity,
 //!   the Azure CLI): read from the asking git's environment, fetched and cached by the daemon.
 //! - [`resolve`]: which source answers a request (the domain's core decision).
-//! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries.
+//! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries, from a
+//!   [`tokens::TokenSource`] (Entra and the identities' endpoints, or a test's fake).
 //! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens, and
 //!   PATs per organization or collection.
 //! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
@@ -50,7 +51,11 @@
 //! - No secret reaches a log, an error message, `Debug` output or argv: secrets are
 //!   [`secret::Secret`], error messages name keys and positions, never values.
 //! - Every IPC step has a deadline; when the daemon cannot answer in time the helper answers
-//!   in-process, so git never hangs or fails because of the daemon.
+//!   in-process, so git never hangs or fails because of the daemon. A `get` carries what is
+//!   left of the helper's deadline ([`ipc::Request::within`]); the daemon and the in-process
+//!   answer end within it, whatever the network does.
+//! - A cached token that has not expired is served at once; requests wait only when there is
+//!   none, and then share one refresh ([`tokens`]).
 //! - Only [`store`] touches the keyring and the secrets file; the keyring is called from
 //!   blocking threads only.
 //! - State is written atomically, owner-only (0600 files in 0700 directories).

@@ -37,6 +37,28 @@ fn fake_daemon(env: &TestEnv) -> (std::fs::File, UnixListener) {
     (lock, UnixListener::bind(env.socket()).unwrap())
 }
 
+/// Accepts one connection within `limit` (failing the test after it), with its reads and
+/// writes bounded by `limit` too.
+fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(limit)).unwrap();
+                stream.set_write_timeout(Some(limit)).unwrap();
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(start.elapsed() < limit, "no connection within {limit:?}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -91,7 +113,7 @@ fn twenty_racing_helpers_leave_exactly_one_daemon() {
         })
         .collect();
     for child in helpers {
-        let out = child.wait_with_output().unwrap();
+        let out = support::output_within(child, Duration::from_secs(30));
         assert_eq!(String::from_utf8(out.stdout).unwrap(), ANSWER, "{}", String::from_utf8_lossy(&out.stderr));
     }
     let pid = env.daemon_pid().expect("a daemon runs");
@@ -128,7 +150,7 @@ fn a_daemon_of_another_protocol_version_is_replaced() {
     let (lock, listener) = fake_daemon(&env);
     let socket = env.socket();
     let old = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
+        let mut stream = accept_within(&listener, Duration::from_secs(20));
         let hello: Hello = frame::read_sync(&mut stream).unwrap();
         let old_hello = Hello { protocol: 0, version: "0.0.1".into(), pid: 1, replace_on_mismatch: false };
         frame::write_sync(&mut stream, &old_hello).unwrap();
@@ -175,6 +197,7 @@ fn garbage_and_stalled_clients_do_not_stop_the_daemon_serving_others() {
     frame::encode(&Hello::ours(false), &mut out).unwrap();
     out.extend_from_slice(b"\x00\x00\x00\x02{}");
     bad_request.write_all(&out).unwrap();
+    bad_request.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let _: Hello = frame::read_sync(&mut bad_request).unwrap();
     let answer: git_credential_azdo::ipc::Response = frame::read_sync(&mut bad_request).unwrap();
     assert!(
@@ -298,14 +321,8 @@ fn the_helper_answers_in_process_when_the_daemon_is_stuck() {
     // A daemon that accepts and then never answers, holding the lock so none can replace it.
     let (lock, listener) = fake_daemon(&env);
     let stuck = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept() {
-            held.push(stream);
-            if held.len() == 2 {
-                return held.len();
-            }
-        }
-        0
+        let held: Vec<UnixStream> = (0..2).map(|_| accept_within(&listener, Duration::from_secs(20))).collect();
+        held.len()
     });
 
     let out = env.helper(&["get"], GET);
@@ -338,7 +355,8 @@ fn the_daemon_exits_when_idle_and_removes_its_socket() {
     let mut env = env_with_credential();
     env.set_env("GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT", "0.3");
     assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
-    let pid = env.daemon_pid().unwrap();
+    // It may be gone already.
+    let pid = env.last_daemon_pid().expect("a daemon was started");
     wait_for("the idle daemon to exit", Duration::from_secs(15), || !process_alive(pid));
     assert!(!env.socket().exists(), "an orderly exit removes the socket");
 }
@@ -359,7 +377,7 @@ fn the_foreground_daemon_stops_on_sigterm_and_on_the_stop_command() {
             let out = env.helper(&["daemon", "stop"], "");
             assert_eq!(stdout(&out), "the daemon is stopping\n");
         }
-        let status = daemon.wait().unwrap();
+        let status = support::wait_for_exit(&mut daemon, Duration::from_secs(10));
         assert!(status.success(), "{how}: {status}");
         let mut err = String::new();
         daemon.stderr.take().unwrap().read_to_string(&mut err).unwrap();
@@ -402,11 +420,12 @@ fn another_user_cannot_talk_to_the_daemon() {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(&request).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::output_within(child, Duration::from_secs(30));
     assert_success(&out, "the other user's client");
     assert_eq!(stdout(&out).trim(), "0", "the daemon hung up without a byte: {}", stderr(&out));
     // The same request from our own user is answered.
     let mut ours = UnixStream::connect(env.socket()).unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     ours.write_all(&request).unwrap();
     let hello: Hello = frame::read_sync(&mut ours).unwrap();
     assert_eq!(hello.protocol, git_credential_azdo::ipc::PROTOCOL_VERSION);

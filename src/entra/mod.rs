@@ -73,8 +73,8 @@ impl fmt::Display for EntraErrorBody {
     }
 }
 
-/// What an Entra call can end in.
-#[derive(Debug, thiserror::Error)]
+/// What an Entra call can end in. Cloned to every request that waited on the same refresh.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EntraError {
     /// Entra answered with an error.
     #[error("Entra ID refused: {0}")]

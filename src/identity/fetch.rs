@@ -19,7 +19,7 @@ pub struct Fetched {
     pub lifetime: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]
     Entra(#[from] EntraError),

@@ -12,7 +12,7 @@ use super::{Hello, PROTOCOL_VERSION, Request, Response};
 use crate::config::Config;
 
 /// A healthy daemon sends its hello at once; waiting longer means it is stuck.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a helper waits for a daemon it started to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -53,9 +53,8 @@ pub fn request(config: &Config, request: &Request, deadline: Instant) -> Result<
 }
 
 /// One exchange with the daemon, starting it (or replacing one of another version) when
-/// needed, all before `config.timeout` has passed.
-pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Response, ClientError> {
-    let deadline = Instant::now() + config.timeout;
+/// needed, all before `deadline`.
+pub fn request_with_autostart(config: &Config, request: &Request, deadline: Instant) -> Result<Response, ClientError> {
     if config.socket.is_some() {
         // Another machine's daemon (forwarded here): neither replaced nor started from here.
         return exchange(config, request, deadline, false);
@@ -145,7 +144,7 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
             .map_err(|e| ClientError::Frame(FrameError::Io(e)))
     };
     set_deadline(deadline.min(Instant::now() + HELLO_TIMEOUT))?;
-    talk(&stream, request, replace, || set_deadline(deadline))
+    talk(&stream, &request.within(deadline), replace, || set_deadline(deadline))
 }
 
 /// Windows named pipes have no read timeouts: the exchange runs on a thread that is abandoned
@@ -153,7 +152,7 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
 #[cfg(windows)]
 fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
     let stream = connect(config)?;
-    let request = request.clone();
+    let request = request.within(deadline);
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = done.send(talk(&stream, &request, replace, || Ok(())));

@@ -19,6 +19,7 @@ impl Service {
         machine: &MachineSources,
         route: &Route,
         choices: &Choices,
+        deadline: tokio::time::Instant,
     ) -> Option<Answer> {
         let scope = match route {
             Route::Organization { organization, .. } => Scope::Organization(organization.clone()),
@@ -55,10 +56,15 @@ impl Service {
             Auth::OAuth => !i.is_pat(),
         };
         let identity = identities.iter().find(|i| i.serves(&scope) && allowed(i))?;
-        Some(self.machine_answer(identity, request).await)
+        Some(self.machine_answer(identity, request, deadline).await)
     }
 
-    async fn machine_answer(&self, identity: &MachineIdentity, request: &Credential) -> Answer {
+    async fn machine_answer(
+        &self,
+        identity: &MachineIdentity,
+        request: &Credential,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
         let caps = request.capabilities;
         let source = Source::Machine(identity.clone());
         match identity {
@@ -71,7 +77,7 @@ impl Service {
                 found(credential, source)
             }
             MachineIdentity::Application { .. } | MachineIdentity::Managed { .. } | MachineIdentity::AzureCli => {
-                match self.tokens.machine(identity).await {
+                match self.tokens.machine(identity, deadline).await {
                     Ok(token) => found(token_answer(&token.secret, Some(token.expires_utc()), "azdo", caps), source),
                     Err(e) => missed(Miss::Identity {
                         source: identity.to_string(),

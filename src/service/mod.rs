@@ -20,7 +20,14 @@ use crate::ipc::{AccountStatus, ErrorKind, LogoutTarget, Miss, PatOutcome, Reque
 use crate::resolve::{Resolver, Route};
 use crate::secret::Secret;
 use crate::store::{CredentialStore, StoreError, Vault};
-use crate::tokens::{TokenCache, TokenError};
+use crate::tokens::{Online, TokenCache, TokenError, TokenSource};
+
+/// The longest a request may ask the service to take over it: a budget beyond this (a bad
+/// client's, or a deadline set to hours) is cut to it.
+const MAX_BUDGET: Duration = Duration::from_secs(10 * 60);
+/// What a `get` keeps of its budget for the local work after waiting on the network: answering
+/// with a PAT when no token could be had, and writing the answer.
+const LOCAL_WORK: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub struct Service {
@@ -42,12 +49,23 @@ impl Service {
     }
 
     pub fn new(config: &Config, credentials: Arc<CredentialStore>, accounts: Arc<AccountStore>) -> Self {
-        // A refresh, retries included, ends well before the helper stops waiting.
+        Self::with_token_source(config, credentials, accounts, Arc::new(Online::new()))
+    }
+
+    /// A service whose tokens come from `source` (tests give a fake).
+    pub fn with_token_source(
+        config: &Config,
+        credentials: Arc<CredentialStore>,
+        accounts: Arc<AccountStore>,
+        source: Arc<dyn TokenSource>,
+    ) -> Self {
+        // A refresh ahead of expiry, retries included, and a `get` whose request names no
+        // budget, end well before the helper's deadline.
         let budget = config.timeout.mul_f32(0.6).max(Duration::from_secs(1));
         Self {
             credentials,
             resolver: Resolver::new(Services::new(&config.devops_url), accounts.clone()),
-            tokens: Arc::new(TokenCache::new(accounts.clone(), budget)),
+            tokens: Arc::new(TokenCache::new(accounts.clone(), source, budget)),
             accounts,
             choices: LiveChoices::new(&config.git),
         }
@@ -61,7 +79,7 @@ impl Service {
     /// Answers `request`. [`Request::Shutdown`] is the caller's to act on; here it is `Done`.
     pub async fn handle(&self, request: Request) -> Response {
         let result = match request {
-            Request::Get { credential, machine } => self.get(credential, machine).await.map(|a| a.response),
+            Request::Get { credential, machine, budget_ms } => self.get_within(credential, machine, budget_ms).await,
             Request::Token { credential, machine, entra_only } => self.token(credential, machine, entra_only).await,
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
             Request::Erase { credential } => self.erase(credential).await,
@@ -75,26 +93,54 @@ impl Service {
         })
     }
 
-    /// git's `get`: the response, and what gave it.
-    async fn get(&self, request: Credential, machine: MachineSources) -> Result<Answer, StoreError> {
+    /// git's `get`, answered within `budget_ms` (the service's default when `None`) whatever
+    /// the network does.
+    async fn get_within(
+        &self,
+        request: Credential,
+        machine: MachineSources,
+        budget_ms: Option<u64>,
+    ) -> Result<Response, StoreError> {
         let choices = self.choices.get().await;
-        self.get_with(request, machine, &choices).await
+        let answer = self.bounded(budget_ms, |network| self.get_with(request, machine, &choices, network)).await?;
+        Ok(answer.response)
     }
 
-    /// A `get` with `choices` for the user's.
+    /// Runs `get`, which is given the deadline for its network waits, within `budget_ms` (the
+    /// service's default when `None`): past it, one line says so.
+    async fn bounded<F: Future<Output = Result<Answer, StoreError>>>(
+        &self,
+        budget_ms: Option<u64>,
+        get: impl FnOnce(tokio::time::Instant) -> F,
+    ) -> Result<Answer, StoreError> {
+        let budget = budget_ms.map_or(self.tokens.budget(), Duration::from_millis).min(MAX_BUDGET);
+        let now = tokio::time::Instant::now();
+        let deadline = now + budget;
+        // Network waits end early enough for the local work after them.
+        let network = deadline.checked_sub(LOCAL_WORK).unwrap_or(now).max(now);
+        if let Ok(result) = tokio::time::timeout_at(deadline, get(network)).await {
+            return result;
+        }
+        tracing::warn!(budget_ms = budget.as_millis(), "no answer within the budget");
+        let message = format!("could not answer within {budget:.1?}; try again in a moment");
+        Ok(Answer { response: Response::Error { kind: ErrorKind::TimedOut, message }, source: None })
+    }
+    /// A `get` with `choices` for the user's, whose network waits end by `deadline`: the
+    /// response, and what gave it.
     async fn get_with(
         &self,
         request: Credential,
         machine: MachineSources,
         choices: &Choices,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, StoreError> {
         let route = self.resolver.route(&request)?;
         // Non-interactive identities configured where git runs answer first, where they may.
-        if let Some(answer) = self.machine_get(&request, &machine, &route, choices).await {
+        if let Some(answer) = self.machine_get(&request, &machine, &route, choices, deadline).await {
             return Ok(answer);
         }
         let azure_devops = matches!(route, Route::Organization { .. } | Route::Collection { .. });
-        let answer = self.route_get(request, route, choices).await?;
+        let answer = self.route_get(request, route, choices, deadline).await?;
         // A half-configured identity explains a miss better than the usual words.
         Ok(match (answer.source, machine.problem) {
             (None, Some(problem)) if azure_devops => missed(Miss::MachineSetup { problem }),
@@ -102,7 +148,13 @@ impl Service {
         })
     }
 
-    async fn route_get(&self, request: Credential, route: Route, choices: &Choices) -> Result<Answer, StoreError> {
+    async fn route_get(
+        &self,
+        request: Credential,
+        route: Route,
+        choices: &Choices,
+        deadline: tokio::time::Instant,
+    ) -> Result<Answer, StoreError> {
         Ok(match route {
             Route::Stored => match self.stored_get(request).await? {
                 Some(stored) => found(stored, Source::Stored),
@@ -114,7 +166,7 @@ impl Service {
             },
             Route::Collection { pat } => self.pat_answer(&pat, &request).await?,
             Route::Organization { organization, user_hint } => {
-                self.organization_get(request, organization, user_hint, choices).await?
+                self.organization_get(request, organization, user_hint, choices, deadline).await?
             }
         })
     }
@@ -126,6 +178,7 @@ impl Service {
         organization: String,
         user_hint: Option<String>,
         choices: &Choices,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, StoreError> {
         let scope = Scope::Organization(organization.clone());
         let choice = choices.auth.for_urls(&self.urls(&request, &organization));
@@ -140,7 +193,7 @@ impl Service {
             }
             Auth::Auto => {
                 if let Some(account) = all.chosen(&organization, user_hint.as_deref()) {
-                    return self.token_or_pat(account, pat.as_ref(), &request, organization).await;
+                    return self.token_or_pat(account, pat.as_ref(), &request, organization, deadline).await;
                 }
                 if let Some(pat) = pat {
                     return self.pat_answer(&pat, &request).await;
@@ -150,7 +203,7 @@ impl Service {
         }
         let account = self.resolver.account_for(&organization, user_hint.as_deref(), &request.wwwauth).await?;
         if let Some(account) = account {
-            return self.token_or_pat(&account, None, &request, organization).await;
+            return self.token_or_pat(&account, None, &request, organization, deadline).await;
         }
         if let Some(stored) = self.stored_get(request.clone()).await? {
             return Ok(found(stored, Source::Stored));
@@ -166,8 +219,9 @@ impl Service {
         fallback: Option<&Pat>,
         request: &Credential,
         organization: String,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, StoreError> {
-        let miss = match self.tokens.get(account).await {
+        let miss = match self.tokens.get(account, deadline).await {
             Ok(token) => {
                 let answer =
                     token_answer(&token.secret, Some(token.expires_utc()), &account.username, request.capabilities);
@@ -179,7 +233,16 @@ impl Service {
             Err(TokenError::Refresh { username, source }) => {
                 Miss::Unavailable { organization, username, reason: source.to_string() }
             }
-            Err(TokenError::Store(e)) => return Err(e),
+            // Not an account's: cannot happen.
+            Err(e @ TokenError::Identity(_)) => {
+                Miss::Unavailable { organization, username: account.username.clone(), reason: e.to_string() }
+            }
+            // Shared with the other requests that waited on the same refresh.
+            Err(TokenError::Store(e)) => {
+                tracing::warn!(error = %e, "request failed");
+                let response = Response::Error { kind: ErrorKind::Store, message: error_chain(&*e) };
+                return Ok(Answer { response, source: None });
+            }
         };
         match fallback {
             Some(pat) => {
@@ -416,8 +479,24 @@ pub(crate) struct Answer {
 }
 
 /// Answers `request` in this process, as the daemon would (without its cached tokens): for
-/// when no daemon can be reached, and for commands that read state when none runs.
+/// commands that read state when no daemon runs.
 pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Response> {
+    let (service, runtime) = in_process(config)?;
+    Ok(runtime.block_on(service.handle(request)))
+}
+
+/// Answers `request` in this process by `deadline` (a `get` is given what is left of it once
+/// the stores are open): git's request when the daemon could not answer.
+pub fn answer_in_process_by(
+    config: &Config,
+    request: &Request,
+    deadline: std::time::Instant,
+) -> anyhow::Result<Response> {
+    let (service, runtime) = in_process(config)?;
+    Ok(runtime.block_on(service.handle(request.within(deadline))))
+}
+
+fn in_process(config: &Config) -> anyhow::Result<(Service, tokio::runtime::Runtime)> {
     use anyhow::Context as _;
     // Opened before the runtime starts: the keyring must not be set up on a runtime thread.
     let service = Service::open(config).context("failed to open the credential store")?;
@@ -425,7 +504,7 @@ pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Re
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    Ok(runtime.block_on(service.handle(request)))
+    Ok((service, runtime))
 }
 
 pub(crate) fn found(credential: Credential, source: Source) -> Answer {

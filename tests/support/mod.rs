@@ -152,9 +152,13 @@ impl TestEnv {
 
     /// The pid of the daemon holding the lock, if one is alive.
     pub fn daemon_pid(&self) -> Option<u32> {
+        self.last_daemon_pid().filter(|&pid| process_alive(pid))
+    }
+
+    /// The pid the last daemon wrote in its lock, whether it still runs or not.
+    pub fn last_daemon_pid(&self) -> Option<u32> {
         let text = std::fs::read_to_string(self.runtime_dir().join("daemon.lock")).ok()?;
-        let pid: u32 = text.trim().parse().ok()?;
-        process_alive(pid).then_some(pid)
+        text.trim().parse().ok()
     }
 
     /// Processes running our daemon for this environment (Linux: read from /proc).
@@ -219,18 +223,26 @@ pub fn run(mut cmd: Command, stdin: &str) -> Output {
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(stdin.as_bytes());
     });
+    let output = output_within(child, Duration::from_secs(30));
+    writer.join().unwrap();
+    output
+}
+
+/// Waits for `child` to exit and collects its output, killing it and failing the test if it
+/// runs over `limit`.
+pub fn output_within(child: std::process::Child, limit: Duration) -> Output {
     let pid = child.id();
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(Duration::from_secs(30)).is_err() {
+        let overran = finished.recv_timeout(limit).is_err();
+        if overran {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("command ran over 30 s and was killed");
         }
+        overran
     });
     let output = child.wait_with_output().expect("wait");
     let _ = done.send(());
-    writer.join().unwrap();
-    watchdog.join().expect("the command hung");
+    assert!(!watchdog.join().unwrap(), "the command ran over {limit:?} and was killed");
     output
 }
 
