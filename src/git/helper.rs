@@ -187,7 +187,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
     let signed_in = signin::sign_in(&config, &request, &mut terminal)?;
     let _ = writeln!(terminal, "Signed in as {}.", signed_in.account.username);
     let tokens = &signed_in.tokens;
-    let expires_utc = crate::store::unix_now() + tokens.expires_in.as_secs();
+    let expires_utc = crate::store::unix_now().saturating_add(tokens.expires_in.as_secs());
     let answer =
         crate::service::token_answer(&tokens.access_token, Some(expires_utc), &signed_in.account.username, caps);
     Ok(Some(answer))
