@@ -54,19 +54,121 @@ pub fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// The name prefix of [`write_atomic`]'s temporary files.
+const TEMP_PREFIX: &str = ".tmp-";
+
 /// Replaces `path` with `contents` atomically: readers see the old file or the new one, never
 /// a mix, and a failed write (a full disk) leaves the old file as it was. The new file is
 /// owner-only (0600 on Unix) from the moment it exists.
+///
+/// The temporary file is locked while it is written, so that [`remove_leftovers`] can tell one
+/// being written from one a crash (`kill -9`, a power cut) left behind.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other(format!("{} has no parent", path.display())))?;
-    // tempfile creates the file with mode 0600 and removes it again if anything below fails.
-    let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut file = locked_temporary(dir)?;
     file.write_all(contents)?;
     file.as_file().sync_all()?;
+    #[cfg(all(debug_assertions, target_os = "linux"))]
+    test_hook::stop_if_writing(path);
     file.persist(path).map_err(|e| e.error)?;
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// A new temporary file in `dir`, locked. tempfile creates it with mode 0600 and removes it
+/// again if anything after fails.
+fn locked_temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    for _ in 0..10 {
+        let file = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
+        file.as_file().lock()?;
+        // A cleanup may have taken the file for a leftover between its creation and the lock:
+        // then its name is gone (or another's), and a new one is made.
+        if same_file(file.path(), file.as_file())? {
+            return Ok(file);
+        }
+    }
+    Err(io::Error::other(format!("cannot keep a temporary file in {}", dir.display())))
+}
+
+/// Whether `path` still names the file open as `file`.
+fn same_file(path: &Path, file: &std::fs::File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata()?;
+        Ok(std::fs::symlink_metadata(path).is_ok_and(|named| named.ino() == open.ino() && named.dev() == open.dev()))
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows does not remove a file another process holds open.
+        let _ = file;
+        Ok(path.exists())
+    }
+}
+
+/// Removes the temporary files of [`write_atomic`] that a crash left in `dir` (whole copies of a
+/// state file, secrets included): those no process is writing, which are not locked. Returns
+/// how many were removed.
+pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::File::open(&path) else { continue };
+        // Locked: being written now. Not the same file any more: renamed into place meanwhile.
+        if file.try_lock().is_err() || !same_file(&path, &file)? {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(dir = %dir.display(), removed, "removed temporary files a crash left behind");
+    }
+    Ok(removed)
+}
+
+/// Tests only (Linux debug builds): `GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING=<file name>` stops
+/// the process (SIGSTOP) the first time [`write_atomic`] has written the temporary file for that
+/// name and not yet renamed it, holding whatever lock the writer holds; the test then kills it or lets
+/// it go on (SIGCONT). The only deterministic way to crash in the middle of a write.
+#[cfg(all(debug_assertions, target_os = "linux"))]
+mod test_hook {
+    pub(super) fn stop_if_writing(path: &std::path::Path) {
+        static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let Some(name) = std::env::var_os("GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING") else { return };
+        if path.file_name() != Some(name.as_os_str()) || STOPPED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
+        // The kernel may hand the stop to another thread; this one is stopped when it next
+        // leaves a system call after the stop has begun. The stop has begun once SIGSTOP is no
+        // longer pending: the thread that takes it marks every thread to stop in the same step.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stop_pending() && std::time::Instant::now() < deadline {}
+    }
+
+    /// Whether SIGSTOP is pending for this process, from /proc/self/status.
+    fn stop_pending() -> bool {
+        const SIGSTOP_BIT: u64 = 1 << (19 - 1);
+        let Ok(status) = std::fs::read_to_string("/proc/thread-self/status") else { return false };
+        status
+            .lines()
+            .filter_map(|line| line.strip_prefix("ShdPnd:").or_else(|| line.strip_prefix("SigPnd:")))
+            .any(|mask| u64::from_str_radix(mask.trim(), 16).is_ok_and(|mask| mask & SIGSTOP_BIT != 0))
+    }
 }
 
 /// What identifies one version of a file: a replaced (atomically written) file has a new
@@ -114,6 +216,42 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_are_removed_and_files_being_written_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_atomic(&tmp.path().join("state.json"), b"kept").unwrap();
+        // Left by a crash: not locked.
+        std::fs::write(tmp.path().join(".tmp-AbC123"), b"{\"secrets\":\"hunter2\"}").unwrap();
+        std::fs::write(tmp.path().join(".tmp-XyZ789"), b"").unwrap();
+        // Being written by another process (or thread) right now: locked.
+        let writing = locked_temporary(tmp.path()).unwrap();
+        // Not ours: other names, and a directory.
+        std::fs::write(tmp.path().join("tmp-not-ours"), b"").unwrap();
+        std::fs::create_dir(tmp.path().join(".tmp-dir")).unwrap();
+
+        assert_eq!(remove_leftovers(tmp.path()).unwrap(), 2);
+        let mut names: Vec<_> =
+            std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let writing_name = writing.path().file_name().unwrap().to_str().unwrap().to_owned();
+        let mut expected = vec![".tmp-dir".to_owned(), writing_name, "state.json".into(), "tmp-not-ours".into()];
+        expected.sort();
+        assert_eq!(names, expected);
+        assert_eq!(std::fs::read(tmp.path().join("state.json")).unwrap(), b"kept");
+        assert_eq!(remove_leftovers(&tmp.path().join("missing")).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_temporary_file_taken_for_a_leftover_before_it_was_locked_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(tmp.path()).unwrap();
+        // A cleanup removed it between its creation and its lock.
+        std::fs::remove_file(file.path()).unwrap();
+        assert!(!same_file(file.path(), file.as_file()).unwrap());
+        let file = locked_temporary(tmp.path()).unwrap();
+        assert!(same_file(file.path(), file.as_file()).unwrap());
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     // The keyring is opened here, before the runtime starts: its Linux backend must not be
     // set up on an async worker thread.
     let service = Arc::new(Service::open(config).context("failed to open the credential store")?);
+    // Before serving: temporary files a crash left (a daemon killed while writing, say).
+    service.remove_leftovers();
     #[cfg(unix)]
     let socket = inherited
         .as_ref()
