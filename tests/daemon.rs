@@ -267,6 +267,107 @@ fn a_daemon_whose_backlog_is_full_does_not_hang_the_helper() {
     drop((listener, lock));
 }
 
+#[test]
+#[cfg(target_os = "linux")]
+fn a_request_larger_than_git_sends_is_refused_at_once_and_starts_nothing() {
+    let env = env_with_credential();
+    // Well over the IPC frame limit (8 MiB): each line within git's limit, so only the whole is
+    // too large.
+    let line = format!("wwwauth[]=Bearer {}\n", "x".repeat(60_000));
+    let request = format!("protocol=https\nhost=example.com\n{}\n", line.repeat(150));
+    let started = std::time::Instant::now();
+    let out = env.helper(&["get"], &request);
+    assert!(!out.status.success());
+    assert_eq!(
+        support::our_only_line(&out),
+        "git-credential-azdo: the credential request is longer than 1024 KiB, more than git sends"
+    );
+    assert_eq!(stdout(&out), "");
+    assert_eq!(env.daemon_processes(), Vec::<u32>::new(), "no daemon was started for it");
+    assert!(started.elapsed() < Duration::from_secs(2), "at once: {:?}", started.elapsed());
+    // A request within the limit is answered as ever.
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn large_requests_sent_slowly_hold_a_bounded_amount_of_the_daemons_memory() {
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+    let (before, fds_before) = (vm_size_kib(pid), open_fds(pid));
+    // Connections that announce the largest request allowed (8 MiB) and send a little of it.
+    let mut hello = Vec::new();
+    frame::encode(&Hello::ours(false), &mut hello).unwrap();
+    let slow: Vec<UnixStream> = (0..100)
+        .map(|_| {
+            let mut stream = UnixStream::connect(env.socket()).unwrap();
+            stream.write_all(&hello).unwrap();
+            stream.write_all(&u32::try_from(frame::MAX_FRAME).unwrap().to_be_bytes()).unwrap();
+            stream.write_all(&[b'{'; 1024]).unwrap();
+            stream
+        })
+        .collect();
+    // git's requests are served meanwhile.
+    for _ in 0..3 {
+        let out = env.helper(&["get"], GET);
+        assert_eq!(stdout(&out), ANSWER);
+        assert_eq!(stderr(&out), "");
+    }
+    let status = env.helper(&["status"], "");
+    assert!(stdout(&status).contains(&format!("running (pid {pid},")), "the daemon answered: {}", stdout(&status));
+    // 100 such requests would take 800 MiB; the daemon takes at most 32 MiB for them.
+    let grown = vm_size_kib(pid).saturating_sub(before);
+    assert!(grown < 128 * 1024, "the daemon's memory grew by {grown} KiB");
+    // Each is dropped, over the budget at once or too slow after the read timeout.
+    wait_for("the daemon to close them", Duration::from_secs(20), || open_fds(pid) <= fds_before);
+    drop(slow);
+    assert_eq!(env.daemon_pid(), Some(pid));
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_socket_removed_or_replaced_under_the_daemon_costs_git_no_wait_and_is_bound_again() {
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+    let served_by_the_daemon = || stdout(&env.helper(&["status"], "")).contains(&format!("running (pid {pid},"));
+
+    // A tmp cleaner removes the socket.
+    std::fs::remove_file(env.socket()).unwrap();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let out = env.helper(&["get"], GET);
+        assert_eq!(stdout(&out), ANSWER, "answered in-process: {}", stderr(&out));
+        assert_eq!(stderr(&out), "");
+        // Not a second daemon waiting for the running one's lock, and no waiting for one.
+        assert_eq!(env.daemon_processes(), vec![pid], "no other daemon was started");
+        assert!(started.elapsed() < Duration::from_secs(2), "answered at once: {:?}", started.elapsed());
+    }
+    wait_for("the daemon to bind its socket again", Duration::from_secs(15), || env.socket().exists());
+    assert!(served_by_the_daemon());
+    assert_eq!(mode(&env.socket()), 0o600);
+
+    // Replaced by another socket, which answers nothing: the daemon takes its path back.
+    std::fs::remove_file(env.socket()).unwrap();
+    let impostor = UnixListener::bind(env.socket()).unwrap();
+    let impostor_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(env.socket()).unwrap());
+    wait_for("the daemon to bind its socket again", Duration::from_secs(15), || {
+        std::fs::metadata(env.socket()).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) != impostor_inode)
+    });
+    drop(impostor);
+    assert!(served_by_the_daemon());
+    assert_eq!(env.daemon_processes(), vec![pid]);
+}
+
+/// The process's virtual memory size, from /proc: what it has allocated, touched or not.
+#[cfg(target_os = "linux")]
+fn vm_size_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// The process's resident memory, from /proc.
 #[cfg(target_os = "linux")]
 fn rss_kib(pid: u32) -> u64 {

@@ -38,6 +38,13 @@ const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// busy machine has a few dozen; the cap bounds the daemon's memory and descriptors whatever
 /// connects. It is lower when the descriptor limit is.
 const MAX_CONNECTIONS: usize = 512;
+/// The bytes of large requests held at once, over all connections (small ones, which every
+/// request of git's is, are not counted: see [`frame::SMALL_FRAME`]). A client sends its request
+/// at once, so this is only ever taken by clients that send large frames slowly, or not at all.
+const MAX_BUFFERED: usize = 32 << 20;
+/// How often the daemon checks that its socket file is still there and still its own (a tmp
+/// cleaner may remove it); it binds it again when not.
+const SOCKET_CHECK: Duration = Duration::from_secs(2);
 /// Descriptors kept for everything but connections: the listener, the lock, files, the keyring.
 #[cfg(unix)]
 const RESERVED_FDS: u64 = 64;
@@ -50,6 +57,9 @@ pub struct DaemonOptions {
     pub max_connections: usize,
     /// Shown by `status`.
     pub socket: String,
+    /// The daemon's own socket file, bound from this configuration (not one a service manager
+    /// handed over): watched, and bound again when it is removed or replaced.
+    pub rebind: Option<Config>,
 }
 
 struct Shared {
@@ -60,6 +70,8 @@ struct Shared {
     /// Connections numbered below this that have not sent their request yet are dropped, to
     /// make room when the cap is reached.
     shed_below: watch::Sender<u64>,
+    /// Bytes of large requests that may be held at once ([`MAX_BUFFERED`]).
+    buffers: tokio::sync::Semaphore,
 }
 
 /// Runs the daemon for `config` in the foreground until it is told to stop or goes idle.
@@ -95,7 +107,11 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     let max_connections = connections_within(raise_fd_limit());
     #[cfg(not(unix))]
     let max_connections = MAX_CONNECTIONS;
-    let options = DaemonOptions { idle_timeout: config.idle_timeout, max_connections, socket };
+    #[cfg(unix)]
+    let rebind = inherited.is_none().then(|| config.clone());
+    #[cfg(not(unix))]
+    let rebind = None;
+    let options = DaemonOptions { idle_timeout: config.idle_timeout, max_connections, socket, rebind };
 
     // One thread: a request is a few microseconds of work between waits, and a connection
     // accepted on the thread that serves it costs no hand-over between threads (BENCHMARKS.md).
@@ -219,6 +235,21 @@ pub fn bind(config: &Config) -> std::io::Result<Listener> {
     }
 }
 
+/// What identifies the socket file at `path` (device and inode), `None` when there is none. A
+/// named pipe (Windows) cannot be removed by others: nothing to watch.
+fn socket_file(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).ok().map(|meta| (meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM. SIGHUP is ignored: the daemon outlives the terminal that
 /// happened to start it.
 pub async fn termination() {
@@ -252,7 +283,12 @@ pub async fn run(
     let idle_timeout = options.idle_timeout;
     let max_connections = options.max_connections.max(2);
     let shed_below = watch::Sender::new(0);
-    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop, shed_below });
+    let buffers = tokio::sync::Semaphore::new(MAX_BUFFERED);
+    let rebind = options.rebind.clone();
+    let mut bound = rebind.as_ref().and_then(|config| socket_file(&config.socket_path()));
+    let mut socket_check = tokio::time::interval(SOCKET_CHECK);
+    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop, shed_below, buffers });
+    let mut listener = listener;
     let mut connections = JoinSet::new();
     let mut accepted_count = 0_u64;
     let refresher = tokio::spawn(shared.service.tokens().clone().keep_fresh());
@@ -262,6 +298,7 @@ pub async fn run(
 
     loop {
         let idle_at = last_activity + idle_timeout.unwrap_or(far_future);
+        let mut lost = false;
         tokio::select! {
             () = &mut shutdown => break,
             _ = stopped.changed() => break,
@@ -293,6 +330,24 @@ pub async fn run(
             () = tokio::time::sleep_until(idle_at), if idle_timeout.is_some() && connections.is_empty() => {
                 tracing::info!("idle; exiting");
                 break;
+            }
+            _ = socket_check.tick(), if bound.is_some() => {
+                lost = rebind.as_ref().is_some_and(|config| socket_file(&config.socket_path()) != bound);
+            }
+        }
+        if lost && let Some(config) = &rebind {
+            // The file is gone or another's: the old listener must not remove it on its way.
+            tracing::warn!(socket = %config.socket_path().display(), "the socket was removed or replaced; binding it again");
+            listener.do_not_reclaim_name_on_drop();
+            match bind(config) {
+                Ok(new) => {
+                    listener = new;
+                    bound = socket_file(&config.socket_path());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot bind the socket again; exiting");
+                    break;
+                }
             }
         }
     }
@@ -332,7 +387,8 @@ async fn exchange(stream: &Stream, shared: &Shared, id: u64) -> Result<(), Frame
         return send(stream, &out).await;
     }
     let answer = async {
-        match receive(shared, id, frame::read_async::<Request>(stream)).await {
+        let request = frame::read_async_budgeted::<Request>(stream, frame::MAX_FRAME, &shared.buffers);
+        match receive(shared, id, request).await {
             Ok(request) => Ok(handle(request, shared).await),
             Err(e @ FrameError::Malformed(_)) => {
                 Ok(Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() })

@@ -23,6 +23,10 @@ pub enum ClientError {
     /// A daemon is there but accepts no more connections for now; starting another cannot help.
     #[error("the daemon is too busy to take the connection")]
     Busy,
+    /// A daemon runs (it holds its lock) but its socket cannot be reached: removed or replaced
+    /// under it. It binds its socket again shortly; another daemon could only wait for it.
+    #[error("the daemon runs but its socket cannot be reached")]
+    Unreachable,
     #[error("the daemon did not answer in time")]
     Timeout,
     #[error("the daemon speaks protocol {daemon}, this helper {PROTOCOL_VERSION}")]
@@ -62,9 +66,14 @@ pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Resp
     }
     match exchange(config, request, deadline, true) {
         Ok(response) => return Ok(response),
-        // A daemon that accepts but does not answer is stuck; starting another cannot help.
-        Err(e @ (ClientError::Timeout | ClientError::Busy)) => return Err(e),
-        Err(e) => tracing::debug!(error = %e, "starting the daemon"),
+        Err(ClientError::NotRunning(_)) if running_but_unreachable(config) => return Err(ClientError::Unreachable),
+        // None listens, or one of another version makes way: a daemon of ours is started.
+        Err(e @ (ClientError::NotRunning(_) | ClientError::VersionMismatch { .. })) => {
+            tracing::debug!(error = %e, "starting the daemon");
+        }
+        // A daemon took the connection and is stuck, busy, or dropped it; or the request
+        // cannot be sent at all. Starting another cannot help.
+        Err(e) => return Err(e),
     }
     let start_deadline = deadline.min(Instant::now() + START_TIMEOUT);
     let _starting = start_daemon(config)?;
@@ -79,6 +88,18 @@ pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Resp
             Err(_) => {}
         }
     }
+}
+
+/// Whether a daemon holds the daemon lock while no helper is starting one: then it runs, and
+/// a socket that cannot be reached was removed or replaced under it.
+fn running_but_unreachable(config: &Config) -> bool {
+    // Opened, never created: no file is made in a directory not checked yet.
+    let open = |path: std::path::PathBuf| std::fs::OpenOptions::new().read(true).write(true).open(path);
+    let Ok(daemon) = open(config.daemon_lock_path()) else { return false };
+    if !matches!(daemon.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+        return false;
+    }
+    open(config.autostart_lock_path()).map_or(true, |starting| starting.try_lock().is_ok())
 }
 
 /// Starts a detached daemon unless another helper is already doing so. The returned lock,
@@ -133,6 +154,7 @@ fn is_per_invocation_git_variable(key: &str) -> bool {
 
 #[cfg(unix)]
 fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
+    let out = outgoing(request, replace)?;
     let stream = connect(config)?;
     let set_deadline = |until: Instant| -> Result<(), ClientError> {
         let left = until.saturating_duration_since(Instant::now());
@@ -145,18 +167,18 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
             .map_err(|e| ClientError::Frame(FrameError::Io(e)))
     };
     set_deadline(deadline.min(Instant::now() + HELLO_TIMEOUT))?;
-    talk(&stream, request, replace, || set_deadline(deadline))
+    talk(&stream, &out, || set_deadline(deadline))
 }
 
 /// Windows named pipes have no read timeouts: the exchange runs on a thread that is abandoned
 /// at the deadline.
 #[cfg(windows)]
 fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
+    let out = outgoing(request, replace)?;
     let stream = connect(config)?;
-    let request = request.clone();
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(talk(&stream, &request, replace, || Ok(())));
+        let _ = done.send(talk(&stream, &out, || Ok(())));
     });
     result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(Err(ClientError::Timeout))
 }
@@ -192,22 +214,69 @@ fn connect(config: &Config) -> Result<Stream, ClientError> {
     }
 }
 
-fn talk(
-    stream: &Stream,
-    request: &Request,
-    replace: bool,
-    after_hello: impl FnOnce() -> Result<(), ClientError>,
-) -> Result<Response, ClientError> {
-    // Hello and request in one write: a warm exchange is one round trip.
+/// The hello and the request, in one buffer: a warm exchange is one write and one round trip.
+/// Encoded before connecting, so that a request too large to send starts nothing.
+fn outgoing(request: &Request, replace: bool) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
     let mut out = zeroize::Zeroizing::new(Vec::new());
     frame::encode(&Hello::ours(replace), &mut out)?;
     frame::encode(request, &mut out)?;
+    Ok(out)
+}
+
+fn talk(
+    stream: &Stream,
+    out: &[u8],
+    after_hello: impl FnOnce() -> Result<(), ClientError>,
+) -> Result<Response, ClientError> {
     let mut writer = stream;
-    writer.write_all(&out).map_err(|e| ClientError::from(FrameError::Io(e)))?;
+    writer.write_all(out).map_err(|e| ClientError::from(FrameError::Io(e)))?;
     let hello: Hello = frame::read_sync(stream)?;
     if hello.protocol != PROTOCOL_VERSION {
         return Err(ClientError::VersionMismatch { daemon: hello.protocol });
     }
     after_hello()?;
     Ok(frame::read_sync(stream)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(runtime_dir: &std::path::Path) -> Config {
+        Config {
+            runtime_dir: runtime_dir.to_owned(),
+            state_dir: runtime_dir.join("state"),
+            store: crate::config::StoreChoice::File,
+            idle_timeout: None,
+            timeout: Duration::from_secs(10),
+            use_daemon: true,
+            socket: None,
+            entra: crate::config::EntraSettings {
+                authority_host: url::Url::parse("https://login.example").unwrap(),
+                client_id: "c".into(),
+                tenant: None,
+            },
+            devops_url: url::Url::parse("https://dev.example").unwrap(),
+            browser: None,
+            git: crate::config::GitConfig::default(),
+        }
+    }
+
+    #[test]
+    fn a_request_too_large_for_a_frame_starts_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = config(&tmp.path().join("run"));
+        let credential = crate::git::Credential {
+            protocol: Some("https".into()),
+            host: Some("example.com".into()),
+            path: Some("p".repeat(frame::MAX_FRAME)),
+            ..crate::git::Credential::default()
+        };
+        let request = Request::Get { credential, machine: crate::identity::MachineSources::default() };
+        let started = Instant::now();
+        let error = request_with_autostart(&config, &request).unwrap_err();
+        assert!(matches!(error, ClientError::Frame(FrameError::TooLarge(_))), "{error}");
+        assert!(started.elapsed() < START_TIMEOUT, "at once: {:?}", started.elapsed());
+        assert!(!config.runtime_dir.exists(), "no daemon was started");
+    }
 }
