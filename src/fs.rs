@@ -45,6 +45,50 @@ fn check_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether `dir` may hold the daemon's socket and locks: a directory of this user's that no
+/// other user can write to (they could have put a socket or a link of their own in it). A
+/// directory that does not exist yet (or cannot be reached) passes: [`ensure_runtime_dir`]
+/// makes it, or fails to. The error is
+/// one line naming the directory and what is wrong. As tmux does with `/tmp/tmux-UID`, and git's
+/// credential-cache with its socket directory, such a directory is refused, never repaired:
+/// it may be someone else's doing.
+pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Not there, or out of reach (a parent that is a file, or not ours to enter): nothing
+        // can be reached in it either, and it cannot be made; that is a plain failure to
+        // start the daemon, not someone else's doing.
+        let Ok(meta) = std::fs::symlink_metadata(dir) else { return Ok(()) };
+        let ours = rustix::process::geteuid().as_raw();
+        if !meta.is_dir() {
+            return Err(format!("{} is not a directory", dir.display()));
+        }
+        if meta.uid() != ours {
+            return Err(format!("{} belongs to user {}, not to user {ours}", dir.display(), meta.uid()));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!("{} is writable by other users (mode {:o})", dir.display(), meta.mode() & 0o777));
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        // The per-user profile directories used on Windows are private.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Creates the daemon's runtime directory `dir` owner-only, or checks an existing one with
+/// [`check_runtime_dir`] (and takes away what others may read of one of ours).
+pub fn ensure_runtime_dir(dir: &Path) -> io::Result<()> {
+    check_runtime_dir(dir).map_err(|reason| io::Error::new(io::ErrorKind::PermissionDenied, reason))?;
+    ensure_private_dir(dir)?;
+    // Checked again: another user may have made it between the check and the creation.
+    check_runtime_dir(dir).map_err(|reason| io::Error::new(io::ErrorKind::PermissionDenied, reason))
+}
+
 /// Opens (creating it owner-only if needed) a file used only for its lock.
 pub fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
@@ -216,6 +260,31 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn runtime_dirs_open_to_others_are_refused_and_ours_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        assert_eq!(check_runtime_dir(&dir), Ok(()), "not there yet: it will be made");
+        ensure_runtime_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // Readable by others: tightened. Writable by others: refused, and left as it is.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_runtime_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for loose in [0o777, 0o770, 0o1777, 0o702] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(loose)).unwrap();
+            let error = ensure_runtime_dir(&dir).unwrap_err().to_string();
+            assert!(error.ends_with(&format!("run is writable by other users (mode {:o})", loose & 0o777)), "{error}");
+            assert_eq!(mode(&dir), loose & 0o777, "not repaired");
+        }
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(check_runtime_dir(&link).unwrap_err().ends_with("link is not a directory"));
+        // Another user's: see tests/other_users.rs (it takes a second user).
     }
 
     #[test]

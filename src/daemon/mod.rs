@@ -80,7 +80,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     // First, while this is the only thread: reading LISTEN_FDS also clears it.
     #[cfg(unix)]
     let inherited = inherited_listener()?;
-    crate::fs::ensure_private_dir(&config.runtime_dir)
+    crate::fs::ensure_runtime_dir(&config.runtime_dir)
         .with_context(|| format!("failed to create {}", config.runtime_dir.display()))?;
     let lock_path = config.daemon_lock_path();
     let Some(mut lock) = acquire_lock(&lock_path, LOCK_WAIT)? else {
@@ -90,6 +90,13 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     lock.set_len(0)
         .and_then(|()| writeln!(lock, "{}", std::process::id()))
         .with_context(|| format!("failed to write {}", lock_path.display()))?;
+    // Helpers check that the pipe's server is this process (a locked file cannot be read there).
+    #[cfg(windows)]
+    crate::fs::write_atomic(
+        &config.runtime_dir.join(crate::ipc::client::DAEMON_PID),
+        std::process::id().to_string().as_bytes(),
+    )
+    .context("failed to write the daemon's pid")?;
 
     // The keyring is opened here, before the runtime starts: its Linux backend must not be
     // set up on an async worker thread.

@@ -109,6 +109,10 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
     if config.use_daemon {
         match client::request_with_autostart(config, request) {
             Ok(response) => return Ok(response),
+            // Someone else's socket or directory: the user must hear of it.
+            Err(client::ClientError::Untrusted(reason)) => {
+                eprintln!("git-credential-azdo: {reason}; answering without the daemon");
+            }
             Err(e) => tracing::debug!(error = %crate::service::error_chain(&e), "answering without the daemon"),
         }
     }

@@ -35,6 +35,10 @@ pub enum ClientError {
     Frame(#[source] FrameError),
     #[error("failed to start the daemon")]
     Start(#[source] io::Error),
+    /// The socket is not, or cannot be shown to be, served by a daemon of this user: nothing
+    /// was sent, and no daemon is started or replaced there. One line for the user.
+    #[error("{0}")]
+    Untrusted(String),
 }
 
 impl From<FrameError> for ClientError {
@@ -53,13 +57,24 @@ fn is_timeout(e: &io::Error) -> bool {
 /// One exchange with a running daemon, without starting one. Fails with
 /// [`ClientError::NotRunning`] when none listens.
 pub fn request(config: &Config, request: &Request, deadline: Instant) -> Result<Response, ClientError> {
+    check_runtime_dir(config)?;
     exchange(config, request, deadline, false)
+}
+
+/// The runtime directory, unless a socket is given explicitly, must be one no other user can
+/// have put a socket (or a link) in; else the daemon is not used at all.
+fn check_runtime_dir(config: &Config) -> Result<(), ClientError> {
+    if config.socket.is_some() {
+        return Ok(());
+    }
+    crate::fs::check_runtime_dir(&config.runtime_dir).map_err(ClientError::Untrusted)
 }
 
 /// One exchange with the daemon, starting it (or replacing one of another version) when
 /// needed, all before `config.timeout` has passed.
 pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Response, ClientError> {
     let deadline = Instant::now() + config.timeout;
+    check_runtime_dir(config)?;
     if config.socket.is_some() {
         // Another machine's daemon (forwarded here): neither replaced nor started from here.
         return exchange(config, request, deadline, false);
@@ -105,7 +120,7 @@ fn running_but_unreachable(config: &Config) -> bool {
 /// Starts a detached daemon unless another helper is already doing so. The returned lock,
 /// while held, tells racing helpers to wait for that daemon instead of starting their own.
 fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
-    crate::fs::ensure_private_dir(&config.runtime_dir).map_err(ClientError::Start)?;
+    crate::fs::ensure_runtime_dir(&config.runtime_dir).map_err(ClientError::Start)?;
     let lock = crate::fs::open_lock_file(&config.autostart_lock_path()).map_err(ClientError::Start)?;
     match lock.try_lock() {
         Ok(()) => {}
@@ -199,7 +214,26 @@ fn connect(config: &Config) -> Result<Stream, ClientError> {
     }
     socket.set_nonblocking(false).map_err(ClientError::NotRunning)?;
     let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
-    Ok(Stream::from(interprocess::os::unix::uds_local_socket::Stream::from(stream)))
+    let stream = Stream::from(interprocess::os::unix::uds_local_socket::Stream::from(stream));
+    check_server(config, &stream)?;
+    Ok(stream)
+}
+
+/// Only a daemon of this user may be told anything: the user id of the process that listens
+/// (`SO_PEERCRED` on Linux, `LOCAL_PEERCRED` on macOS), checked before the first byte is sent.
+/// Holds for every socket, a forwarded one included (its forwarding sshd runs as the user).
+#[cfg(unix)]
+fn check_server(config: &Config, stream: &Stream) -> Result<(), ClientError> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    let ours = rustix::process::geteuid().as_raw();
+    let path = config.socket_path();
+    match stream.peer_creds().map(|creds| creds.euid()) {
+        Ok(Some(uid)) if uid == ours => Ok(()),
+        Ok(Some(uid)) => {
+            Err(ClientError::Untrusted(format!("{} is served by user {uid}, not by user {ours}", path.display())))
+        }
+        Ok(None) | Err(_) => Err(ClientError::Untrusted(format!("cannot tell which user serves {}", path.display()))),
+    }
 }
 
 /// Waits at most [`HELLO_TIMEOUT`] for a free instance of a busy pipe.
@@ -208,11 +242,44 @@ fn connect(config: &Config) -> Result<Stream, ClientError> {
     use interprocess::ConnectWaitMode;
     use interprocess::local_socket::ConnectOptions;
     let name = super::socket_name(config).map_err(ClientError::NotRunning)?;
-    match ConnectOptions::new().name(name).wait_mode(ConnectWaitMode::Timeout(HELLO_TIMEOUT)).connect_sync() {
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ClientError::Busy),
-        result => result.map_err(ClientError::NotRunning),
+    let stream =
+        match ConnectOptions::new().name(name).wait_mode(ConnectWaitMode::Timeout(HELLO_TIMEOUT)).connect_sync() {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(ClientError::Busy),
+            result => result.map_err(ClientError::NotRunning)?,
+        };
+    check_server(config, &stream)?;
+    Ok(stream)
+}
+
+/// Only a daemon of this user may be told anything. Any user can create a named pipe of any
+/// name that is free, so the pipe's server must be the daemon that this user's runtime
+/// directory (private to the user's profile) names in `daemon.pid`. A pipe given explicitly
+/// (`--socket`) cannot be checked so, and is not used.
+#[cfg(windows)]
+fn check_server(config: &Config, stream: &Stream) -> Result<(), ClientError> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    if let Some(socket) = &config.socket {
+        return Err(ClientError::Untrusted(format!(
+            "cannot tell which user serves the pipe {} on Windows",
+            socket.display()
+        )));
+    }
+    let server = stream.peer_creds().ok().and_then(|creds| creds.pid());
+    let daemon = std::fs::read_to_string(config.runtime_dir.join(DAEMON_PID)).ok();
+    let daemon = daemon.and_then(|text| text.trim().parse::<u32>().ok());
+    match (server, daemon) {
+        (Some(server), Some(daemon)) if server == daemon => Ok(()),
+        _ => Err(ClientError::Untrusted(format!(
+            "the daemon's pipe is served by a process other than the daemon ({})",
+            config.runtime_dir.join(DAEMON_PID).display()
+        ))),
     }
 }
+
+/// On Windows, where a locked file cannot be read, the running daemon's pid, for
+/// [`check_server`].
+#[cfg(windows)]
+pub const DAEMON_PID: &str = "daemon.pid";
 
 /// The hello and the request, in one buffer: a warm exchange is one write and one round trip.
 /// Encoded before connecting, so that a request too large to send starts nothing.
