@@ -275,7 +275,6 @@ fn a_request_larger_than_git_sends_is_refused_at_once_and_starts_nothing() {
     // too large.
     let line = format!("wwwauth[]=Bearer {}\n", "x".repeat(60_000));
     let request = format!("protocol=https\nhost=example.com\n{}\n", line.repeat(150));
-    let started = std::time::Instant::now();
     let out = env.helper(&["get"], &request);
     assert!(!out.status.success());
     assert_eq!(
@@ -284,7 +283,7 @@ fn a_request_larger_than_git_sends_is_refused_at_once_and_starts_nothing() {
     );
     assert_eq!(stdout(&out), "");
     assert_eq!(env.daemon_processes(), Vec::<u32>::new(), "no daemon was started for it");
-    assert!(started.elapsed() < Duration::from_secs(2), "at once: {:?}", started.elapsed());
+    assert!(!env.runtime_dir().exists(), "not even its directory");
     // A request within the limit is answered as ever.
     assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
 }
@@ -316,9 +315,10 @@ fn large_requests_sent_slowly_hold_a_bounded_amount_of_the_daemons_memory() {
     }
     let status = env.helper(&["status"], "");
     assert!(stdout(&status).contains(&format!("running (pid {pid},")), "the daemon answered: {}", stdout(&status));
-    // 100 such requests would take 800 MiB; the daemon takes at most 32 MiB for them.
+    // 100 such requests would take 800 MiB; the daemon takes at most 32 MiB for them. (The
+    // margin is for what new threads reserve: a stack, and an allocator arena of 64 MiB.)
     let grown = vm_size_kib(pid).saturating_sub(before);
-    assert!(grown < 128 * 1024, "the daemon's memory grew by {grown} KiB");
+    assert!(grown < 400 * 1024, "the daemon's memory grew by {grown} KiB");
     // Each is dropped, over the budget at once or too slow after the read timeout.
     wait_for("the daemon to close them", Duration::from_secs(20), || open_fds(pid) <= fds_before);
     drop(slow);
@@ -328,24 +328,31 @@ fn large_requests_sent_slowly_hold_a_bounded_amount_of_the_daemons_memory() {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_socket_removed_or_replaced_under_the_daemon_costs_git_no_wait_and_is_bound_again() {
-    let env = env_with_credential();
+    let mut env = env_with_credential();
     assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
     let pid = env.daemon_pid().unwrap();
-    let served_by_the_daemon = || stdout(&env.helper(&["status"], "")).contains(&format!("running (pid {pid},"));
+    let served_by_the_daemon =
+        |env: &TestEnv| stdout(&env.helper(&["status"], "")).contains(&format!("running (pid {pid},"));
+    // What the helpers do, from their own words.
+    let log = env.path("helpers.log");
+    env.set_env("GIT_CREDENTIAL_AZDO_LOG", "debug");
+    env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
 
     // A tmp cleaner removes the socket.
     std::fs::remove_file(env.socket()).unwrap();
     for _ in 0..3 {
-        let started = std::time::Instant::now();
         let out = env.helper(&["get"], GET);
         assert_eq!(stdout(&out), ANSWER, "answered in-process: {}", stderr(&out));
         assert_eq!(stderr(&out), "");
-        // Not a second daemon waiting for the running one's lock, and no waiting for one.
-        assert_eq!(env.daemon_processes(), vec![pid], "no other daemon was started");
-        assert!(started.elapsed() < Duration::from_secs(2), "answered at once: {:?}", started.elapsed());
     }
+    // Not a daemon started to wait (3 s) for the running one's lock and then give up.
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("answering without the daemon"), "{said}");
+    assert!(!said.contains("starting the daemon") && !said.contains("started the daemon"), "{said}");
+    assert_eq!(env.daemon_processes(), vec![pid], "no other daemon was started");
+    env.remove_env("GIT_CREDENTIAL_AZDO_LOG");
     wait_for("the daemon to bind its socket again", Duration::from_secs(15), || env.socket().exists());
-    assert!(served_by_the_daemon());
+    assert!(served_by_the_daemon(&env));
     assert_eq!(mode(&env.socket()), 0o600);
 
     // Replaced by another socket, which answers nothing: the daemon takes its path back.
@@ -356,7 +363,7 @@ fn a_socket_removed_or_replaced_under_the_daemon_costs_git_no_wait_and_is_bound_
         std::fs::metadata(env.socket()).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) != impostor_inode)
     });
     drop(impostor);
-    assert!(served_by_the_daemon());
+    assert!(served_by_the_daemon(&env));
     assert_eq!(env.daemon_processes(), vec![pid]);
 }
 
