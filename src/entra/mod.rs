@@ -183,6 +183,9 @@ pub(crate) struct TokenResponse {
     token_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_in: Option<checks::Number>,
+    /// Unix seconds, as Entra's v1 endpoints add; read only when `expires_in` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_on: Option<checks::Number>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<oauth2::RefreshToken>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,15 +330,16 @@ impl Entra {
 /// an absurd lifetime, makes the whole answer one that could not be understood, and nothing of
 /// it is kept.
 fn checked(response: TokenResponse) -> Result<Tokens, String> {
-    let TokenResponse { access_token, expires_in, refresh_token, id_token, .. } = response;
+    let TokenResponse { access_token, expires_in, expires_on, refresh_token, id_token, .. } = response;
     checks::check_token("access_token", access_token.secret())?;
     if let Some(refresh_token) = &refresh_token {
         checks::check_token("refresh_token", refresh_token.secret())?;
     }
-    let expires_in = match expires_in {
-        Some(seconds) => checks::lifetime("expires_in", seconds)?,
+    let expires_in = match (expires_in, expires_on) {
+        (Some(seconds), _) => checks::lifetime("expires_in", seconds)?,
+        (None, Some(on)) => checks::lifetime_until("expires_on", on, crate::store::unix_now())?,
         // Entra always says; RFC 6749 leaves it to the server's documentation.
-        None => Duration::from_secs(3600),
+        (None, None) => Duration::from_secs(3600),
     };
     Ok(Tokens {
         access_token: Secret::new(access_token.into_secret()),
@@ -467,6 +471,14 @@ mod tests {
         assert_eq!(lifetime("null"), Ok(Duration::from_secs(3600)), "null is no lifetime given");
         let missing = token_answer(r#"{"token_type":"Bearer","access_token":"at"}"#).map(|t| t.expires_in);
         assert_eq!(missing, Ok(Duration::from_secs(3600)));
+        // Entra v1's absolute expiry, when there is no relative one.
+        let on = |expires_on: &str| {
+            token_answer(&format!(r#"{{"access_token":"at","expires_on":{expires_on}}}"#)).map(|t| t.expires_in)
+        };
+        let in_an_hour = crate::store::unix_now() + 3600;
+        assert!(on(&format!(r#""{in_an_hour}""#)).is_ok_and(|d| d > Duration::from_secs(3500)));
+        assert_eq!(on("1e300"), Ok(checks::MAX_LIFETIME));
+        assert!(on(r#""1""#).unwrap_err().starts_with("expires_on is 1:"));
     }
 
     #[test]
