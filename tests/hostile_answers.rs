@@ -195,12 +195,14 @@ fn absurd_device_code_numbers_are_refused_or_clamped() {
 }
 
 /// A managed-identity endpoint (or the Azure CLI) whose answer is set by the test.
+#[cfg(unix)]
 struct Scripted {
     answer: Arc<Mutex<String>>,
     _server: support::Server,
     url: String,
 }
 
+#[cfg(unix)]
 impl Scripted {
     fn start() -> Self {
         let answer = Arc::new(Mutex::new(String::new()));
@@ -226,6 +228,7 @@ impl Scripted {
 /// IMDS, App Service and the Azure CLI answering absurd lifetimes or malformed tokens: one
 /// line, the daemon survives, and a good answer then serves git.
 #[test]
+#[cfg(unix)]
 fn absurd_answers_from_managed_identity_endpoints_and_the_azure_cli() {
     let mut w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
     let url = w.url("contoso");
