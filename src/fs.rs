@@ -120,11 +120,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// A new temporary file in `dir`, locked. tempfile creates it with mode 0600 and removes it
-/// again if anything after fails.
+/// A new temporary file in `dir`, locked (on Unix; see [`remove_leftovers`] for Windows).
+/// tempfile creates it with mode 0600 and removes it again if anything after fails.
 fn locked_temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     for _ in 0..10 {
         let file = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
+        // On Windows a lock bars others from reading the range, and would stay on the state
+        // file once renamed into place: not there.
+        #[cfg(unix)]
         file.as_file().lock()?;
         // A cleanup may have taken the file for a leftover between its creation and the lock:
         // then its name is gone (or another's), and a new one is made.
@@ -152,8 +155,9 @@ fn same_file(path: &Path, file: &std::fs::File) -> io::Result<bool> {
 }
 
 /// Removes the temporary files of [`write_atomic`] that a crash left in `dir` (whole copies of a
-/// state file, secrets included): those no process is writing, which are not locked. Returns
-/// how many were removed.
+/// state file, secrets included): those no process is writing, which are not locked (on
+/// Windows, where they are not locked: those last written over a minute ago; a write takes
+/// milliseconds). Returns how many were removed.
 pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     let entries = match std::fs::read_dir(dir) {
@@ -169,14 +173,25 @@ pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
         let path = entry.path();
         let Ok(file) = std::fs::File::open(&path) else { continue };
         // Locked: being written now. Not the same file any more: renamed into place meanwhile.
+        #[cfg(unix)]
         if file.try_lock().is_err() || !same_file(&path, &file)? {
             continue;
         }
+        #[cfg(not(unix))]
+        if file.metadata()?.modified()?.elapsed().unwrap_or_default() < std::time::Duration::from_secs(60) {
+            continue;
+        }
+        // Windows removes no file that is open; on Unix the lock is held until it is gone, so
+        // that no writer can take it up meanwhile.
+        #[cfg(not(unix))]
+        drop(file);
         match std::fs::remove_file(&path) {
             Ok(()) => removed += 1,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        #[cfg(unix)]
+        drop(file);
     }
     if removed > 0 {
         tracing::info!(dir = %dir.display(), removed, "removed temporary files a crash left behind");
