@@ -365,6 +365,16 @@ fn a_socket_removed_or_replaced_under_the_daemon_costs_git_no_wait_and_is_bound_
     drop(impostor);
     assert!(served_by_the_daemon(&env));
     assert_eq!(env.daemon_processes(), vec![pid]);
+
+    // The whole directory goes: the next helper starts a daemon in a new one, and this one,
+    // whose lock is no longer the directory's, leaves it that daemon's socket and exits.
+    std::fs::remove_dir_all(env.runtime_dir()).unwrap();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    wait_for("the old daemon to exit", Duration::from_secs(15), || !process_alive(pid));
+    let new = env.daemon_pid().expect("a new daemon");
+    assert_ne!(new, pid);
+    assert_eq!(env.daemon_processes(), vec![new]);
+    assert!(stdout(&env.helper(&["status"], "")).contains(&format!("running (pid {new},")));
 }
 
 /// The process's virtual memory size, from /proc: what it has allocated, touched or not.

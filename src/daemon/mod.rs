@@ -242,9 +242,9 @@ pub fn bind(config: &Config) -> std::io::Result<Listener> {
     }
 }
 
-/// What identifies the socket file at `path` (device and inode), `None` when there is none. A
-/// named pipe (Windows) cannot be removed by others: nothing to watch.
-fn socket_file(path: &std::path::Path) -> Option<(u64, u64)> {
+/// What identifies the file at `path` (device and inode), `None` when there is none. (A named
+/// pipe, on Windows, cannot be removed: nothing to watch there.)
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -292,7 +292,10 @@ pub async fn run(
     let shed_below = watch::Sender::new(0);
     let buffers = tokio::sync::Semaphore::new(MAX_BUFFERED);
     let rebind = options.rebind.clone();
-    let mut bound = rebind.as_ref().and_then(|config| socket_file(&config.socket_path()));
+    let mut bound = rebind.as_ref().and_then(|config| file_identity(&config.socket_path()));
+    // The lock this daemon holds: while its file is still the one in the runtime directory, the
+    // socket path is this daemon's to bind again.
+    let lock = rebind.as_ref().and_then(|config| file_identity(&config.daemon_lock_path()));
     let mut socket_check = tokio::time::interval(SOCKET_CHECK);
     let shared = Arc::new(Shared { service, options, started: Instant::now(), stop, shed_below, buffers });
     let mut listener = listener;
@@ -339,17 +342,23 @@ pub async fn run(
                 break;
             }
             _ = socket_check.tick(), if bound.is_some() => {
-                lost = rebind.as_ref().is_some_and(|config| socket_file(&config.socket_path()) != bound);
+                lost = rebind.as_ref().is_some_and(|config| file_identity(&config.socket_path()) != bound);
             }
         }
         if lost && let Some(config) = &rebind {
             // The file is gone or another's: the old listener must not remove it on its way.
-            tracing::warn!(socket = %config.socket_path().display(), "the socket was removed or replaced; binding it again");
             listener.do_not_reclaim_name_on_drop();
+            if file_identity(&config.daemon_lock_path()) != lock {
+                // The whole directory went, and perhaps another daemon has begun in a new one:
+                // this one is no longer the one that may bind there.
+                tracing::warn!(dir = %config.runtime_dir.display(), "the runtime directory was replaced; exiting");
+                break;
+            }
+            tracing::warn!(socket = %config.socket_path().display(), "the socket was removed or replaced; binding it again");
             match bind(config) {
                 Ok(new) => {
                     listener = new;
-                    bound = socket_file(&config.socket_path());
+                    bound = file_identity(&config.socket_path());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot bind the socket again; exiting");
