@@ -48,10 +48,9 @@ fn check_private_dir(dir: &Path) -> io::Result<()> {
 /// Whether `dir` may hold the daemon's socket and locks: a directory of this user's that no
 /// other user can write to (they could have put a socket or a link of their own in it). A
 /// directory that does not exist yet (or cannot be reached) passes: [`ensure_runtime_dir`]
-/// makes it, or fails to. The error is
-/// one line naming the directory and what is wrong. As tmux does with `/tmp/tmux-UID`, and git's
-/// credential-cache with its socket directory, such a directory is refused, never repaired:
-/// it may be someone else's doing.
+/// makes it, or fails to. The error is one line naming the directory and what is wrong. As
+/// tmux does with `/tmp/tmux-UID`, and git's credential-cache with its socket directory, such a
+/// directory is refused, never repaired: it may be someone else's doing.
 pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
     #[cfg(unix)]
     {
