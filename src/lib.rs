@@ -69,6 +69,12 @@
 //! - Entra tokens and PATs handed to git are never stored through `store`; refresh tokens and
 //!   PATs live only in the vault. A PAT goes only to its organization, or to repositories
 //!   inside its collection.
+//! - The helper talks only to a daemon of its own user: the socket's listener is checked
+//!   before a byte is sent, and a runtime directory other users could write to is not used.
+//! - No number from a server is computed with, and no token from one is kept, before
+//!   [`entra::checks`] has checked it.
+//! - Every file lock has a deadline (2 s); reads of the atomically replaced state files take
+//!   none.
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket. A socket given
 //!   explicitly (`--socket`, another machine's daemon forwarded here) is never bound, replaced
 //!   or started from the helper.

@@ -170,8 +170,12 @@ async fn ask(config: &Config, request: &Request) -> Response {
 /// with the test's own shutdown future; fails after `limit` rather than hang.
 async fn with_daemon<F: Future<Output = ()>>(config: &Config, service: Arc<Service>, limit: Duration, test: F) {
     let listener = daemon::bind(config).unwrap();
-    let options =
-        DaemonOptions { idle_timeout: None, max_connections: 256, socket: config.socket_path().display().to_string() };
+    let options = DaemonOptions {
+        idle_timeout: None,
+        max_connections: 256,
+        socket: config.socket_path().display().to_string(),
+        rebind: None,
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = daemon::run(listener, service, options, async {
         let _ = stopped.await;

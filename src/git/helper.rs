@@ -119,6 +119,10 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
         let daemon_deadline = deadline.checked_sub(reserve).unwrap_or(started);
         match client::request_with_autostart(config, request, daemon_deadline) {
             Ok(response) => return Ok(response),
+            // Someone else's socket or directory: the user must hear of it.
+            Err(client::ClientError::Untrusted(reason)) => {
+                eprintln!("git-credential-azdo: {reason}; answering without the daemon");
+            }
             Err(e) => tracing::debug!(error = %crate::service::error_chain(&e), "answering without the daemon"),
         }
     }
@@ -195,7 +199,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
     let signed_in = signin::sign_in(&config, &request, &mut terminal)?;
     let _ = writeln!(terminal, "Signed in as {}.", signed_in.account.username);
     let tokens = &signed_in.tokens;
-    let expires_utc = crate::store::unix_now() + tokens.expires_in.as_secs();
+    let expires_utc = crate::store::unix_now().saturating_add(tokens.expires_in.as_secs());
     let answer =
         crate::service::token_answer(&tokens.access_token, Some(expires_utc), &signed_in.account.username, caps);
     Ok(Some(answer))

@@ -31,6 +31,8 @@ const LOCAL_WORK: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub struct Service {
+    /// Where the state files are: for cleaning up after crashes and `logout --all`.
+    state_dir: std::path::PathBuf,
     credentials: Arc<CredentialStore>,
     accounts: Arc<AccountStore>,
     resolver: Resolver,
@@ -63,11 +65,21 @@ impl Service {
         // budget, end well before the helper's deadline.
         let budget = config.timeout.mul_f32(0.6).max(Duration::from_secs(1));
         Self {
+            state_dir: config.state_dir.clone(),
             credentials,
             resolver: Resolver::new(Services::new(&config.devops_url), accounts.clone()),
             tokens: Arc::new(TokenCache::new(accounts.clone(), source, budget)),
             accounts,
             choices: LiveChoices::new(&config.git),
+        }
+    }
+
+    /// Removes what crashes left in the state directory: temporary files of interrupted
+    /// writes, which may be whole copies of the secrets file. Blocks (file system work). A
+    /// failure is logged only: the leftovers are tried again next time.
+    pub fn remove_leftovers(&self) {
+        if let Err(e) = crate::fs::remove_leftovers(&self.state_dir) {
+            tracing::warn!(dir = %self.state_dir.display(), error = %e, "failed to remove leftovers of a crash");
         }
     }
 
@@ -431,6 +443,22 @@ impl Service {
         } else {
             0
         };
+        // Whatever was left behind goes too: temporary copies of state files a crash left, and
+        // after `--all` the secrets file with anything still in it (secrets whose metadata was
+        // lost) and the corrupt copies set aside from it.
+        let (state_dir, all) = (self.state_dir.clone(), target == LogoutTarget::All);
+        crate::store::blocking(move || {
+            crate::fs::remove_leftovers(&state_dir).map_err(|source| StoreError::Io {
+                action: "clean up",
+                path: state_dir.clone(),
+                source,
+            })?;
+            if all {
+                crate::store::FileStore::new(&state_dir).remove_all()?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(Response::LoggedOut { accounts: signed_out, pats: removed_pats, credentials })
     }
 
