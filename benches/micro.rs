@@ -56,7 +56,11 @@ mod frames {
     use super::{Bencher, Credential, MachineSources, REQUEST, Request, Response, answer, black_box, frame};
 
     fn get_request() -> Request {
-        Request::Get { credential: Credential::read(REQUEST.as_bytes()).unwrap(), machine: MachineSources::default() }
+        Request::Get {
+            credential: Credential::read(REQUEST.as_bytes()).unwrap(),
+            machine: MachineSources::default(),
+            budget_ms: None,
+        }
     }
 
     #[divan::bench]

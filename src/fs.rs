@@ -45,6 +45,49 @@ fn check_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether `dir` may hold the daemon's socket and locks: a directory of this user's that no
+/// other user can write to (they could have put a socket or a link of their own in it). A
+/// directory that does not exist yet (or cannot be reached) passes: [`ensure_runtime_dir`]
+/// makes it, or fails to. The error is one line naming the directory and what is wrong. As
+/// tmux does with `/tmp/tmux-UID`, and git's credential-cache with its socket directory, such a
+/// directory is refused, never repaired: it may be someone else's doing.
+pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Not there, or out of reach (a parent that is a file, or not ours to enter): nothing
+        // can be reached in it either, and it cannot be made; that is a plain failure to
+        // start the daemon, not someone else's doing.
+        let Ok(meta) = std::fs::symlink_metadata(dir) else { return Ok(()) };
+        let ours = rustix::process::geteuid().as_raw();
+        if !meta.is_dir() {
+            return Err(format!("{} is not a directory", dir.display()));
+        }
+        if meta.uid() != ours {
+            return Err(format!("{} belongs to user {}, not to user {ours}", dir.display(), meta.uid()));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!("{} is writable by other users (mode {:o})", dir.display(), meta.mode() & 0o777));
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        // The per-user profile directories used on Windows are private.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Creates the daemon's runtime directory `dir` owner-only, or checks an existing one with
+/// [`check_runtime_dir`] (and takes away what others may read of one of ours).
+pub fn ensure_runtime_dir(dir: &Path) -> io::Result<()> {
+    check_runtime_dir(dir).map_err(|reason| io::Error::new(io::ErrorKind::PermissionDenied, reason))?;
+    ensure_private_dir(dir)?;
+    // Checked again: another user may have made it between the check and the creation.
+    check_runtime_dir(dir).map_err(|reason| io::Error::new(io::ErrorKind::PermissionDenied, reason))
+}
+
 /// Opens (creating it owner-only if needed) a file used only for its lock.
 pub fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
@@ -54,19 +97,136 @@ pub fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// The name prefix of [`write_atomic`]'s temporary files.
+const TEMP_PREFIX: &str = ".tmp-";
+
 /// Replaces `path` with `contents` atomically: readers see the old file or the new one, never
 /// a mix, and a failed write (a full disk) leaves the old file as it was. The new file is
 /// owner-only (0600 on Unix) from the moment it exists.
+///
+/// The temporary file is locked while it is written, so that [`remove_leftovers`] can tell one
+/// being written from one a crash (`kill -9`, a power cut) left behind.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other(format!("{} has no parent", path.display())))?;
-    // tempfile creates the file with mode 0600 and removes it again if anything below fails.
-    let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut file = locked_temporary(dir)?;
     file.write_all(contents)?;
     file.as_file().sync_all()?;
+    #[cfg(all(debug_assertions, target_os = "linux"))]
+    test_hook::stop_if_writing(path);
     file.persist(path).map_err(|e| e.error)?;
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// A new temporary file in `dir`, locked (on Unix; see [`remove_leftovers`] for Windows).
+/// tempfile creates it with mode 0600 and removes it again if anything after fails.
+fn locked_temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    for _ in 0..10 {
+        let file = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
+        // On Windows a lock bars others from reading the range, and would stay on the state
+        // file once renamed into place: not there.
+        #[cfg(unix)]
+        file.as_file().lock()?;
+        // A cleanup may have taken the file for a leftover between its creation and the lock:
+        // then its name is gone (or another's), and a new one is made.
+        if same_file(file.path(), file.as_file())? {
+            return Ok(file);
+        }
+    }
+    Err(io::Error::other(format!("cannot keep a temporary file in {}", dir.display())))
+}
+
+/// Whether `path` still names the file open as `file`.
+fn same_file(path: &Path, file: &std::fs::File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata()?;
+        Ok(std::fs::symlink_metadata(path).is_ok_and(|named| named.ino() == open.ino() && named.dev() == open.dev()))
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows does not remove a file another process holds open.
+        let _ = file;
+        Ok(path.exists())
+    }
+}
+
+/// Removes the temporary files of [`write_atomic`] that a crash left in `dir` (whole copies of a
+/// state file, secrets included): those no process is writing, which are not locked (on
+/// Windows, where they are not locked: those last written over a minute ago; a write takes
+/// milliseconds). Returns how many were removed.
+pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::File::open(&path) else { continue };
+        // Locked: being written now. Not the same file any more: renamed into place meanwhile.
+        #[cfg(unix)]
+        if file.try_lock().is_err() || !same_file(&path, &file)? {
+            continue;
+        }
+        #[cfg(not(unix))]
+        if file.metadata()?.modified()?.elapsed().unwrap_or_default() < std::time::Duration::from_secs(60) {
+            continue;
+        }
+        // Windows removes no file that is open; on Unix the lock is held until it is gone, so
+        // that no writer can take it up meanwhile.
+        #[cfg(not(unix))]
+        drop(file);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        #[cfg(unix)]
+        drop(file);
+    }
+    if removed > 0 {
+        tracing::info!(dir = %dir.display(), removed, "removed temporary files a crash left behind");
+    }
+    Ok(removed)
+}
+
+/// Tests only (Linux debug builds): `GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING=<file name>` stops
+/// the process (SIGSTOP) the first time [`write_atomic`] has written the temporary file for that
+/// name and not yet renamed it, holding whatever lock the writer holds; the test then kills it or lets
+/// it go on (SIGCONT). The only deterministic way to crash in the middle of a write.
+#[cfg(all(debug_assertions, target_os = "linux"))]
+mod test_hook {
+    pub(super) fn stop_if_writing(path: &std::path::Path) {
+        static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let Some(name) = std::env::var_os("GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING") else { return };
+        if path.file_name() != Some(name.as_os_str()) || STOPPED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
+        // The kernel may hand the stop to another thread; this one is stopped when it next
+        // leaves a system call after the stop has begun. The stop has begun once SIGSTOP is no
+        // longer pending: the thread that takes it marks every thread to stop in the same step.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stop_pending() && std::time::Instant::now() < deadline {}
+    }
+
+    /// Whether SIGSTOP is pending for this process, from /proc/self/status.
+    fn stop_pending() -> bool {
+        const SIGSTOP_BIT: u64 = 1 << (19 - 1);
+        let Ok(status) = std::fs::read_to_string("/proc/thread-self/status") else { return false };
+        status
+            .lines()
+            .filter_map(|line| line.strip_prefix("ShdPnd:").or_else(|| line.strip_prefix("SigPnd:")))
+            .any(|mask| u64::from_str_radix(mask.trim(), 16).is_ok_and(|mask| mask & SIGSTOP_BIT != 0))
+    }
 }
 
 /// What identifies one version of a file: a replaced (atomically written) file has a new
@@ -114,6 +274,67 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn runtime_dirs_open_to_others_are_refused_and_ours_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        assert_eq!(check_runtime_dir(&dir), Ok(()), "not there yet: it will be made");
+        ensure_runtime_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // Readable by others: tightened. Writable by others: refused, and left as it is.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_runtime_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for loose in [0o777, 0o770, 0o1777, 0o702] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(loose)).unwrap();
+            let error = ensure_runtime_dir(&dir).unwrap_err().to_string();
+            assert!(error.ends_with(&format!("run is writable by other users (mode {:o})", loose & 0o777)), "{error}");
+            assert_eq!(mode(&dir), loose & 0o777, "not repaired");
+        }
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(check_runtime_dir(&link).unwrap_err().ends_with("link is not a directory"));
+        // Another user's: see tests/other_users.rs (it takes a second user).
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_are_removed_and_files_being_written_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_atomic(&tmp.path().join("state.json"), b"kept").unwrap();
+        // Left by a crash: not locked.
+        std::fs::write(tmp.path().join(".tmp-AbC123"), b"{\"secrets\":\"hunter2\"}").unwrap();
+        std::fs::write(tmp.path().join(".tmp-XyZ789"), b"").unwrap();
+        // Being written by another process (or thread) right now: locked.
+        let writing = locked_temporary(tmp.path()).unwrap();
+        // Not ours: other names, and a directory.
+        std::fs::write(tmp.path().join("tmp-not-ours"), b"").unwrap();
+        std::fs::create_dir(tmp.path().join(".tmp-dir")).unwrap();
+
+        assert_eq!(remove_leftovers(tmp.path()).unwrap(), 2);
+        let mut names: Vec<_> =
+            std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let writing_name = writing.path().file_name().unwrap().to_str().unwrap().to_owned();
+        let mut expected = vec![".tmp-dir".to_owned(), writing_name, "state.json".into(), "tmp-not-ours".into()];
+        expected.sort();
+        assert_eq!(names, expected);
+        assert_eq!(std::fs::read(tmp.path().join("state.json")).unwrap(), b"kept");
+        assert_eq!(remove_leftovers(&tmp.path().join("missing")).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_temporary_file_taken_for_a_leftover_before_it_was_locked_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(tmp.path()).unwrap();
+        // A cleanup removed it between its creation and its lock.
+        std::fs::remove_file(file.path()).unwrap();
+        assert!(!same_file(file.path(), file.as_file()).unwrap());
+        let file = locked_temporary(tmp.path()).unwrap();
+        assert!(same_file(file.path(), file.as_file()).unwrap());
     }
 
     #[test]

@@ -34,7 +34,8 @@
 //! - [`resolve`]: which source answers a request (the domain's core decision): a
 //!   [`resolve::Plan`] of sources in order and what to say when none answers, which the
 //!   service carries out.
-//! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries.
+//! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries, from a
+//!   [`tokens::TokenSource`] (Entra and the identities' endpoints, or a test's fake).
 //! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens, and
 //!   PATs per organization or collection.
 //! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
@@ -54,7 +55,11 @@
 //! - No secret reaches a log, an error message, `Debug` output or argv: secrets are
 //!   [`secret::Secret`], error messages name keys and positions, never values.
 //! - Every IPC step has a deadline; when the daemon cannot answer in time the helper answers
-//!   in-process, so git never hangs or fails because of the daemon.
+//!   in-process, so git never hangs or fails because of the daemon. A `get` carries what is
+//!   left of the helper's deadline ([`ipc::Request::within`]); the daemon and the in-process
+//!   answer end within it, whatever the network does.
+//! - A cached token that has not expired is served at once; requests wait only when there is
+//!   none, and then share one refresh ([`tokens`]).
 //! - Only [`store`] touches the keyring and the secrets file; the keyring is called from
 //!   blocking threads only.
 //! - State is written atomically, owner-only (0600 files in 0700 directories).
@@ -68,6 +73,12 @@
 //! - Entra tokens and PATs handed to git are never stored through `store`; refresh tokens and
 //!   PATs live only in the vault. A PAT goes only to its organization, or to repositories
 //!   inside its collection.
+//! - The helper talks only to a daemon of its own user: the socket's listener is checked
+//!   before a byte is sent, and a runtime directory other users could write to is not used.
+//! - No number from a server is computed with, and no token from one is kept, before
+//!   [`entra::checks`] has checked it.
+//! - Every file lock has a deadline (2 s); reads of the atomically replaced state files take
+//!   none.
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket. A socket given
 //!   explicitly (`--socket`, another machine's daemon forwarded here) is never bound, replaced
 //!   or started from the helper.

@@ -1,57 +1,74 @@
 //! The daemon's access tokens: per account, and per non-interactive identity
 //! ([`TokenCache::machine`]), in memory only, refreshed before they are needed.
 //!
-//! - One refresh in flight per account: concurrent `get`s for an expired token wait for the
-//!   one refresh (a per-account async lock; other accounts are not held up).
+//! - A cached token that has not expired is served at once: a request never waits on a
+//!   refresh while there is a valid token to give, not even on one already running ahead of
+//!   expiry.
+//! - One refresh at a time per account or identity. Requests that find no valid token wait for
+//!   the refresh in flight, or start one, and all share its outcome: a failed refresh is not run
+//!   again by each waiter. Each request stops waiting at its own deadline; the refresh goes on
+//!   until the deadline of the request that started it, and its token is kept for the next.
 //! - Accounts used recently are refreshed ahead of expiry by [`TokenCache::keep_fresh`], so a
-//!   `get` does not wait on the network.
-//! - Transient failures are retried with backoff within a budget shorter than the helper's
-//!   deadline; while a cached token is still valid it keeps being served.
+//!   `get` does not wait on the network; after a failed refresh the next one ahead waits 30 s,
+//!   so that an outage does not turn into a stream of requests.
+//! - Transient failures are retried with backoff within the refresh's deadline.
 //! - Tokens are per account and tenant: an account's own (home, or the MSA transfer tenant for a
 //!   personal account), and those of tenants that invited it as a guest.
-//! - A claims challenge (continuous access evaluation) drops the cached token and refreshes with
-//!   the challenge's claims.
+//! - A claims challenge (continuous access evaluation) drops the cached token, and the refresh
+//!   it starts carries the challenge's claims.
 //! - A refresh token Entra refuses at the account's own tenant marks the account as needing a
 //!   sign-in (persisted), and no further requests are sent for it until the user signs in again.
 //!   Refused at another tenant (not, or no longer, a guest there), the account is left alone and
-//!   that tenant is not asked again for a while.
+//!   that tenant is not asked again for [`TENANT_BACKOFF`], or until the account signs in again.
+//! - Tokens come from a [`TokenSource`]: [`Online`] (Entra, the identities' endpoints), or a
+//!   test's fake.
+
+mod source;
+#[cfg(test)]
+mod tests;
+
+pub use source::{BoxFuture, Online, TokenSource};
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::accounts::{Account, AccountStore};
-use crate::entra::{Entra, EntraError};
+use crate::entra::EntraError;
 use crate::identity::{FetchError, MachineIdentity};
 use crate::secret::Secret;
 use crate::store::{StoreError, blocking};
 
-/// A token with less time left than this (or a tenth of its lifetime) is refreshed before it
-/// is served.
-const SERVE_MARGIN: (Duration, u32) = (Duration::from_secs(3 * 60), 10);
 /// Recently used accounts are refreshed when their token has less than this (or a third of
-/// its lifetime) left: well before `get` would have to.
+/// its lifetime) left: well before it expires.
 const AHEAD_MARGIN: (Duration, u32) = (Duration::from_secs(10 * 60), 3);
 /// How recently an account must have been used to be refreshed ahead of time.
 const RECENT: Duration = Duration::from_secs(8 * 60 * 60);
 /// The refresh-ahead loop looks again at least this often.
 const IDLE_CHECK: Duration = Duration::from_secs(60);
-/// After a failed refresh ahead of time, the next try waits this long (a `get` may still
-/// refresh sooner): an outage must not turn into a stream of requests.
+/// The refresh-ahead loop never wakes more often than this.
+const LOOP_PAUSE: Duration = Duration::from_millis(200);
+/// After a failed refresh, the next one ahead of time waits this long (a `get` that finds no
+/// valid token still refreshes at once): an outage must not turn into a stream of requests.
 const AHEAD_RETRY: Duration = Duration::from_secs(30);
+/// The first pause before retrying a transient failure; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const MAX_PAUSE: Duration = Duration::from_secs(2);
 /// How long a tenant that refused an account (not a guest there) is not asked again, unless the
 /// account signs in again.
 pub const TENANT_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Lifetimes are cut to this, whatever a source says, so that no arithmetic on them overflows.
+const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// An access token as served to git.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     pub secret: Secret,
-    /// When it expires, on the monotonic clock: a change of the wall clock (a jump, NTP, a
-    /// resumed laptop or VM) neither expires it early nor keeps it late.
+    /// When it expires, on the monotonic clock: a change of the wall clock (a jump, NTP)
+    /// neither expires it early nor keeps it late.
     expires_at: Instant,
     lifetime: Duration,
 }
@@ -59,23 +76,26 @@ pub struct AccessToken {
 impl AccessToken {
     /// A token of `lifetime` that was asked for at `requested`.
     fn new(secret: Secret, requested: Instant, lifetime: Duration) -> Self {
-        Self { secret, expires_at: requested + lifetime, lifetime }
+        let lifetime = lifetime.min(MAX_LIFETIME);
+        // Cannot fail with the lifetime cut; if it did, the token would count as expired.
+        let expires_at = requested.checked_add(lifetime).unwrap_or(requested);
+        Self { secret, expires_at, lifetime }
     }
 
     /// Unix seconds, for git's `password_expiry_utc`: worked out from the wall clock when it is
     /// served, not when it was fetched.
     pub fn expires_utc(&self) -> u64 {
-        crate::store::unix_now() + self.expires_at.saturating_duration_since(Instant::now()).as_secs()
+        crate::store::unix_now().saturating_add(self.expires_at.saturating_duration_since(Instant::now()).as_secs())
     }
 
-    /// Refresh when less than `margin` is left; for short-lived tokens, at most
-    /// `1/divisor` of their lifetime.
-    fn due(&self, (margin, divisor): (Duration, u32), now: Instant) -> bool {
-        self.expires_at.saturating_duration_since(now) <= margin.min(self.lifetime / divisor)
+    /// When it is due for a refresh: when less than `margin` is left, or for short-lived
+    /// tokens `1/divisor` of their lifetime. `None`: due since before the clock began.
+    fn due_at(&self, (margin, divisor): (Duration, u32)) -> Option<Instant> {
+        self.expires_at.checked_sub(margin.min(self.lifetime / divisor))
     }
 
-    fn due_at(&self, (margin, divisor): (Duration, u32)) -> Instant {
-        self.expires_at - margin.min(self.lifetime / divisor)
+    fn due(&self, margin: (Duration, u32), now: Instant) -> bool {
+        self.due_at(margin).is_none_or(|at| at <= now)
     }
 
     fn valid(&self, now: Instant) -> bool {
@@ -88,7 +108,8 @@ impl AccessToken {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why no token could be had. Cloned to every request that waited on the same refresh.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
     /// Only an interactive sign-in can help.
     #[error("{username} must sign in again ({reason})")]
@@ -103,179 +124,286 @@ pub enum TokenError {
     /// or that tenant's policies need the user).
     #[error("Entra ID gives {username} no token for tenant {tenant} ({reason})")]
     TenantRefused { username: String, tenant: String, reason: String },
+    /// A non-interactive identity gave no token.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Identity(#[from] FetchError),
+    #[error(transparent)]
+    Store(Arc<StoreError>),
 }
 
-#[derive(Debug, Default)]
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Arc::new(e))
+    }
+}
+
+/// Whose tokens a slot holds.
+#[derive(Debug, Clone)]
+enum Subject {
+    /// An Entra account, as last seen in a request, and the tenant its tokens are issued in.
+    Account(Account, String),
+    Machine(MachineIdentity),
+}
+
+impl Subject {
+    /// What a request that stopped waiting at its deadline is told, when the refresh has not
+    /// failed yet.
+    fn no_answer(&self, waited: Duration) -> TokenError {
+        match self {
+            Self::Account(account, _) => TokenError::Refresh {
+                username: account.username.clone(),
+                source: EntraError::Unreachable("no answer within the deadline".into()),
+            },
+            Self::Machine(_) => TokenError::Identity(FetchError::TimedOut(waited)),
+        }
+    }
+}
+
+/// What a refresh in flight has come to: its latest failure while it retries, then its outcome.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    last_error: Option<TokenError>,
+    outcome: Option<Result<AccessToken, TokenError>>,
+}
+
+/// A refresh in flight, as its waiters see it.
+type Flight = watch::Receiver<Progress>;
+
+#[derive(Debug)]
 struct Slot {
-    token: Mutex<Option<AccessToken>>,
-    /// The non-interactive identity the token comes from; `None` for an account's slot.
-    machine: Mutex<Option<MachineIdentity>>,
-    /// Held while refreshing: the single flight.
-    refreshing: tokio::sync::Mutex<()>,
-    last_used: Mutex<Option<Instant>>,
-    /// When a refresh ahead of time was last tried.
-    last_ahead: Mutex<Option<Instant>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    subject: Subject,
+    token: Option<AccessToken>,
+    /// The refresh in flight, if one is.
+    flight: Option<Flight>,
+    last_used: Option<Instant>,
+    /// When the last refresh failed, until one succeeds: the refresh ahead waits
+    /// [`AHEAD_RETRY`] after it.
+    failed_at: Option<Instant>,
     /// A tenant that is not the account's own refused it: when, the account's `signed_in_at`
     /// then (a new sign-in lifts it), and why.
-    refused: Mutex<Option<(Instant, u64, String)>>,
+    refused: Option<(Instant, u64, String)>,
 }
 
 impl Slot {
-    /// When this slot's token should be refreshed ahead of time, if it should.
-    fn ahead_at(&self, now: Instant) -> Option<Instant> {
-        let used = *self.last_used.lock().unwrap_or_else(PoisonError::into_inner);
-        if used.is_none_or(|t| now.saturating_duration_since(t) >= RECENT) {
-            return None;
-        }
-        let due = self.token()?.due_at(AHEAD_MARGIN);
-        let tried = *self.last_ahead.lock().unwrap_or_else(PoisonError::into_inner);
-        Some(tried.map_or(due, |t| due.max(t + AHEAD_RETRY)))
-    }
-
-    fn token(&self) -> Option<AccessToken> {
-        self.token.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn servable(&self, now: Instant) -> Option<AccessToken> {
-        self.token().filter(|t| !t.due(SERVE_MARGIN, now))
-    }
-
-    /// The cached token while it is servable, else what `refresh` gives, one refresh at a time.
-    /// When the refresh fails with an error `keep` allows, a still-valid token is served instead.
-    async fn serve<E: std::fmt::Display, F: Future<Output = Result<AccessToken, E>>>(
-        &self,
-        source: &(dyn std::fmt::Display + Sync),
-        refresh: impl FnOnce() -> F,
-        keep: impl FnOnce(&E) -> bool,
-    ) -> Result<AccessToken, E> {
-        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        if let Some(token) = self.servable(Instant::now()) {
-            return Ok(token);
-        }
-        let _single_flight = self.refreshing.lock().await;
-        // Whoever held the lock before us may have refreshed already.
-        if let Some(token) = self.servable(Instant::now()) {
-            return Ok(token);
-        }
-        match refresh().await {
-            Err(e) if keep(&e) => match self.token().filter(|t| t.valid(Instant::now())) {
-                Some(still_valid) => {
-                    tracing::warn!(%source, error = %e, "refresh failed; serving the cached token");
-                    Ok(still_valid)
-                }
-                None => Err(e),
-            },
-            other => other,
-        }
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Access tokens for every account, refreshed through Entra.
+impl State {
+    /// The refresh in flight, unless it was abandoned (its task cancelled).
+    fn flight(&self) -> Option<Flight> {
+        self.flight.clone().filter(|flight| flight.has_changed().is_ok())
+    }
+
+    /// When this slot's token should be refreshed ahead of time, if it should.
+    fn ahead_at(&self, now: Instant) -> Option<Instant> {
+        if self.last_used.is_none_or(|used| now.saturating_duration_since(used) >= RECENT) || self.flight().is_some() {
+            return None;
+        }
+        let due = self.token.as_ref()?.due_at(AHEAD_MARGIN).unwrap_or(now);
+        let retry = self.failed_at.and_then(|failed| failed.checked_add(AHEAD_RETRY));
+        Some(retry.map_or(due, |retry| due.max(retry)))
+    }
+}
+
+/// Access tokens for every account and identity, from a [`TokenSource`].
 #[derive(Debug)]
 pub struct TokenCache {
     accounts: Arc<AccountStore>,
-    /// One Entra client per (authority host, client id).
-    entras: Mutex<HashMap<(String, String), Arc<Entra>>>,
+    source: Arc<dyn TokenSource>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    /// For non-interactive identities' endpoints.
-    http: reqwest::Client,
-    /// How long one refresh, retries included, may take.
+    /// How long a refresh ahead of time, retries included, may take.
     budget: Duration,
+    /// Wakes [`Self::keep_fresh`]: a token changed, or one is due.
     changed: Notify,
 }
 
 impl TokenCache {
-    pub fn new(accounts: Arc<AccountStore>, budget: Duration) -> Self {
-        Self {
-            accounts,
-            entras: Mutex::default(),
-            slots: Mutex::default(),
-            http: crate::entra::http_client(),
-            budget,
-            changed: Notify::new(),
-        }
+    pub fn new(accounts: Arc<AccountStore>, source: Arc<dyn TokenSource>, budget: Duration) -> Self {
+        Self { accounts, source, slots: Mutex::default(), budget, changed: Notify::new() }
     }
 
-    fn slot(&self, key: &str) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.entry(key.to_owned()).or_default().clone()
+    /// How long a refresh ahead of time may take.
+    pub fn budget(&self) -> Duration {
+        self.budget
     }
 
-    fn entra(&self, account: &Account) -> Result<Arc<Entra>, StoreError> {
-        let key = (account.authority_host.clone(), account.client_id.clone());
-        let mut entras = self.entras.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entra) = entras.get(&key) {
-            return Ok(entra.clone());
-        }
-        let entra = Arc::new(Entra::new(account.settings()?));
-        entras.insert(key, entra.clone());
-        Ok(entra)
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A token of `account` issued in `tenant` with a few minutes left at least, refreshing it
-    /// when needed. A claims `challenge` drops the cached token, and the refresh carries it.
+    fn slot(&self, key: &str, subject: &Subject) -> Arc<Slot> {
+        let mut slots = self.slots();
+        let slot = slots.entry(key.to_owned()).or_insert_with(|| {
+            Arc::new(Slot {
+                state: Mutex::new(State {
+                    subject: subject.clone(),
+                    token: None,
+                    flight: None,
+                    last_used: None,
+                    failed_at: None,
+                    refused: None,
+                }),
+            })
+        });
+        slot.clone()
+    }
+
+    /// A valid token of `account` issued in `tenant`: the cached one at once, else the outcome
+    /// of a refresh, by `deadline`. A claims `challenge` drops the cached token, and a refresh
+    /// this request starts carries it.
     pub async fn get(
-        &self,
+        self: &Arc<Self>,
         account: &Account,
         tenant: &str,
         challenge: Option<&str>,
+        deadline: Instant,
     ) -> Result<AccessToken, TokenError> {
         if let Some(reason) = &account.needs_sign_in {
             return Err(TokenError::NeedsSignIn { username: account.username.clone(), reason: reason.clone() });
         }
-        let slot = self.slot(&account_key(&account.id, tenant));
-        let refused = slot.refused.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if let Some((at, signed_in_at, reason)) = refused
-            && signed_in_at == account.signed_in_at
-            && at.elapsed() < TENANT_BACKOFF
+        let subject = Subject::Account(account.clone(), tenant.to_owned());
+        let key = account_key(&account.id, tenant);
         {
-            let (username, tenant) = (account.username.clone(), tenant.to_owned());
-            return Err(TokenError::TenantRefused { username, tenant, reason });
+            let slot = self.slot(&key, &subject);
+            let mut state = slot.lock();
+            if let Some((at, signed_in_at, reason)) = state.refused.clone()
+                && signed_in_at == account.signed_in_at
+                && Instant::now().saturating_duration_since(at) < TENANT_BACKOFF
+            {
+                let (username, tenant) = (account.username.clone(), tenant.to_owned());
+                return Err(TokenError::TenantRefused { username, tenant, reason });
+            }
+            if challenge.is_some() {
+                state.token = None;
+            }
         }
-        if challenge.is_some() {
-            *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        }
-        let refresh = || self.refresh(account, tenant, challenge, &slot);
-        slot.serve(&account.username, refresh, |e| matches!(e, TokenError::Refresh { .. })).await
+        self.serve(&key, subject, challenge, deadline).await
     }
 
-    /// Refreshes `account`'s token in `tenant` now; the caller holds the slot's refresh lock.
+    /// A token of a non-interactive identity, cached and refreshed ahead as an account's is.
+    pub async fn machine(
+        self: &Arc<Self>,
+        identity: &MachineIdentity,
+        deadline: Instant,
+    ) -> Result<AccessToken, TokenError> {
+        self.serve(&identity.cache_key(), Subject::Machine(identity.clone()), None, deadline).await
+    }
+
+    async fn serve(
+        self: &Arc<Self>,
+        key: &str,
+        subject: Subject,
+        challenge: Option<&str>,
+        deadline: Instant,
+    ) -> Result<AccessToken, TokenError> {
+        let slot = self.slot(key, &subject);
+        let now = Instant::now();
+        let flight = {
+            let mut state = slot.lock();
+            let was_recent = state.last_used.is_some_and(|used| now.saturating_duration_since(used) < RECENT);
+            state.last_used = Some(now);
+            state.subject = subject.clone();
+            if let Some(token) = state.token.clone().filter(|t| t.valid(now)) {
+                if !was_recent && token.due(AHEAD_MARGIN, now) {
+                    // Used again after a long while: the refresh ahead had let it be.
+                    self.changed.notify_one();
+                }
+                return Ok(token);
+            }
+            match state.flight() {
+                Some(flight) => flight,
+                // No time left to refresh in (the daemon used it up before the helper answered
+                // by itself).
+                None if deadline <= now => return Err(subject.no_answer(Duration::ZERO)),
+                None => self.start(&slot, &mut state, subject.clone(), challenge.map(str::to_owned), deadline),
+            }
+        };
+        wait(flight, deadline, |waited| subject.no_answer(waited)).await
+    }
+
+    /// Starts refreshing `slot`'s token (with a challenge's claims), to end by `deadline`; the
+    /// caller holds its state.
+    fn start(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        state: &mut State,
+        subject: Subject,
+        challenge: Option<String>,
+        deadline: Instant,
+    ) -> Flight {
+        let (progress, flight) = watch::channel(Progress::default());
+        state.flight = Some(flight.clone());
+        let (cache, slot) = (Arc::clone(self), Arc::clone(slot));
+        tokio::spawn(async move {
+            let outcome = match &subject {
+                Subject::Account(account, tenant) => {
+                    cache.refresh(account, tenant, challenge.as_deref(), deadline, &progress).await
+                }
+                Subject::Machine(identity) => cache.fetch(identity, deadline, &progress).await,
+            };
+            {
+                let mut state = slot.lock();
+                match &outcome {
+                    Ok(token) => {
+                        state.token = Some(token.clone());
+                        state.failed_at = None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refresh failed");
+                        state.failed_at = Some(Instant::now());
+                        if let (TokenError::TenantRefused { reason, .. }, Subject::Account(account, _)) = (e, &subject)
+                        {
+                            state.refused = Some((Instant::now(), account.signed_in_at, reason.clone()));
+                        }
+                    }
+                }
+                state.flight = None;
+            }
+            progress.send_modify(|p| p.outcome = Some(outcome));
+            cache.changed.notify_one();
+        });
+        flight
+    }
+
+    /// Refreshes `account`'s token of `tenant` through Entra, with a challenge's claims,
+    /// retrying transient failures until `deadline`.
     async fn refresh(
         &self,
         account: &Account,
         tenant: &str,
         challenge: Option<&str>,
-        slot: &Slot,
+        deadline: Instant,
+        progress: &watch::Sender<Progress>,
     ) -> Result<AccessToken, TokenError> {
-        let refresh_token = {
+        let read = {
             let (store, account) = (self.accounts.clone(), account.clone());
-            blocking(move || store.refresh_token(&account)).await?
+            blocking(move || store.refresh_token(&account))
         };
+        let refresh_token = tokio::time::timeout_at(deadline, read).await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable { backend: account.backend, reason: "no answer within the deadline".into() })
+        })?;
         let Some(refresh_token) = refresh_token else {
-            return Err(self.needs_sign_in(account, "no refresh token is stored".into()).await);
+            return Err(self.needs_sign_in(account, "no refresh token is stored".into(), deadline).await);
         };
-        let entra = self.entra(account)?;
-        let deadline = Instant::now() + self.budget;
-        let mut pause = Duration::from_millis(250);
+        let settings = account.settings()?;
+        let mut pause = FIRST_PAUSE;
         loop {
             let started = Instant::now();
-            let attempt = tokio::time::timeout_at(deadline, entra.refresh(tenant, &refresh_token, challenge)).await;
-            let error = match attempt {
+            let attempt = self.source.refresh(&settings, tenant, &refresh_token, challenge);
+            let error = match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok(tokens)) => {
                     if let Some(rotated) = tokens.refresh_token {
-                        let (store, owner) = (self.accounts.clone(), account.clone());
-                        // The old refresh token stays valid: failing to keep the new one is not fatal.
-                        if let Err(e) = blocking(move || store.rotate(&owner, &rotated)).await {
-                            tracing::warn!(account = %account.username, error = %e, "failed to keep the rotated refresh token");
-                        }
+                        self.keep_rotated(account, rotated, deadline).await;
                     }
-                    let token = AccessToken::new(tokens.access_token, started, tokens.expires_in);
-                    *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
-                    self.changed.notify_one();
                     tracing::debug!(account = %account.username, expires_in = tokens.expires_in.as_secs(), "refreshed");
-                    return Ok(token);
+                    return Ok(AccessToken::new(tokens.access_token, started, tokens.expires_in));
                 }
                 Ok(Err(error)) => error,
                 Err(_) => EntraError::Unreachable("no answer within the deadline".into()),
@@ -283,99 +411,118 @@ impl TokenCache {
             if error.needs_sign_in() && !crate::azdo::is_home_tenant(&account.tenant_id, tenant) {
                 let reason = error.to_string();
                 tracing::info!(account = %account.username, %tenant, %reason, "another tenant refused the account");
-                *slot.refused.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((Instant::now(), account.signed_in_at, reason.clone()));
                 let (username, tenant) = (account.username.clone(), tenant.to_owned());
                 return Err(TokenError::TenantRefused { username, tenant, reason });
             }
             if error.needs_sign_in() {
-                return Err(self.needs_sign_in(account, error.to_string()).await);
+                return Err(self.needs_sign_in(account, error.to_string(), deadline).await);
             }
             let wait = error.retry_after().unwrap_or(pause);
-            if !error.is_transient() || Instant::now() + wait >= deadline {
-                return Err(TokenError::Refresh { username: account.username.clone(), source: error });
+            let transient = error.is_transient();
+            let failure = TokenError::Refresh { username: account.username.clone(), source: error };
+            if !transient || !ends_before(wait, deadline) {
+                return Err(failure);
             }
-            tracing::debug!(account = %account.username, error = %error, wait_ms = wait.as_millis(), "retrying");
+            tracing::debug!(account = %account.username, error = %failure, wait_ms = wait.as_millis(), "retrying");
+            progress.send_modify(|p| p.last_error = Some(failure));
             tokio::time::sleep(wait).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
+            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 
-    async fn needs_sign_in(&self, account: &Account, reason: String) -> TokenError {
+    /// Keeps the refresh token Entra rotated, waiting for the store until `deadline` at most:
+    /// the old refresh token stays valid, so failing to keep the new one is not fatal.
+    async fn keep_rotated(&self, account: &Account, rotated: Secret, deadline: Instant) {
+        let (store, owner) = (self.accounts.clone(), account.clone());
+        let kept = tokio::time::timeout_at(deadline, blocking(move || store.rotate(&owner, &rotated))).await;
+        match kept {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(account = %account.username, error = %e, "failed to keep the rotated refresh token");
+            }
+            Err(_) => tracing::warn!(account = %account.username, "the rotated refresh token is still being kept"),
+        }
+    }
+
+    async fn needs_sign_in(&self, account: &Account, reason: String, deadline: Instant) -> TokenError {
         let (store, id, why) = (self.accounts.clone(), account.id.clone(), reason.clone());
-        if let Err(e) = blocking(move || store.mark_needs_sign_in(&id, &why)).await {
-            tracing::warn!(account = %account.username, error = %e, "failed to record that a sign-in is needed");
+        match tokio::time::timeout_at(deadline, blocking(move || store.mark_needs_sign_in(&id, &why))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(account = %account.username, error = %e, "failed to record that a sign-in is needed");
+            }
+            Err(_) => tracing::warn!(account = %account.username, "recording that a sign-in is needed took too long"),
         }
         TokenError::NeedsSignIn { username: account.username.clone(), reason }
     }
 
-    /// A token of a non-interactive identity, cached and refreshed ahead as an account's is.
-    pub async fn machine(&self, identity: &MachineIdentity) -> Result<AccessToken, FetchError> {
-        let slot = self.slot(&identity.cache_key());
-        *slot.machine.lock().unwrap_or_else(PoisonError::into_inner) = Some(identity.clone());
-        slot.serve(identity, || self.fetch_machine(identity, &slot), |_| true).await
-    }
-
-    /// Fetches a token for `identity` now, retrying transient failures within the budget; the
-    /// caller holds the slot's refresh lock.
-    async fn fetch_machine(&self, identity: &MachineIdentity, slot: &Slot) -> Result<AccessToken, FetchError> {
-        let deadline = Instant::now() + self.budget;
-        let mut pause = Duration::from_millis(250);
+    /// Fetches a token for `identity`, retrying transient failures until `deadline`.
+    async fn fetch(
+        &self,
+        identity: &MachineIdentity,
+        deadline: Instant,
+        progress: &watch::Sender<Progress>,
+    ) -> Result<AccessToken, TokenError> {
+        let mut pause = FIRST_PAUSE;
         loop {
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
-            match crate::identity::fetch(identity, &self.http, left).await {
-                Ok(fetched) => {
-                    let token = AccessToken::new(fetched.token, started, fetched.lifetime);
-                    *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
-                    self.changed.notify_one();
+            let error = match tokio::time::timeout_at(deadline, self.source.fetch(identity, left)).await {
+                Ok(Ok(fetched)) => {
                     tracing::debug!(identity = %identity, expires_in = fetched.lifetime.as_secs(), "fetched");
-                    return Ok(token);
+                    return Ok(AccessToken::new(fetched.token, started, fetched.lifetime));
                 }
-                Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
-                    tracing::debug!(identity = %identity, error = %e, "retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e),
+                Ok(Err(error)) => error,
+                Err(_) => FetchError::TimedOut(left),
+            };
+            if !error.is_transient() || !ends_before(pause, deadline) {
+                return Err(error.into());
             }
+            tracing::debug!(identity = %identity, error = %error, "retrying");
+            progress.send_modify(|p| p.last_error = Some(error.into()));
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 
     /// The non-interactive identity whose cached token `token` is, if it is one.
     pub fn machine_of(&self, token: &Secret) -> Option<MachineIdentity> {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots
-            .values()
-            .filter(|slot| slot.token().is_some_and(|t| t.secret == *token))
-            .find_map(|slot| slot.machine.lock().unwrap_or_else(PoisonError::into_inner).clone())
+        self.slots().values().find_map(|slot| {
+            let state = slot.lock();
+            match &state.subject {
+                Subject::Machine(identity) if state.token.as_ref().is_some_and(|t| t.secret == *token) => {
+                    Some(identity.clone())
+                }
+                _ => None,
+            }
+        })
     }
 
     /// The account (id) and tenant whose cached token `token` is, and when it was asked for.
     pub fn account_of(&self, token: &Secret) -> Option<(String, String, Instant)> {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.iter().find_map(|(key, slot)| {
-            let cached = slot.token().filter(|t| t.secret == *token)?;
-            let (account, tenant) = key.split_once('\t')?;
-            Some((account.to_owned(), tenant.to_owned(), cached.requested_at()))
+        self.slots().values().find_map(|slot| {
+            let state = slot.lock();
+            let cached = state.token.as_ref().filter(|t| t.secret == *token)?;
+            match &state.subject {
+                Subject::Account(account, tenant) => Some((account.id.clone(), tenant.clone(), cached.requested_at())),
+                Subject::Machine(_) => None,
+            }
         })
     }
 
     /// Whether `token` is one of the access tokens we hand out.
     pub fn is_ours(&self, token: &Secret) -> bool {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.values().any(|slot| slot.token().is_some_and(|t| t.secret == *token))
+        self.slots().values().any(|slot| slot.lock().token.as_ref().is_some_and(|t| t.secret == *token))
     }
 
     /// Drops `token` if we hand it out (git rejected it): the next `get` refreshes. Returns
     /// whether it was ours.
     pub fn forget(&self, token: &Secret) -> bool {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let mut found = false;
-        for slot in slots.values() {
-            let mut cached = slot.token.lock().unwrap_or_else(PoisonError::into_inner);
-            if cached.as_ref().is_some_and(|t| t.secret == *token) {
-                *cached = None;
+        for slot in self.slots().values() {
+            let mut state = slot.lock();
+            if state.token.as_ref().is_some_and(|t| t.secret == *token) {
+                state.token = None;
                 found = true;
             }
         }
@@ -385,17 +532,17 @@ impl TokenCache {
     /// Drops everything cached for the account (signed out).
     pub fn forget_account(&self, account_id: &str) {
         let prefix = account_key(account_id, "");
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).retain(|key, _| !key.starts_with(&prefix));
+        self.slots().retain(|key, _| !key.starts_with(&prefix));
     }
 
     /// When each account's cached token expires (unix seconds; the latest of its tenants'), for
     /// `status`.
     pub fn expiries(&self) -> HashMap<String, u64> {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let mut expiries: HashMap<String, u64> = HashMap::new();
-        for (key, slot) in slots.iter() {
-            let (Some((id, _)), Some(token)) = (key.split_once('\t'), slot.token()) else { continue };
-            let expiry = expiries.entry(id.to_owned()).or_default();
+        for slot in self.slots().values() {
+            let state = slot.lock();
+            let (Subject::Account(account, _), Some(token)) = (&state.subject, &state.token) else { continue };
+            let expiry = expiries.entry(account.id.clone()).or_default();
             *expiry = (*expiry).max(token.expires_utc());
         }
         expiries
@@ -410,62 +557,54 @@ impl TokenCache {
                 () = tokio::time::sleep_until(wake) => {}
                 () = self.changed.notified() => continue,
             }
-            let now = Instant::now();
-            let due: Vec<String> = {
-                let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-                slots
-                    .iter()
-                    .filter(|(_, slot)| slot.ahead_at(now).is_some_and(|t| t <= now))
-                    .map(|(id, _)| id.clone())
-                    .collect()
-            };
-            for id in due {
-                let cache = self.clone();
-                tokio::spawn(async move { cache.refresh_ahead(&id).await });
+            let slots: Vec<Arc<Slot>> = self.slots().values().cloned().collect();
+            for slot in slots {
+                self.refresh_ahead(&slot);
             }
         }
     }
 
-    /// The earliest moment a recently used account's token becomes due for refresh.
+    /// The earliest moment a recently used token becomes due for refresh.
     fn next_due(&self) -> Instant {
         let now = Instant::now();
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        let earliest = slots.values().filter_map(|slot| slot.ahead_at(now)).min();
+        let earliest = self.slots().values().filter_map(|slot| slot.lock().ahead_at(now)).min();
         // A token refreshed moments ago must not spin the loop: at least a short pause.
-        let earliest = earliest.map_or(now + IDLE_CHECK, |t| t.max(now + Duration::from_millis(200)));
-        earliest.min(now + IDLE_CHECK)
+        earliest.map_or(now + IDLE_CHECK, |t| t.max(now + LOOP_PAUSE)).min(now + IDLE_CHECK)
     }
 
-    async fn refresh_ahead(&self, key: &str) {
-        let slot = self.slot(key);
-        let Ok(_single_flight) = slot.refreshing.try_lock() else { return };
+    /// Starts refreshing `slot`'s token if it is due ahead of expiry.
+    fn refresh_ahead(self: &Arc<Self>, slot: &Arc<Slot>) {
         let now = Instant::now();
-        if slot.ahead_at(now).is_none_or(|t| t > now) {
-            return;
-        }
-        *slot.last_ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
-        let machine = slot.machine.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if let Some(identity) = machine {
-            if let Err(e) = self.fetch_machine(&identity, &slot).await {
-                tracing::warn!(identity = %identity, error = %e, "refresh ahead of expiry failed");
-            }
-            return;
-        }
-        let Some((account_id, tenant)) = key.split_once('\t') else { return };
-        let account = match self.accounts.load() {
-            Ok(all) => all.by_id(account_id).cloned(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the accounts to refresh ahead");
+        let subject = {
+            let state = slot.lock();
+            if state.ahead_at(now).is_none_or(|t| t > now) {
                 return;
             }
+            state.subject.clone()
         };
-        let Some(account) = account.filter(|a| a.needs_sign_in.is_none()) else {
-            // Signed out, or waiting for a sign-in: keep nothing for it.
-            *slot.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
-            return;
+        let subject = match subject {
+            Subject::Machine(identity) => Subject::Machine(identity),
+            Subject::Account(account, tenant) => match self.accounts.load() {
+                Ok(all) => {
+                    let Some(account) = all.by_id(&account.id).filter(|a| a.needs_sign_in.is_none()) else {
+                        // Signed out, or waiting for a sign-in: keep nothing for it.
+                        slot.lock().token = None;
+                        return;
+                    };
+                    Subject::Account(account.clone(), tenant)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the accounts to refresh ahead");
+                    slot.lock().failed_at = Some(now);
+                    return;
+                }
+            },
         };
-        if let Err(e) = self.refresh(&account, tenant, None, &slot).await {
-            tracing::warn!(account = %account.username, error = %e, "refresh ahead of expiry failed");
+        let mut state = slot.lock();
+        // Looked at again: a request may have started a refresh meanwhile.
+        if state.ahead_at(now).is_some_and(|t| t <= now) {
+            tracing::debug!("refreshing ahead of expiry");
+            self.start(slot, &mut state, subject, None, now + self.budget);
         }
     }
 }
@@ -475,35 +614,27 @@ fn account_key(account_id: &str, tenant: &str) -> String {
     format!("{account_id}\t{tenant}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Whether waiting `wait` from now still ends before `deadline` (`wait` may come from a server,
+/// and be anything).
+fn ends_before(wait: Duration, deadline: Instant) -> bool {
+    Instant::now().checked_add(wait).is_some_and(|end| end < deadline)
+}
 
-    fn token(left: Duration, lifetime: Duration) -> AccessToken {
-        AccessToken { secret: Secret::new("t"), expires_at: Instant::now() + left, lifetime }
-    }
-
-    #[test]
-    fn hour_long_tokens_are_served_until_three_minutes_before_expiry() {
-        let now = Instant::now();
-        let hour = Duration::from_secs(3600);
-        assert!(!token(Duration::from_secs(4 * 60), hour).due(SERVE_MARGIN, now));
-        assert!(token(Duration::from_secs(2 * 60), hour).due(SERVE_MARGIN, now));
-        assert!(token(Duration::from_secs(9 * 60), hour).due(AHEAD_MARGIN, now), "refreshed ahead at 10 minutes");
-        // A 6 s token (the tests' fake) is served for 5.4 s and refreshed ahead at 4 s.
-        let short = token(Duration::from_millis(1500), Duration::from_secs(6));
-        assert!(!short.due(SERVE_MARGIN, now) && short.due(AHEAD_MARGIN, now));
-    }
-
-    #[test]
-    fn refresh_ahead_is_for_recent_accounts_and_backs_off_after_a_try() {
-        let slot = Slot::default();
-        let now = Instant::now();
-        *slot.token.lock().unwrap() = Some(token(Duration::from_secs(60), Duration::from_secs(3600)));
-        assert_eq!(slot.ahead_at(now), None, "never used: not refreshed ahead");
-        *slot.last_used.lock().unwrap() = Some(now);
-        assert!(slot.ahead_at(now).is_some_and(|t| t <= now), "due now");
-        *slot.last_ahead.lock().unwrap() = Some(now);
-        assert_eq!(slot.ahead_at(now), Some(now + AHEAD_RETRY), "not again before the back-off");
-    }
+/// Waits for `flight`'s outcome until `deadline`; then the refresh's latest failure, or what
+/// `no_answer` says, stands for it.
+async fn wait(
+    mut flight: Flight,
+    deadline: Instant,
+    no_answer: impl FnOnce(Duration) -> TokenError,
+) -> Result<AccessToken, TokenError> {
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout_at(deadline, flight.wait_for(|p| p.outcome.is_some())).await {
+        Ok(Ok(progress)) => progress.outcome.clone(),
+        // Abandoned (the runtime is stopping), or still running at the deadline.
+        Ok(Err(_)) | Err(_) => None,
+    };
+    outcome.unwrap_or_else(|| {
+        let last_error = flight.borrow().last_error.clone();
+        Err(last_error.unwrap_or_else(|| no_answer(deadline.saturating_duration_since(started))))
+    })
 }

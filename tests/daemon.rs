@@ -37,6 +37,28 @@ fn fake_daemon(env: &TestEnv) -> (std::fs::File, UnixListener) {
     (lock, UnixListener::bind(env.socket()).unwrap())
 }
 
+/// Accepts one connection within `limit` (failing the test after it), with its reads and
+/// writes bounded by `limit` too.
+fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(limit)).unwrap();
+                stream.set_write_timeout(Some(limit)).unwrap();
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(start.elapsed() < limit, "no connection within {limit:?}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -91,7 +113,7 @@ fn twenty_racing_helpers_leave_exactly_one_daemon() {
         })
         .collect();
     for child in helpers {
-        let out = child.wait_with_output().unwrap();
+        let out = support::output_within(child, Duration::from_secs(30));
         assert_eq!(String::from_utf8(out.stdout).unwrap(), ANSWER, "{}", String::from_utf8_lossy(&out.stderr));
     }
     let pid = env.daemon_pid().expect("a daemon runs");
@@ -128,7 +150,7 @@ fn a_daemon_of_another_protocol_version_is_replaced() {
     let (lock, listener) = fake_daemon(&env);
     let socket = env.socket();
     let old = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
+        let mut stream = accept_within(&listener, Duration::from_secs(20));
         let hello: Hello = frame::read_sync(&mut stream).unwrap();
         let old_hello = Hello { protocol: 0, version: "0.0.1".into(), pid: 1, replace_on_mismatch: false };
         frame::write_sync(&mut stream, &old_hello).unwrap();
@@ -175,6 +197,7 @@ fn garbage_and_stalled_clients_do_not_stop_the_daemon_serving_others() {
     frame::encode(&Hello::ours(false), &mut out).unwrap();
     out.extend_from_slice(b"\x00\x00\x00\x02{}");
     bad_request.write_all(&out).unwrap();
+    bad_request.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let _: Hello = frame::read_sync(&mut bad_request).unwrap();
     let answer: git_credential_azdo::ipc::Response = frame::read_sync(&mut bad_request).unwrap();
     assert!(
@@ -267,6 +290,124 @@ fn a_daemon_whose_backlog_is_full_does_not_hang_the_helper() {
     drop((listener, lock));
 }
 
+#[test]
+#[cfg(target_os = "linux")]
+fn a_request_larger_than_git_sends_is_refused_at_once_and_starts_nothing() {
+    let env = env_with_credential();
+    // Well over the IPC frame limit (8 MiB): each line within git's limit, so only the whole is
+    // too large.
+    let line = format!("wwwauth[]=Bearer {}\n", "x".repeat(60_000));
+    let request = format!("protocol=https\nhost=example.com\n{}\n", line.repeat(150));
+    let out = env.helper(&["get"], &request);
+    assert!(!out.status.success());
+    assert_eq!(
+        support::our_only_line(&out),
+        "git-credential-azdo: the credential request is longer than 1024 KiB, more than git sends"
+    );
+    assert_eq!(stdout(&out), "");
+    assert_eq!(env.daemon_processes(), Vec::<u32>::new(), "no daemon was started for it");
+    assert!(!env.runtime_dir().exists(), "not even its directory");
+    // A request within the limit is answered as ever.
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn large_requests_sent_slowly_hold_a_bounded_amount_of_the_daemons_memory() {
+    let env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+    let (before, fds_before) = (vm_size_kib(pid), open_fds(pid));
+    // Connections that announce the largest request allowed (8 MiB) and send a little of it.
+    let mut hello = Vec::new();
+    frame::encode(&Hello::ours(false), &mut hello).unwrap();
+    let slow: Vec<UnixStream> = (0..100)
+        .map(|_| {
+            let mut stream = UnixStream::connect(env.socket()).unwrap();
+            stream.write_all(&hello).unwrap();
+            stream.write_all(&u32::try_from(frame::MAX_FRAME).unwrap().to_be_bytes()).unwrap();
+            stream.write_all(&[b'{'; 1024]).unwrap();
+            stream
+        })
+        .collect();
+    // git's requests are served meanwhile.
+    for _ in 0..3 {
+        let out = env.helper(&["get"], GET);
+        assert_eq!(stdout(&out), ANSWER);
+        assert_eq!(stderr(&out), "");
+    }
+    let status = env.helper(&["status"], "");
+    assert!(stdout(&status).contains(&format!("running (pid {pid},")), "the daemon answered: {}", stdout(&status));
+    // 100 such requests would take 800 MiB; the daemon takes at most 32 MiB for them. (The
+    // margin is for what new threads reserve: a stack, and an allocator arena of 64 MiB.)
+    let grown = vm_size_kib(pid).saturating_sub(before);
+    assert!(grown < 400 * 1024, "the daemon's memory grew by {grown} KiB");
+    // Each is dropped, over the budget at once or too slow after the read timeout.
+    wait_for("the daemon to close them", Duration::from_secs(20), || open_fds(pid) <= fds_before);
+    drop(slow);
+    assert_eq!(env.daemon_pid(), Some(pid));
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_socket_removed_or_replaced_under_the_daemon_costs_git_no_wait_and_is_bound_again() {
+    let mut env = env_with_credential();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    let pid = env.daemon_pid().unwrap();
+    let served_by_the_daemon =
+        |env: &TestEnv| stdout(&env.helper(&["status"], "")).contains(&format!("running (pid {pid},"));
+    // What the helpers do, from their own words.
+    let log = env.path("helpers.log");
+    env.set_env("GIT_CREDENTIAL_AZDO_LOG", "debug");
+    env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
+
+    // A tmp cleaner removes the socket.
+    std::fs::remove_file(env.socket()).unwrap();
+    for _ in 0..3 {
+        let out = env.helper(&["get"], GET);
+        assert_eq!(stdout(&out), ANSWER, "answered in-process: {}", stderr(&out));
+        assert_eq!(stderr(&out), "");
+    }
+    // Not a daemon started to wait (3 s) for the running one's lock and then give up.
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("answering without the daemon"), "{said}");
+    assert!(!said.contains("starting the daemon") && !said.contains("started the daemon"), "{said}");
+    assert_eq!(env.daemon_processes(), vec![pid], "no other daemon was started");
+    env.remove_env("GIT_CREDENTIAL_AZDO_LOG");
+    wait_for("the daemon to bind its socket again", Duration::from_secs(15), || env.socket().exists());
+    assert!(served_by_the_daemon(&env));
+    assert_eq!(mode(&env.socket()), 0o600);
+
+    // Replaced by another socket, which answers nothing: the daemon takes its path back.
+    std::fs::remove_file(env.socket()).unwrap();
+    let impostor = UnixListener::bind(env.socket()).unwrap();
+    let impostor_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(env.socket()).unwrap());
+    wait_for("the daemon to bind its socket again", Duration::from_secs(15), || {
+        std::fs::metadata(env.socket()).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) != impostor_inode)
+    });
+    drop(impostor);
+    assert!(served_by_the_daemon(&env));
+    assert_eq!(env.daemon_processes(), vec![pid]);
+
+    // The whole directory goes: the next helper starts a daemon in a new one, and this one,
+    // whose lock is no longer the directory's, leaves it that daemon's socket and exits.
+    std::fs::remove_dir_all(env.runtime_dir()).unwrap();
+    assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
+    wait_for("the old daemon to exit", Duration::from_secs(15), || !process_alive(pid));
+    let new = env.daemon_pid().expect("a new daemon");
+    assert_ne!(new, pid);
+    assert_eq!(env.daemon_processes(), vec![new]);
+    assert!(stdout(&env.helper(&["status"], "")).contains(&format!("running (pid {new},")));
+}
+
+/// The process's virtual memory size, from /proc: what it has allocated, touched or not.
+#[cfg(target_os = "linux")]
+fn vm_size_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// The process's resident memory, from /proc.
 #[cfg(target_os = "linux")]
 fn rss_kib(pid: u32) -> u64 {
@@ -298,14 +439,8 @@ fn the_helper_answers_in_process_when_the_daemon_is_stuck() {
     // A daemon that accepts and then never answers, holding the lock so none can replace it.
     let (lock, listener) = fake_daemon(&env);
     let stuck = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept() {
-            held.push(stream);
-            if held.len() == 2 {
-                return held.len();
-            }
-        }
-        0
+        let held: Vec<UnixStream> = (0..2).map(|_| accept_within(&listener, Duration::from_secs(20))).collect();
+        held.len()
     });
 
     let out = env.helper(&["get"], GET);
@@ -338,7 +473,8 @@ fn the_daemon_exits_when_idle_and_removes_its_socket() {
     let mut env = env_with_credential();
     env.set_env("GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT", "0.3");
     assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
-    let pid = env.daemon_pid().unwrap();
+    // It may be gone already.
+    let pid = env.last_daemon_pid().expect("a daemon was started");
     wait_for("the idle daemon to exit", Duration::from_secs(15), || !process_alive(pid));
     assert!(!env.socket().exists(), "an orderly exit removes the socket");
 }
@@ -359,7 +495,7 @@ fn the_foreground_daemon_stops_on_sigterm_and_on_the_stop_command() {
             let out = env.helper(&["daemon", "stop"], "");
             assert_eq!(stdout(&out), "the daemon is stopping\n");
         }
-        let status = daemon.wait().unwrap();
+        let status = support::wait_for_exit(&mut daemon, Duration::from_secs(10));
         assert!(status.success(), "{how}: {status}");
         let mut err = String::new();
         daemon.stderr.take().unwrap().read_to_string(&mut err).unwrap();
@@ -379,8 +515,7 @@ fn another_user_cannot_talk_to_the_daemon() {
     {
         // Needs root to act as a second user; CI runs as root with setpriv (util-linux) and
         // Debian's python3.
-        assert!(std::env::var_os("CI").is_none(), "CI must run this test as root with setpriv");
-        eprintln!("skipped: needs root and setpriv");
+        support::skip("needs root, setpriv and /usr/bin/python3 to act as a second user");
         return;
     }
     let env = env_with_credential();
@@ -402,11 +537,12 @@ fn another_user_cannot_talk_to_the_daemon() {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(&request).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::output_within(child, Duration::from_secs(30));
     assert_success(&out, "the other user's client");
     assert_eq!(stdout(&out).trim(), "0", "the daemon hung up without a byte: {}", stderr(&out));
     // The same request from our own user is answered.
     let mut ours = UnixStream::connect(env.socket()).unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     ours.write_all(&request).unwrap();
     let hello: Hello = frame::read_sync(&mut ours).unwrap();
     assert_eq!(hello.protocol, git_credential_azdo::ipc::PROTOCOL_VERSION);

@@ -15,8 +15,7 @@ fn secret_service_available() -> bool {
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must run the tests with a Secret Service (see .ci/run)");
-    eprintln!("skipped: no D-Bus session bus; run under dbus-run-session with gnome-keyring");
+    support::skip("no D-Bus session bus; run under dbus-run-session with gnome-keyring");
     false
 }
 
@@ -85,8 +84,7 @@ impl PrivateBus {
     fn start() -> Option<Self> {
         let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
         if !have("dbus-daemon") || !have("gnome-keyring-daemon") {
-            assert!(std::env::var_os("CI").is_none(), "CI must install dbus and gnome-keyring (see .ci/run)");
-            eprintln!("skipped: needs dbus-daemon and gnome-keyring-daemon");
+            support::skip("needs dbus-daemon and gnome-keyring-daemon");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -189,6 +187,47 @@ fn a_keyring_that_goes_away_while_the_daemon_runs_costs_one_clear_line_and_comes
 
     // The keyring is back: so is everything in it, with no restart.
     bus.start_keyring();
+    let out = env.helper(&["get"], get);
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (answer, ""));
+}
+
+#[test]
+fn a_stopped_keyring_does_not_hang_git() {
+    let Some(bus) = PrivateBus::start() else { return };
+    let mut env = TestEnv::new();
+    env.set_env("GIT_CREDENTIAL_AZDO_STORE", "keyring");
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    env.approve("https://alice:kept-in-the-keyring@kr.example.com");
+    let get = "protocol=https\nhost=kr.example.com\n\n";
+    let answer = "username=alice\npassword=kept-in-the-keyring\n";
+    assert_eq!(stdout(&env.helper(&["get"], get)), answer);
+    let keyring = bus.keyring.as_ref().unwrap().id();
+    let signal = |signal: &str| {
+        assert!(Command::new("kill").args([signal, &keyring.to_string()]).status().unwrap().success());
+    };
+    // The helper's deadline: every answer, or the line saying why there is none, comes sooner.
+    let timed = |args: &[&str], input: &str| {
+        let started = std::time::Instant::now();
+        let out = env.helper(args, input);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{args:?} took {:?}", started.elapsed());
+        out
+    };
+
+    // Stopped (SIGSTOP), its D-Bus calls are never answered.
+    signal("-STOP");
+    let out = timed(&["get"], get);
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (answer, ""), "the daemon's memory serves");
+    let out = timed(&["store"], "protocol=https\nhost=other.example.com\nusername=bob\npassword=pb-new\n\n");
+    let line = our_only_line(&out);
+    assert!(line.contains("the keyring store is unavailable: it did not answer within 2 s"), "{line}");
+    // Without the daemon's memory: one line, not a hang, in the daemon and in-process.
+    assert_success(&env.helper(&["daemon", "stop"], ""), "daemon stop");
+    support::wait_for("the daemon to stop", std::time::Duration::from_secs(10), || env.daemon_pid().is_none());
+    let out = timed(&["get"], get);
+    assert_eq!(stdout(&out), "");
+    assert!(our_only_line(&out).contains("did not answer within 2 s"), "{}", stderr(&out));
+
+    signal("-CONT");
     let out = env.helper(&["get"], get);
     assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (answer, ""));
 }

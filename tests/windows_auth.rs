@@ -91,9 +91,7 @@ fn old_git() -> Option<PathBuf> {
 #[test]
 fn with_a_git_before_2_46_the_windows_authentication_is_named_and_the_fix_said() {
     let Some(git) = old_git() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have a git before 2.46 at /usr/bin/git (Debian's)");
-        eprintln!("skipped: needs a git before 2.46 at /usr/bin/git");
-        return;
+        return support::skip("needs a git before 2.46 at /usr/bin/git (Debian 12's git package)");
     };
     let mut w = World::new(&[], &[]);
     let (tfs, collection, pat) = server_with_a_pat(&w);

@@ -293,7 +293,9 @@ pub async fn connection_data(
         200..=299 => return Err(CheckError::SignInPage(status)),
         _ => return Err(CheckError::Refused(status)),
     }
-    let body = response.bytes().await.map_err(|e| CheckError::Unreachable(crate::entra::describe_http_error(&e)))?;
+    // Bounded: connectionData is a few KiB. An answer too large to be one says nothing about the
+    // credential, so it counts as no answer (a PAT is then kept, not removed).
+    let body = crate::entra::read_body(response).await.map_err(|e| CheckError::Unreachable(e.to_string()))?;
     let data: ConnectionData = serde_json::from_slice(&body).map_err(|_| CheckError::SignInPage(status))?;
     Ok(data.authenticated_user.provider_display_name.map(|n| crate::entra::printable(&n, 200)).unwrap_or_default())
 }
@@ -468,6 +470,46 @@ mod tests {
     }
 
     const ZERO_TENANT_HEADER: &str = "00000000-0000-0000-0000-000000000000";
+
+    /// A loopback server that answers one request with `response`.
+    async fn answering_once(response: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/contoso/_apis/connectionData", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = vec![0; 64 << 10];
+                let _ = stream.read(&mut request).await;
+                let _ = stream.write_all(&response).await;
+            }
+        });
+        url
+    }
+
+    async fn check(body: &[u8]) -> Result<String, CheckError> {
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())
+                .into_bytes();
+        response.extend_from_slice(body);
+        let url = answering_once(response).await;
+        let authorization = crate::secret::Secret::new("Basic cGF0OnNlY3JldA==");
+        connection_data(&crate::entra::http_client(), &url, &authorization, std::time::Duration::from_secs(5)).await
+    }
+
+    #[tokio::test]
+    async fn connection_data_reads_only_the_name_and_a_bounded_body() {
+        // Numbers in connectionData (ids, change ids, instance counts) are never computed with,
+        // however absurd.
+        let absurd =
+            br#"{"authenticatedUser":{"id":"x","providerDisplayName":"Alice\u001b[2J","revision":18446744073709551615},
+            "locationServiceData":{"lastChangeId":-1,"lastChangeId64":1e300,"clientCacheTimeToLive":"forever"}}"#;
+        assert_eq!(check(absurd).await.unwrap(), "Alice[2J");
+        // A body far larger than connectionData is not read whole, and says nothing about the
+        // credential (a PAT is kept, not removed).
+        let huge = format!(r#"{{"authenticatedUser":{{"providerDisplayName":"{}"}}}}"#, "x".repeat(2 << 20));
+        let error = check(huge.as_bytes()).await.unwrap_err();
+        assert!(matches!(error, CheckError::Unreachable(_)), "{error}");
+    }
 
     #[test]
     fn a_claims_challenge_or_common_names_no_tenant() {

@@ -24,8 +24,10 @@ fn ask(config: &Config, request: Request) -> anyhow::Result<Response> {
     let response = match client::request(config, &request, deadline) {
         Ok(response) => response,
         Err(e) => {
-            if !matches!(e, ClientError::NotRunning(_)) {
-                tracing::debug!(error = %e, "answering here instead");
+            match &e {
+                ClientError::NotRunning(_) => {}
+                ClientError::Untrusted(reason) => eprintln!("git-credential-azdo: {reason}; not using the daemon"),
+                _ => tracing::debug!(error = %e, "answering here instead"),
             }
             crate::service::answer_in_process(&config.clone().with_git_config()?, request)?
         }

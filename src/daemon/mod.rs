@@ -38,6 +38,13 @@ const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// busy machine has a few dozen; the cap bounds the daemon's memory and descriptors whatever
 /// connects. It is lower when the descriptor limit is.
 const MAX_CONNECTIONS: usize = 512;
+/// The bytes of large requests held at once, over all connections (small ones, which every
+/// request of git's is, are not counted: see [`frame::SMALL_FRAME`]). A client sends its request
+/// at once, so this is only ever taken by clients that send large frames slowly, or not at all.
+const MAX_BUFFERED: usize = 32 << 20;
+/// How often the daemon checks that its socket file is still there and still its own (a tmp
+/// cleaner may remove it); it binds it again when not.
+const SOCKET_CHECK: Duration = Duration::from_secs(2);
 /// Descriptors kept for everything but connections: the listener, the lock, files, the keyring.
 #[cfg(unix)]
 const RESERVED_FDS: u64 = 64;
@@ -50,6 +57,9 @@ pub struct DaemonOptions {
     pub max_connections: usize,
     /// Shown by `status`.
     pub socket: String,
+    /// The daemon's own socket file, bound from this configuration (not one a service manager
+    /// handed over): watched, and bound again when it is removed or replaced.
+    pub rebind: Option<Config>,
 }
 
 struct Shared {
@@ -60,6 +70,8 @@ struct Shared {
     /// Connections numbered below this that have not sent their request yet are dropped, to
     /// make room when the cap is reached.
     shed_below: watch::Sender<u64>,
+    /// Bytes of large requests that may be held at once ([`MAX_BUFFERED`]).
+    buffers: tokio::sync::Semaphore,
 }
 
 /// Runs the daemon for `config` in the foreground until it is told to stop or goes idle.
@@ -68,7 +80,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     // First, while this is the only thread: reading LISTEN_FDS also clears it.
     #[cfg(unix)]
     let inherited = inherited_listener()?;
-    crate::fs::ensure_private_dir(&config.runtime_dir)
+    crate::fs::ensure_runtime_dir(&config.runtime_dir)
         .with_context(|| format!("failed to create {}", config.runtime_dir.display()))?;
     let lock_path = config.daemon_lock_path();
     let Some(mut lock) = acquire_lock(&lock_path, LOCK_WAIT)? else {
@@ -78,10 +90,19 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     lock.set_len(0)
         .and_then(|()| writeln!(lock, "{}", std::process::id()))
         .with_context(|| format!("failed to write {}", lock_path.display()))?;
+    // Helpers check that the pipe's server is this process (a locked file cannot be read there).
+    #[cfg(windows)]
+    crate::fs::write_atomic(
+        &config.runtime_dir.join(crate::ipc::client::DAEMON_PID),
+        std::process::id().to_string().as_bytes(),
+    )
+    .context("failed to write the daemon's pid")?;
 
     // The keyring is opened here, before the runtime starts: its Linux backend must not be
     // set up on an async worker thread.
     let service = Arc::new(Service::open(config).context("failed to open the credential store")?);
+    // Before serving: temporary files a crash left (a daemon killed while writing, say).
+    service.remove_leftovers();
     #[cfg(unix)]
     let socket = inherited
         .as_ref()
@@ -93,7 +114,11 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     let max_connections = connections_within(raise_fd_limit());
     #[cfg(not(unix))]
     let max_connections = MAX_CONNECTIONS;
-    let options = DaemonOptions { idle_timeout: config.idle_timeout, max_connections, socket };
+    #[cfg(unix)]
+    let rebind = inherited.is_none().then(|| config.clone());
+    #[cfg(not(unix))]
+    let rebind = None;
+    let options = DaemonOptions { idle_timeout: config.idle_timeout, max_connections, socket, rebind };
 
     // One thread: a request is a few microseconds of work between waits, and a connection
     // accepted on the thread that serves it costs no hand-over between threads (BENCHMARKS.md).
@@ -217,6 +242,21 @@ pub fn bind(config: &Config) -> std::io::Result<Listener> {
     }
 }
 
+/// What identifies the file at `path` (device and inode), `None` when there is none. (A named
+/// pipe, on Windows, cannot be removed: nothing to watch there.)
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).ok().map(|meta| (meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM. SIGHUP is ignored: the daemon outlives the terminal that
 /// happened to start it.
 pub async fn termination() {
@@ -250,7 +290,15 @@ pub async fn run(
     let idle_timeout = options.idle_timeout;
     let max_connections = options.max_connections.max(2);
     let shed_below = watch::Sender::new(0);
-    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop, shed_below });
+    let buffers = tokio::sync::Semaphore::new(MAX_BUFFERED);
+    let rebind = options.rebind.clone();
+    let mut bound = rebind.as_ref().and_then(|config| file_identity(&config.socket_path()));
+    // The lock this daemon holds: while its file is still the one in the runtime directory, the
+    // socket path is this daemon's to bind again.
+    let lock = rebind.as_ref().and_then(|config| file_identity(&config.daemon_lock_path()));
+    let mut socket_check = tokio::time::interval(SOCKET_CHECK);
+    let shared = Arc::new(Shared { service, options, started: Instant::now(), stop, shed_below, buffers });
+    let mut listener = listener;
     let mut connections = JoinSet::new();
     let mut accepted_count = 0_u64;
     let refresher = tokio::spawn(shared.service.tokens().clone().keep_fresh());
@@ -260,6 +308,7 @@ pub async fn run(
 
     loop {
         let idle_at = last_activity + idle_timeout.unwrap_or(far_future);
+        let mut lost = false;
         tokio::select! {
             () = &mut shutdown => break,
             _ = stopped.changed() => break,
@@ -291,6 +340,30 @@ pub async fn run(
             () = tokio::time::sleep_until(idle_at), if idle_timeout.is_some() && connections.is_empty() => {
                 tracing::info!("idle; exiting");
                 break;
+            }
+            _ = socket_check.tick(), if bound.is_some() => {
+                lost = rebind.as_ref().is_some_and(|config| file_identity(&config.socket_path()) != bound);
+            }
+        }
+        if lost && let Some(config) = &rebind {
+            // The file is gone or another's: the old listener must not remove it on its way.
+            listener.do_not_reclaim_name_on_drop();
+            if file_identity(&config.daemon_lock_path()) != lock {
+                // The whole directory went, and perhaps another daemon has begun in a new one:
+                // this one is no longer the one that may bind there.
+                tracing::warn!(dir = %config.runtime_dir.display(), "the runtime directory was replaced; exiting");
+                break;
+            }
+            tracing::warn!(socket = %config.socket_path().display(), "the socket was removed or replaced; binding it again");
+            match bind(config) {
+                Ok(new) => {
+                    listener = new;
+                    bound = file_identity(&config.socket_path());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot bind the socket again; exiting");
+                    break;
+                }
             }
         }
     }
@@ -330,7 +403,8 @@ async fn exchange(stream: &Stream, shared: &Shared, id: u64) -> Result<(), Frame
         return send(stream, &out).await;
     }
     let answer = async {
-        match receive(shared, id, frame::read_async::<Request>(stream)).await {
+        let request = frame::read_async_budgeted::<Request>(stream, frame::MAX_FRAME, &shared.buffers);
+        match receive(shared, id, request).await {
             Ok(request) => Ok(handle(request, shared).await),
             Err(e @ FrameError::Malformed(_)) => {
                 Ok(Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() })

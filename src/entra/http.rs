@@ -53,7 +53,7 @@ impl Http {
         self.last_error.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
-    async fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
+    pub(crate) async fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
         let request = reqwest::Request::try_from(request).map_err(|e| HttpError::Transport(e.to_string()))?;
         let response = self.client.execute(request).await.map_err(|e| HttpError::Transport(describe(&e)))?;
         let status = response.status();
@@ -63,8 +63,7 @@ impl Http {
             let retry_after = headers
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(super::checks::retry_after);
             let body = serde_json::from_slice::<EntraErrorBody>(&body).ok();
             *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some(LastError { status: status.as_u16(), retry_after, body });
@@ -116,7 +115,7 @@ pub(crate) fn client() -> reqwest::Client {
     })
 }
 
-/// Reads at most [`MAX_BODY`] bytes.
+/// Reads at most [`MAX_BODY`] bytes: every answer from a server is read through here.
 pub(crate) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Transport(describe(&e)))? {
@@ -194,6 +193,23 @@ mod tests {
             assert_eq!(response.status().as_u16(), status);
         }
         assert_eq!(reached.load(Ordering::SeqCst), 0, "nothing reached the other host");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_of_any_size_is_kept_within_bounds() {
+        for (value, expected) in [
+            ("2", Some(Duration::from_secs(2))),
+            ("18446744073709551615", Some(super::super::checks::MAX_RETRY_AFTER)),
+            ("-1", None),
+            ("soon", None),
+        ] {
+            let response = format!("HTTP/1.1 503 Busy\r\nretry-after: {value}\r\ncontent-length: 0\r\n\r\n");
+            let (url, _) = answering(response.into_bytes()).await;
+            let http = Http::new("http://127.0.0.1");
+            let answer = http.send(token_request(&url)).await.unwrap();
+            assert_eq!(answer.status().as_u16(), 503);
+            assert_eq!(http.take_last_error().unwrap().retry_after, expected, "{value}");
+        }
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! Facts about the wire are in shared/AZURE.md.
 
 mod browser;
+pub mod checks;
 pub mod claims;
 mod device;
 mod http;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
-use oauth2::{EndpointNotSet, EndpointSet, StandardRevocableToken, StandardTokenResponse, TokenResponse as _};
+use oauth2::{EndpointNotSet, EndpointSet, StandardRevocableToken};
 use serde::{Deserialize, Serialize};
 
 pub use browser::{BrowserSignIn, open_browser};
@@ -76,8 +77,8 @@ impl fmt::Display for EntraErrorBody {
     }
 }
 
-/// What an Entra call can end in.
-#[derive(Debug, thiserror::Error)]
+/// What an Entra call can end in. Cloned to every request that waited on the same refresh.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EntraError {
     /// Entra answered with an error.
     #[error("Entra ID refused: {0}")]
@@ -124,7 +125,9 @@ impl EntraError {
     }
 }
 
-/// The result of a successful token request.
+/// The result of a successful token request, checked ([`checks`]): the tokens are printable
+/// and of a sane length, the lifetime within [`checks::MIN_LIFETIME`] and
+/// [`checks::MAX_LIFETIME`].
 #[derive(Debug)]
 pub struct Tokens {
     pub access_token: Secret,
@@ -198,22 +201,62 @@ impl Identity {
     }
 }
 
+/// Entra's token answer (shared/AZURE.md), read as Entra may send it: `expires_in` as a number
+/// or a string. Nothing in it is used before [`Entra::tokens`] has checked it.
 #[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct IdTokenField {
+pub(crate) struct TokenResponse {
+    access_token: oauth2::AccessToken,
+    /// Always `Bearer` from Entra; not needed to use the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_in: Option<checks::Number>,
+    /// Unix seconds, as Entra's v1 endpoints add; read only when `expires_in` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_on: Option<checks::Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<oauth2::RefreshToken>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_info: Option<String>,
+    #[serde(skip, default = "bearer")]
+    bearer: BasicTokenType,
 }
-impl oauth2::ExtraTokenFields for IdTokenField {}
 
-impl fmt::Debug for IdTokenField {
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+impl fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdTokenField(<redacted>)")
+        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
     }
 }
 
-type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+impl oauth2::TokenResponse for TokenResponse {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.bearer
+    }
+
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in.and_then(|n| checks::lifetime("expires_in", n).ok())
+    }
+
+    fn refresh_token(&self) -> Option<&oauth2::RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
+        None
+    }
+}
 
 /// oauth2's client, with Entra's error type and every endpoint we use set.
 pub(crate) type OAuthClient = oauth2::Client<
@@ -318,16 +361,31 @@ impl Entra {
             Err(oauth2::RequestTokenError::Request(e)) => return Err(request_error(&e)),
             Err(other) => return Err(error_from(last, &other)),
         };
-        let extra = response.extra_fields();
-        let identity =
-            extra.id_token.as_deref().and_then(|id| Identity::from_response(id, extra.client_info.as_deref()));
-        Ok(Tokens {
-            access_token: Secret::new(response.access_token().secret().clone()),
-            expires_in: response.expires_in().unwrap_or(Duration::from_secs(3600)),
-            refresh_token: response.refresh_token().map(|t| Secret::new(t.secret().clone())),
-            identity,
-        })
+        checked(response).map_err(EntraError::Malformed)
     }
+}
+
+/// The tokens of an answer, once checked: a token that is not printable or of a sane length, or
+/// an absurd lifetime, makes the whole answer one that could not be understood, and nothing of
+/// it is kept.
+fn checked(response: TokenResponse) -> Result<Tokens, String> {
+    let TokenResponse { access_token, expires_in, expires_on, refresh_token, id_token, client_info, .. } = response;
+    checks::check_token("access_token", access_token.secret())?;
+    if let Some(refresh_token) = &refresh_token {
+        checks::check_token("refresh_token", refresh_token.secret())?;
+    }
+    let expires_in = match (expires_in, expires_on) {
+        (Some(seconds), _) => checks::lifetime("expires_in", seconds)?,
+        (None, Some(on)) => checks::lifetime_until("expires_on", on, crate::store::unix_now())?,
+        // Entra always says; RFC 6749 leaves it to the server's documentation.
+        (None, None) => Duration::from_secs(3600),
+    };
+    Ok(Tokens {
+        access_token: Secret::new(access_token.into_secret()),
+        expires_in,
+        refresh_token: refresh_token.map(|t| Secret::new(t.into_secret())),
+        identity: id_token.as_deref().and_then(|id| Identity::from_response(id, client_info.as_deref())),
+    })
 }
 
 /// An Entra error from the last unsuccessful answer when there was one; otherwise from what
@@ -337,17 +395,24 @@ fn error_from<E: oauth2::ErrorResponse>(
     error: &oauth2::RequestTokenError<HttpError, E>,
 ) -> EntraError {
     match last {
-        Some(http::LastError { body: Some(body), .. }) => EntraError::Refused(Box::new(body)),
-        Some(http::LastError { status, retry_after, body: None }) if status == 429 || status >= 500 => {
-            EntraError::Unavailable { status, retry_after }
-        }
-        Some(http::LastError { status, .. }) => EntraError::Malformed(format!("HTTP {status}")),
+        Some(last) => error_of(last),
         None => match error {
             oauth2::RequestTokenError::ServerResponse(e) => EntraError::Malformed(printable(&e.to_string(), 200)),
             oauth2::RequestTokenError::Parse(e, _) => EntraError::Malformed(format!("at {}", e.path())),
             oauth2::RequestTokenError::Other(e) => EntraError::Malformed(printable(e, 200)),
             oauth2::RequestTokenError::Request(e) => request_error(e),
         },
+    }
+}
+
+/// The error an unsuccessful answer stands for.
+fn error_of(last: http::LastError) -> EntraError {
+    match last {
+        http::LastError { body: Some(body), .. } => EntraError::Refused(Box::new(body)),
+        http::LastError { status, retry_after, body: None } if status == 429 || status >= 500 => {
+            EntraError::Unavailable { status, retry_after }
+        }
+        http::LastError { status, .. } => EntraError::Malformed(format!("HTTP {status}")),
     }
 }
 
@@ -419,6 +484,65 @@ mod tests {
         assert_eq!(identity.username, "alice@contoso.com");
         assert_eq!(identity.name.as_deref(), Some("Alice[2J"), "control characters are dropped");
         assert_eq!(Identity::from_id_token("not-a-jwt"), None);
+    }
+
+    fn token_answer(json: &str) -> Result<Tokens, String> {
+        let response: TokenResponse = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        checked(response)
+    }
+
+    #[test]
+    fn token_lifetimes_are_read_as_numbers_or_strings_and_checked() {
+        let lifetime = |expires_in: &str| {
+            token_answer(&format!(r#"{{"token_type":"Bearer","access_token":"at","expires_in":{expires_in}}}"#))
+                .map(|t| t.expires_in)
+        };
+        assert_eq!(lifetime("4799"), Ok(Duration::from_secs(4799)));
+        assert_eq!(lifetime(r#""4799""#), Ok(Duration::from_secs(4799)), "Entra v1 sends strings");
+        assert_eq!(lifetime("4799.5"), Ok(Duration::from_millis(4_799_500)));
+        assert_eq!(lifetime("18446744073709551615"), Ok(checks::MAX_LIFETIME));
+        assert_eq!(lifetime("1e300"), Ok(checks::MAX_LIFETIME));
+        for absurd in ["0", "-1", "-18446744073709551615", "0.2", r#""""#, r#""soon""#, r#""NaN""#, r#""-inf""#] {
+            let error = lifetime(absurd).unwrap_err();
+            assert!(error.starts_with("expires_in is "), "{absurd}: {error}");
+        }
+        assert!(lifetime("{}").is_err(), "not a number at all");
+        assert_eq!(lifetime("null"), Ok(Duration::from_secs(3600)), "null is no lifetime given");
+        let missing = token_answer(r#"{"token_type":"Bearer","access_token":"at"}"#).map(|t| t.expires_in);
+        assert_eq!(missing, Ok(Duration::from_secs(3600)));
+        // Entra v1's absolute expiry, when there is no relative one.
+        let on = |expires_on: &str| {
+            token_answer(&format!(r#"{{"access_token":"at","expires_on":{expires_on}}}"#)).map(|t| t.expires_in)
+        };
+        let in_an_hour = crate::store::unix_now() + 3600;
+        assert!(on(&format!(r#""{in_an_hour}""#)).is_ok_and(|d| d > Duration::from_secs(3500)));
+        assert_eq!(on("1e300"), Ok(checks::MAX_LIFETIME));
+        assert!(on(r#""1""#).unwrap_err().starts_with("expires_on is 1:"));
+    }
+
+    #[test]
+    fn tokens_that_are_not_printable_are_refused_before_anything_is_kept() {
+        let answer = |access: &str, refresh: &str| {
+            let json = serde_json::json!({"access_token": access, "refresh_token": refresh, "expires_in": 3600});
+            token_answer(&json.to_string())
+        };
+        let tokens = answer("eyJ0.eyJh.c2ln", "0.AXoA-rt_~").unwrap();
+        assert_eq!(tokens.access_token.expose(), "eyJ0.eyJh.c2ln");
+        for (access, refresh, field) in [
+            (r"at\r\nX-Injected: 1", "rt", "access_token"),
+            (r"a\nb", "rt", "access_token"),
+            ("a b", "rt", "access_token"),
+            ("", "rt", "access_token"),
+            ("at\u{e9}", "rt", "access_token"),
+            ("at", r"rt\n", "refresh_token"),
+            ("at", r"rt\u0000", "refresh_token"),
+        ] {
+            let json = format!(r#"{{"access_token":"{access}","refresh_token":"{refresh}","expires_in":3600}}"#);
+            let error = token_answer(&json).unwrap_err();
+            assert!(error.starts_with(&format!("{field} ")), "{error}");
+            assert!(!error.contains("Injected"), "the token is not echoed: {error}");
+        }
+        assert!(answer(&"x".repeat(checks::MAX_TOKEN + 1), "rt").is_err());
     }
 
     #[test]

@@ -14,6 +14,10 @@ use crate::secret::Secret;
 
 /// The longest line accepted, without its line ending (git's own limit).
 pub const MAX_LINE: usize = 65_535;
+/// The longest request accepted, all lines together. git's requests are a few hundred bytes,
+/// a few KiB with `wwwauth[]` headers (curl keeps at most 300 KiB of response headers); a
+/// longer one is no request of git's, and would not fit an IPC frame once encoded.
+pub const MAX_REQUEST: usize = 1 << 20;
 
 /// What a request announced with `capability[]`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +91,8 @@ pub enum ProtocolError {
     Io(#[from] std::io::Error),
     #[error("line {line} of the credential request is longer than {MAX_LINE} bytes")]
     LineTooLong { line: usize },
+    #[error("the credential request is longer than {} KiB, more than git sends", MAX_REQUEST >> 10)]
+    TooLong,
     #[error("line {line} of the credential request has no '='")]
     NoEquals { line: usize },
     #[error("line {line} of the credential request is not valid UTF-8")]
@@ -132,6 +138,7 @@ impl Credential {
     pub fn read(mut input: impl BufRead) -> Result<Self, ProtocolError> {
         let mut credential = Self::default();
         let mut line = Vec::with_capacity(256);
+        let mut total = 0_usize;
         for number in 1.. {
             line.clear();
             // Bounded read: the limit plus CR LF, so an endless line cannot exhaust memory.
@@ -139,6 +146,10 @@ impl Credential {
             let read = std::io::Read::take(&mut input, limit).read_until(b'\n', &mut line)?;
             if read == 0 {
                 break;
+            }
+            total += read;
+            if total > MAX_REQUEST {
+                return Err(ProtocolError::TooLong);
             }
             if line.last() == Some(&b'\n') {
                 line.pop();
@@ -442,6 +453,20 @@ mod tests {
 
         let over = format!("wwwauth[]={}\n", "x".repeat(1 << 20));
         assert!(matches!(read(&over).unwrap_err(), ProtocolError::LineTooLong { line: 1 }));
+    }
+
+    #[test]
+    fn requests_up_to_the_limit_are_read_and_longer_ones_refused() {
+        let line = format!("wwwauth[]={}\n", "x".repeat(1000));
+        let request = |lines: usize| format!("protocol=https\nhost=h\n{}", line.repeat(lines));
+        let fits = (MAX_REQUEST - 100) / line.len();
+        assert_eq!(read(&request(fits)).unwrap().wwwauth.len(), fits);
+        let error = read(&request(fits + 200)).unwrap_err();
+        assert!(matches!(error, ProtocolError::TooLong), "{error}");
+        assert_eq!(error.to_string(), "the credential request is longer than 1024 KiB, more than git sends");
+        // What follows the blank line that ends a request is not read, so does not count.
+        let after = format!("protocol=https\nhost=h\n\n{}", line.repeat(fits + 200));
+        assert!(read(&after).is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! runs in a terminal and may prompt) or says in one line what to run, and returns nothing.
 
 use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
 
 use super::{Capabilities, Credential};
 use crate::azdo::Scope;
@@ -44,7 +45,7 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
         return Ok(());
     }
     let request = match action {
-        Action::Get => Request::Get { credential, machine },
+        Action::Get => Request::Get { credential, machine, budget_ms: None },
         Action::Store => Request::Store { credential },
         Action::Erase => Request::Erase { credential },
     };
@@ -135,20 +136,31 @@ pub fn describe_refused_pat(scope: &Scope, outcome: PatOutcome, windows_auth: bo
     }
 }
 
+/// The most the helper keeps of its deadline for answering in-process should the daemon fail
+/// (a tenth of the deadline, when that is less).
+const IN_PROCESS_RESERVE: Duration = Duration::from_secs(1);
+
 /// The daemon's answer, or, when it cannot be had in time, the same service's answer computed
-/// in this process: git never fails or waits long because of the daemon.
+/// in this process: git never fails or waits long because of the daemon. Both together end
+/// within `config.timeout`: the daemon is given all of it but a reserve (a tenth, at most 1 s),
+/// and the answer in-process what is left.
 pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let deadline = started.checked_add(config.timeout).unwrap_or(started);
     if config.use_daemon {
-        match client::request_with_autostart(config, request) {
+        let reserve = IN_PROCESS_RESERVE.min(config.timeout / 10);
+        let daemon_deadline = deadline.checked_sub(reserve).unwrap_or(started);
+        match client::request_with_autostart(config, request, daemon_deadline) {
             Ok(response) => return Ok(response),
+            // Someone else's socket or directory: the user must hear of it.
+            Err(client::ClientError::Untrusted(reason)) => {
+                eprintln!("git-credential-azdo: {reason}; answering without the daemon");
+            }
             Err(e) => tracing::debug!(error = %crate::service::error_chain(&e), "answering without the daemon"),
         }
     }
-    // Only what is left of the deadline: a daemon that timed out has used most of it.
-    let mut config = config.clone().with_git_config()?;
-    config.timeout = config.timeout.saturating_sub(started.elapsed());
-    crate::service::answer_in_process(&config, request.clone())
+    let config = config.clone().with_git_config()?;
+    crate::service::answer_in_process_by(&config, request, deadline)
 }
 
 /// One line for the user: what is wrong and the one thing to do.
@@ -272,7 +284,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
     let signed_in = signin::sign_in(&config, &request, &mut terminal)?;
     let _ = writeln!(terminal, "Signed in as {}.", signed_in.account.username);
     let tokens = &signed_in.tokens;
-    let expires_utc = crate::store::unix_now() + tokens.expires_in.as_secs();
+    let expires_utc = crate::store::unix_now().saturating_add(tokens.expires_in.as_secs());
     let answer =
         crate::service::token_answer(&tokens.access_token, Some(expires_utc), &signed_in.account.username, caps);
     Ok(Some(answer))

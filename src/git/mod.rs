@@ -3,4 +3,4 @@
 mod codec;
 pub mod helper;
 
-pub use codec::{Capabilities, Credential, KNOWN_KEYS, MAX_LINE, ProtocolError};
+pub use codec::{Capabilities, Credential, KNOWN_KEYS, MAX_LINE, MAX_REQUEST, ProtocolError};

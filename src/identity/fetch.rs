@@ -9,17 +9,18 @@ use serde::Deserialize;
 use super::{AppCredential, MachineIdentity, ManagedEndpoint};
 use crate::azdo::RESOURCE_ID;
 use crate::config::EntraSettings;
+use crate::entra::checks::{self, Number};
 use crate::entra::{ClientProof, Entra, EntraError, describe_http_error, printable};
 use crate::secret::Secret;
 
-/// A token and how long it lives.
+/// A token and how long it lives: checked as [`crate::entra::Tokens`] are.
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub token: Secret,
     pub lifetime: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]
     Entra(#[from] EntraError),
@@ -155,6 +156,8 @@ async fn github_oidc(http: &reqwest::Client, request_url: &str, request_token: &
     url.query_pairs_mut().append_pair("audience", "api://AzureADTokenExchange");
     let request = http.get(url).bearer_auth(request_token.expose());
     let answer: Answer = json(WHAT, request).await?;
+    checks::check_token("token", answer.value.expose())
+        .map_err(|reason| FetchError::Malformed { what: WHAT, reason })?;
     Ok(answer.value)
 }
 
@@ -163,14 +166,6 @@ async fn managed(
     endpoint: &ManagedEndpoint,
     client_id: Option<&str>,
 ) -> Result<Fetched, FetchError> {
-    #[derive(Deserialize)]
-    struct Answer {
-        access_token: Secret,
-        #[serde(default)]
-        expires_in: Option<NumberOrText>,
-        #[serde(default)]
-        expires_on: Option<NumberOrText>,
-    }
     let (what, request) = match endpoint {
         ManagedEndpoint::Imds { url } => {
             let mut query = vec![("api-version", "2018-02-01"), ("resource", RESOURCE_ID)];
@@ -186,30 +181,31 @@ async fn managed(
             )
         }
     };
-    let answer: Answer = json(what, request).await?;
-    let now = crate::store::unix_now();
-    let seconds = answer
-        .expires_in
-        .and_then(NumberOrText::seconds)
-        .or_else(|| answer.expires_on.and_then(NumberOrText::seconds).map(|on| on.saturating_sub(now)))
-        .ok_or(FetchError::Malformed { what, reason: "no expires_in or expires_on".into() })?;
-    Ok(Fetched { token: answer.access_token, lifetime: Duration::from_secs(seconds) })
+    let answer: ManagedAnswer = json(what, request).await?;
+    answer.checked(crate::store::unix_now()).map_err(|reason| FetchError::Malformed { what, reason })
 }
 
-/// Managed-identity endpoints give numbers as strings.
+/// A managed-identity endpoint's answer: IMDS gives `expires_in` and `expires_on`, App Service
+/// `expires_on` (Unix seconds), both as strings.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrText {
-    Number(u64),
-    Text(String),
+struct ManagedAnswer {
+    access_token: Secret,
+    #[serde(default)]
+    expires_in: Option<Number>,
+    #[serde(default)]
+    expires_on: Option<Number>,
 }
 
-impl NumberOrText {
-    fn seconds(self) -> Option<u64> {
-        match self {
-            Self::Number(n) => Some(n),
-            Self::Text(t) => t.trim().parse().ok(),
-        }
+impl ManagedAnswer {
+    /// The token and its lifetime as of `now` (Unix seconds), checked.
+    fn checked(self, now: u64) -> Result<Fetched, String> {
+        let lifetime = match (self.expires_in, self.expires_on) {
+            (Some(seconds), _) => checks::lifetime("expires_in", seconds)?,
+            (None, Some(on)) => checks::lifetime_until("expires_on", on, now)?,
+            (None, None) => return Err("no expires_in or expires_on".into()),
+        };
+        checks::check_token("access_token", self.access_token.expose())?;
+        Ok(Fetched { token: self.access_token, lifetime })
     }
 }
 
@@ -221,7 +217,10 @@ async fn json<T: serde::de::DeserializeOwned>(
     let response =
         request.send().await.map_err(|e| FetchError::Unreachable { what, reason: describe_http_error(&e) })?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| FetchError::Unreachable { what, reason: describe_http_error(&e) })?;
+    let body = crate::entra::read_body(response).await.map_err(|e| match e {
+        crate::entra::HttpError::TooLarge => FetchError::Malformed { what, reason: e.to_string() },
+        crate::entra::HttpError::Transport(reason) => FetchError::Unreachable { what, reason },
+    })?;
     if status != 200 {
         #[derive(Deserialize)]
         struct Error {
@@ -242,14 +241,6 @@ async fn json<T: serde::de::DeserializeOwned>(
 
 /// `az account get-access-token` for Azure DevOps.
 async fn azure_cli() -> Result<Fetched, FetchError> {
-    #[derive(Deserialize)]
-    struct Answer {
-        #[serde(rename = "accessToken")]
-        access_token: Secret,
-        /// Unix seconds (az 2.54 and later).
-        #[serde(default)]
-        expires_on: Option<NumberOrText>,
-    }
     let program = if cfg!(windows) { "az.cmd" } else { "az" };
     let output = tokio::process::Command::new(program)
         .args(["account", "get-access-token", "--resource", RESOURCE_ID, "--output", "json"])
@@ -263,10 +254,100 @@ async fn azure_cli() -> Result<Fetched, FetchError> {
         let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
         return Err(FetchError::Cli(format!("the Azure CLI failed: {}", printable(first, 300))));
     }
-    let answer: Answer = serde_json::from_slice(&output.stdout)
+    let answer: CliAnswer = serde_json::from_slice(&output.stdout)
         .map_err(|e| FetchError::Cli(format!("the Azure CLI answered {}", crate::secret::describe_json_error(&e))))?;
-    // Without a Unix expiry, assume little is left: the token is asked for again soon.
-    let seconds =
-        answer.expires_on.and_then(NumberOrText::seconds).map_or(300, |on| on.saturating_sub(crate::store::unix_now()));
-    Ok(Fetched { token: answer.access_token, lifetime: Duration::from_secs(seconds) })
+    answer
+        .checked(crate::store::unix_now())
+        .map_err(|reason| FetchError::Cli(format!("the Azure CLI answered {reason}")))
+}
+
+/// What `az account get-access-token` prints.
+#[derive(Deserialize)]
+struct CliAnswer {
+    #[serde(rename = "accessToken")]
+    access_token: Secret,
+    /// Unix seconds (az 2.54 and later). `expiresOn`, in local time without a zone, is not read.
+    #[serde(default)]
+    expires_on: Option<Number>,
+}
+
+impl CliAnswer {
+    /// The token and its lifetime as of `now` (Unix seconds), checked.
+    fn checked(self, now: u64) -> Result<Fetched, String> {
+        let lifetime = match self.expires_on {
+            Some(on) => checks::lifetime_until("expires_on", on, now)?,
+            // Without a Unix expiry, assume little is left: the token is asked for again soon.
+            None => Duration::from_secs(300),
+        };
+        checks::check_token("accessToken", self.access_token.expose())?;
+        Ok(Fetched { token: self.access_token, lifetime })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn managed(json: &str) -> Result<Duration, String> {
+        let answer: ManagedAnswer = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        answer.checked(NOW).map(|fetched| fetched.lifetime)
+    }
+
+    fn cli(json: &str) -> Result<Duration, String> {
+        let answer: CliAnswer = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        answer.checked(NOW).map(|fetched| fetched.lifetime)
+    }
+
+    #[test]
+    fn imds_lifetimes_as_strings_or_numbers_are_checked() {
+        let hour = Ok(Duration::from_secs(3600));
+        assert_eq!(managed(r#"{"access_token":"t","expires_in":"3600","expires_on":"1800003600"}"#), hour);
+        assert_eq!(managed(r#"{"access_token":"t","expires_in":3600}"#), hour);
+        assert_eq!(managed(r#"{"access_token":"t","expires_in":"3600.9"}"#), Ok(Duration::from_millis(3_600_900)));
+        let day = Ok(crate::entra::checks::MAX_LIFETIME);
+        assert_eq!(managed(r#"{"access_token":"t","expires_in":"18446744073709551615"}"#), day);
+        assert_eq!(managed(r#"{"access_token":"t","expires_in":1e300}"#), day);
+        for absurd in [r#""0""#, r#""-1""#, "-5", r#""NaN""#, r#""inf""#, r#""soon""#] {
+            let error = managed(&format!(r#"{{"access_token":"t","expires_in":{absurd}}}"#)).unwrap_err();
+            assert!(error.contains("expires_in"), "{absurd}: {error}");
+        }
+        assert!(managed(r#"{"access_token":"t","expires_in":true}"#).is_err(), "not a number at all");
+    }
+
+    #[test]
+    fn app_service_expiries_are_measured_from_now() {
+        assert_eq!(managed(r#"{"access_token":"t","expires_on":"1800000600"}"#), Ok(Duration::from_secs(600)));
+        assert_eq!(
+            managed(r#"{"access_token":"t","expires_on":"99999999999999999999"}"#),
+            Ok(crate::entra::checks::MAX_LIFETIME)
+        );
+        for absurd in [r#""1799999999""#, r#""0""#, "-1", r#""09/14/2017 00:00:00 PM +00:00""#] {
+            let error = managed(&format!(r#"{{"access_token":"t","expires_on":{absurd}}}"#)).unwrap_err();
+            assert!(error.contains("expires_on"), "{absurd}: {error}");
+        }
+        assert_eq!(managed(r#"{"access_token":"t"}"#).unwrap_err(), "no expires_in or expires_on");
+    }
+
+    #[test]
+    fn managed_identity_tokens_are_checked() {
+        for bad in [r#""""#, r#""a\r\nb""#, r#""a b""#, r#""a\u0000""#] {
+            let error = managed(&format!(r#"{{"access_token":{bad},"expires_in":"3600"}}"#)).unwrap_err();
+            assert!(error.contains("access_token"), "{error}");
+        }
+    }
+
+    #[test]
+    fn azure_cli_expiries_are_checked_and_expires_on_local_time_is_not_read() {
+        assert_eq!(cli(r#"{"accessToken":"t","expires_on":1800003600}"#), Ok(Duration::from_secs(3600)));
+        assert_eq!(cli(r#"{"accessToken":"t","expires_on":"1800003600"}"#), Ok(Duration::from_secs(3600)));
+        assert_eq!(cli(r#"{"accessToken":"t","expiresOn":"9999-99-99 99:99:99"}"#), Ok(Duration::from_secs(300)));
+        assert_eq!(cli(r#"{"accessToken":"t","expires_on":1e300}"#), Ok(crate::entra::checks::MAX_LIFETIME));
+        for absurd in ["0", "-1", "1799999999", r#""never""#] {
+            let answer = format!(r#"{{"accessToken":"t","expires_on":{absurd}}}"#);
+            assert!(cli(&answer).unwrap_err().contains("expires_on"), "{absurd}");
+        }
+        assert!(cli(r#"{"accessToken":"a\u0007b","expires_on":1800003600}"#).unwrap_err().contains("accessToken"));
+    }
 }

@@ -12,7 +12,7 @@ use super::{Hello, PROTOCOL_VERSION, Request, Response};
 use crate::config::Config;
 
 /// A healthy daemon sends its hello at once; waiting longer means it is stuck.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a helper waits for a daemon it started to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -23,6 +23,10 @@ pub enum ClientError {
     /// A daemon is there but accepts no more connections for now; starting another cannot help.
     #[error("the daemon is too busy to take the connection")]
     Busy,
+    /// A daemon runs (it holds its lock) but its socket cannot be reached: removed or replaced
+    /// under it. It binds its socket again shortly; another daemon could only wait for it.
+    #[error("the daemon runs but its socket cannot be reached")]
+    Unreachable,
     #[error("the daemon did not answer in time")]
     Timeout,
     #[error("the daemon speaks protocol {daemon}, this helper {PROTOCOL_VERSION}")]
@@ -31,6 +35,10 @@ pub enum ClientError {
     Frame(#[source] FrameError),
     #[error("failed to start the daemon")]
     Start(#[source] io::Error),
+    /// The socket is not, or cannot be shown to be, served by a daemon of this user: nothing
+    /// was sent, and no daemon is started or replaced there. One line for the user.
+    #[error("{0}")]
+    Untrusted(String),
 }
 
 impl From<FrameError> for ClientError {
@@ -49,22 +57,37 @@ fn is_timeout(e: &io::Error) -> bool {
 /// One exchange with a running daemon, without starting one. Fails with
 /// [`ClientError::NotRunning`] when none listens.
 pub fn request(config: &Config, request: &Request, deadline: Instant) -> Result<Response, ClientError> {
+    check_runtime_dir(config)?;
     exchange(config, request, deadline, false)
 }
 
+/// The runtime directory, unless a socket is given explicitly, must be one no other user can
+/// have put a socket (or a link) in; else the daemon is not used at all.
+fn check_runtime_dir(config: &Config) -> Result<(), ClientError> {
+    if config.socket.is_some() {
+        return Ok(());
+    }
+    crate::fs::check_runtime_dir(&config.runtime_dir).map_err(ClientError::Untrusted)
+}
+
 /// One exchange with the daemon, starting it (or replacing one of another version) when
-/// needed, all before `config.timeout` has passed.
-pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Response, ClientError> {
-    let deadline = Instant::now() + config.timeout;
+/// needed, all before `deadline`.
+pub fn request_with_autostart(config: &Config, request: &Request, deadline: Instant) -> Result<Response, ClientError> {
+    check_runtime_dir(config)?;
     if config.socket.is_some() {
         // Another machine's daemon (forwarded here): neither replaced nor started from here.
         return exchange(config, request, deadline, false);
     }
     match exchange(config, request, deadline, true) {
         Ok(response) => return Ok(response),
-        // A daemon that accepts but does not answer is stuck; starting another cannot help.
-        Err(e @ (ClientError::Timeout | ClientError::Busy)) => return Err(e),
-        Err(e) => tracing::debug!(error = %e, "starting the daemon"),
+        Err(ClientError::NotRunning(_)) if running_but_unreachable(config) => return Err(ClientError::Unreachable),
+        // None listens, or one of another version makes way: a daemon of ours is started.
+        Err(e @ (ClientError::NotRunning(_) | ClientError::VersionMismatch { .. })) => {
+            tracing::debug!(error = %e, "starting the daemon");
+        }
+        // A daemon took the connection and is stuck, busy, or dropped it; or the request
+        // cannot be sent at all. Starting another cannot help.
+        Err(e) => return Err(e),
     }
     let start_deadline = deadline.min(Instant::now() + START_TIMEOUT);
     let _starting = start_daemon(config)?;
@@ -81,10 +104,22 @@ pub fn request_with_autostart(config: &Config, request: &Request) -> Result<Resp
     }
 }
 
+/// Whether a daemon holds the daemon lock while no helper is starting one: then it runs, and
+/// a socket that cannot be reached was removed or replaced under it.
+fn running_but_unreachable(config: &Config) -> bool {
+    // Opened, never created: no file is made in a directory not checked yet.
+    let open = |path: std::path::PathBuf| std::fs::OpenOptions::new().read(true).write(true).open(path);
+    let Ok(daemon) = open(config.daemon_lock_path()) else { return false };
+    if !matches!(daemon.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+        return false;
+    }
+    open(config.autostart_lock_path()).map_or(true, |starting| starting.try_lock().is_ok())
+}
+
 /// Starts a detached daemon unless another helper is already doing so. The returned lock,
 /// while held, tells racing helpers to wait for that daemon instead of starting their own.
 fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
-    crate::fs::ensure_private_dir(&config.runtime_dir).map_err(ClientError::Start)?;
+    crate::fs::ensure_runtime_dir(&config.runtime_dir).map_err(ClientError::Start)?;
     let lock = crate::fs::open_lock_file(&config.autostart_lock_path()).map_err(ClientError::Start)?;
     match lock.try_lock() {
         Ok(()) => {}
@@ -133,6 +168,7 @@ fn is_per_invocation_git_variable(key: &str) -> bool {
 
 #[cfg(unix)]
 fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
+    let out = outgoing(&request.within(deadline), replace)?;
     let stream = connect(config)?;
     let set_deadline = |until: Instant| -> Result<(), ClientError> {
         let left = until.saturating_duration_since(Instant::now());
@@ -145,18 +181,18 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
             .map_err(|e| ClientError::Frame(FrameError::Io(e)))
     };
     set_deadline(deadline.min(Instant::now() + HELLO_TIMEOUT))?;
-    talk(&stream, request, replace, || set_deadline(deadline))
+    talk(&stream, &out, || set_deadline(deadline))
 }
 
 /// Windows named pipes have no read timeouts: the exchange runs on a thread that is abandoned
 /// at the deadline.
 #[cfg(windows)]
 fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool) -> Result<Response, ClientError> {
+    let out = outgoing(&request.within(deadline), replace)?;
     let stream = connect(config)?;
-    let request = request.clone();
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(talk(&stream, &request, replace, || Ok(())));
+        let _ = done.send(talk(&stream, &out, || Ok(())));
     });
     result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(Err(ClientError::Timeout))
 }
@@ -177,7 +213,26 @@ fn connect(config: &Config) -> Result<Stream, ClientError> {
     }
     socket.set_nonblocking(false).map_err(ClientError::NotRunning)?;
     let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
-    Ok(Stream::from(interprocess::os::unix::uds_local_socket::Stream::from(stream)))
+    let stream = Stream::from(interprocess::os::unix::uds_local_socket::Stream::from(stream));
+    check_server(config, &stream)?;
+    Ok(stream)
+}
+
+/// Only a daemon of this user may be told anything: the user id of the process that listens
+/// (`SO_PEERCRED` on Linux, `LOCAL_PEERCRED` on macOS), checked before the first byte is sent.
+/// Holds for every socket, a forwarded one included (its forwarding sshd runs as the user).
+#[cfg(unix)]
+fn check_server(config: &Config, stream: &Stream) -> Result<(), ClientError> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    let ours = rustix::process::geteuid().as_raw();
+    let path = config.socket_path();
+    match stream.peer_creds().map(|creds| creds.euid()) {
+        Ok(Some(uid)) if uid == ours => Ok(()),
+        Ok(Some(uid)) => {
+            Err(ClientError::Untrusted(format!("{} is served by user {uid}, not by user {ours}", path.display())))
+        }
+        Ok(None) | Err(_) => Err(ClientError::Untrusted(format!("cannot tell which user serves {}", path.display()))),
+    }
 }
 
 /// Waits at most [`HELLO_TIMEOUT`] for a free instance of a busy pipe.
@@ -186,28 +241,109 @@ fn connect(config: &Config) -> Result<Stream, ClientError> {
     use interprocess::ConnectWaitMode;
     use interprocess::local_socket::ConnectOptions;
     let name = super::socket_name(config).map_err(ClientError::NotRunning)?;
-    match ConnectOptions::new().name(name).wait_mode(ConnectWaitMode::Timeout(HELLO_TIMEOUT)).connect_sync() {
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ClientError::Busy),
-        result => result.map_err(ClientError::NotRunning),
+    let stream =
+        match ConnectOptions::new().name(name).wait_mode(ConnectWaitMode::Timeout(HELLO_TIMEOUT)).connect_sync() {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(ClientError::Busy),
+            result => result.map_err(ClientError::NotRunning)?,
+        };
+    check_server(config, &stream)?;
+    Ok(stream)
+}
+
+/// Only a daemon of this user may be told anything. Any user can create a named pipe of any
+/// name that is free, so the pipe's server must be the daemon that this user's runtime
+/// directory (private to the user's profile) names in `daemon.pid`. A pipe given explicitly
+/// (`--socket`) cannot be checked so, and is not used.
+#[cfg(windows)]
+fn check_server(config: &Config, stream: &Stream) -> Result<(), ClientError> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    if let Some(socket) = &config.socket {
+        return Err(ClientError::Untrusted(format!(
+            "cannot tell which user serves the pipe {} on Windows",
+            socket.display()
+        )));
     }
+    let server = stream.peer_creds().ok().and_then(|creds| creds.pid());
+    let daemon = std::fs::read_to_string(config.runtime_dir.join(DAEMON_PID)).ok();
+    let daemon = daemon.and_then(|text| text.trim().parse::<u32>().ok());
+    match (server, daemon) {
+        (Some(server), Some(daemon)) if server == daemon => Ok(()),
+        _ => Err(ClientError::Untrusted(format!(
+            "the daemon's pipe is served by a process other than the daemon ({})",
+            config.runtime_dir.join(DAEMON_PID).display()
+        ))),
+    }
+}
+
+/// On Windows, where a locked file cannot be read, the running daemon's pid, for
+/// [`check_server`].
+#[cfg(windows)]
+pub const DAEMON_PID: &str = "daemon.pid";
+
+/// The hello and the request, in one buffer: a warm exchange is one write and one round trip.
+/// Encoded before connecting, so that a request too large to send starts nothing.
+fn outgoing(request: &Request, replace: bool) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    frame::encode(&Hello::ours(replace), &mut out)?;
+    frame::encode(request, &mut out)?;
+    Ok(out)
 }
 
 fn talk(
     stream: &Stream,
-    request: &Request,
-    replace: bool,
+    out: &[u8],
     after_hello: impl FnOnce() -> Result<(), ClientError>,
 ) -> Result<Response, ClientError> {
-    // Hello and request in one write: a warm exchange is one round trip.
-    let mut out = zeroize::Zeroizing::new(Vec::new());
-    frame::encode(&Hello::ours(replace), &mut out)?;
-    frame::encode(request, &mut out)?;
     let mut writer = stream;
-    writer.write_all(&out).map_err(|e| ClientError::from(FrameError::Io(e)))?;
+    writer.write_all(out).map_err(|e| ClientError::from(FrameError::Io(e)))?;
     let hello: Hello = frame::read_sync(stream)?;
     if hello.protocol != PROTOCOL_VERSION {
         return Err(ClientError::VersionMismatch { daemon: hello.protocol });
     }
     after_hello()?;
     Ok(frame::read_sync(stream)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(runtime_dir: &std::path::Path) -> Config {
+        Config {
+            runtime_dir: runtime_dir.to_owned(),
+            state_dir: runtime_dir.join("state"),
+            store: crate::config::StoreChoice::File,
+            idle_timeout: None,
+            timeout: Duration::from_secs(10),
+            use_daemon: true,
+            socket: None,
+            entra: crate::config::EntraSettings {
+                authority_host: url::Url::parse("https://login.example").unwrap(),
+                client_id: "c".into(),
+                tenant: None,
+            },
+            devops_url: url::Url::parse("https://dev.example").unwrap(),
+            vssps_url: None,
+            browser: None,
+            git: crate::config::GitConfig::default(),
+        }
+    }
+
+    #[test]
+    fn a_request_too_large_for_a_frame_starts_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = config(&tmp.path().join("run"));
+        let credential = crate::git::Credential {
+            protocol: Some("https".into()),
+            host: Some("example.com".into()),
+            path: Some("p".repeat(frame::MAX_FRAME)),
+            ..crate::git::Credential::default()
+        };
+        let request = Request::Get { credential, machine: crate::identity::MachineSources::default(), budget_ms: None };
+        let started = Instant::now();
+        let error = request_with_autostart(&config, &request, started + config.timeout).unwrap_err();
+        assert!(matches!(error, ClientError::Frame(FrameError::TooLarge(_))), "{error}");
+        assert!(!config.runtime_dir.exists(), "no daemon was started");
+        assert!(started.elapsed() < START_TIMEOUT, "no daemon was waited for: {:?}", started.elapsed());
+    }
 }

@@ -19,6 +19,9 @@ pub enum FrameError {
     Closed,
     #[error("a frame of {0} bytes is over the limit")]
     TooLarge(usize),
+    /// The reader's memory for frames is taken by other connections for now.
+    #[error("no room for a frame of {0} bytes now")]
+    NoRoom(usize),
     /// The JSON did not parse. The message gives the position only, never the content.
     #[error("a malformed frame ({0})")]
     Malformed(String),
@@ -83,6 +86,34 @@ pub async fn read_async_within<T: DeserializeOwned>(
     decode(&payload)
 }
 
+/// Frames up to this size are read without asking the budget of
+/// [`read_async_budgeted`]: every request git makes fits, so a reader whose budget others have
+/// taken still serves git.
+pub const SMALL_FRAME: usize = 64 << 10;
+
+/// Reads a frame of at most `limit` bytes. A frame over [`SMALL_FRAME`] must also fit in what
+/// is left of `budget` (bytes, shared by every connection), which it holds while it is read:
+/// however many connections announce large frames, the reader holds at most the budget for
+/// them (plus a small frame each).
+pub async fn read_async_budgeted<T: DeserializeOwned>(
+    mut reader: impl AsyncRead + Unpin,
+    limit: usize,
+    budget: &tokio::sync::Semaphore,
+) -> Result<T, FrameError> {
+    let mut header = [0; 4];
+    reader.read_exact(&mut header).await.map_err(closed_or_io)?;
+    let len = check_len(header, limit)?;
+    let _room = if len <= SMALL_FRAME {
+        None
+    } else {
+        let permits = u32::try_from(len).map_err(|_| FrameError::TooLarge(len))?;
+        Some(budget.try_acquire_many(permits).map_err(|_| FrameError::NoRoom(len))?)
+    };
+    let mut payload = zeroize::Zeroizing::new(vec![0; len]);
+    reader.read_exact(&mut payload).await.map_err(closed_or_io)?;
+    decode(&payload)
+}
+
 fn closed_or_io(e: std::io::Error) -> FrameError {
     if e.kind() == std::io::ErrorKind::UnexpectedEof { FrameError::Closed } else { FrameError::Io(e) }
 }
@@ -124,6 +155,33 @@ mod tests {
         bytes.extend_from_slice(payload);
         let err = read_sync::<Request>(&bytes[..]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn large_frames_share_a_budget_and_small_ones_do_not_need_it() {
+        let budget = tokio::sync::Semaphore::new(SMALL_FRAME * 3);
+        let large = |len: usize| {
+            let mut bytes = u32::try_from(len).unwrap().to_be_bytes().to_vec();
+            bytes.extend_from_slice(b"\"");
+            bytes.resize(len + 3, b'x');
+            bytes.push(b'"');
+            bytes
+        };
+        let frame = large(SMALL_FRAME * 2);
+        let read: String = read_async_budgeted(&frame[..], MAX_FRAME, &budget).await.unwrap();
+        assert_eq!(read.len(), SMALL_FRAME * 2 - 2);
+        assert_eq!(budget.available_permits(), SMALL_FRAME * 3, "given back once read");
+
+        // A frame half sent holds its share meanwhile; another that does not fit is refused.
+        let held = budget.try_acquire_many(u32::try_from(SMALL_FRAME * 2).unwrap()).unwrap();
+        let refused = read_async_budgeted::<String>(&frame[..], MAX_FRAME, &budget).await;
+        assert!(matches!(refused, Err(FrameError::NoRoom(len)) if len == SMALL_FRAME * 2), "{refused:?}");
+        let mut small = Vec::new();
+        encode(&Request::Status, &mut small).unwrap();
+        let request: Request = read_async_budgeted(&small[..], MAX_FRAME, &budget).await.unwrap();
+        assert_eq!(request, Request::Status, "small frames are read whatever the budget");
+        drop(held);
+        let _: String = read_async_budgeted(&frame[..], MAX_FRAME, &budget).await.unwrap();
     }
 
     #[test]

@@ -10,6 +10,8 @@
 pub mod client;
 pub mod frame;
 
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Pat;
@@ -20,7 +22,11 @@ use crate::secret::Secret;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
+
+/// What the helper keeps of its deadline to take the daemon's answer and print it for git;
+/// the daemon is given the rest ([`Request::Get`]'s `budget_ms`, set by [`Request::within`]).
+pub const ANSWER_RESERVE: Duration = Duration::from_millis(300);
 
 /// The first frame in each direction. Its shape is frozen for all versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +67,10 @@ pub enum Request {
         credential: Credential,
         #[serde(default, skip_serializing_if = "is_empty")]
         machine: MachineSources,
+        /// How long the answer may take, in milliseconds from when the request is read: what
+        /// is left of the helper's deadline. `None`: the answering side's own default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_ms: Option<u64>,
     },
     /// git's `store`: answered by [`Response::Done`].
     Store { credential: Credential },
@@ -83,6 +93,20 @@ pub enum Request {
     Logout { target: LogoutTarget },
     /// Exit after answering [`Response::Done`].
     Shutdown,
+}
+
+impl Request {
+    /// This request, to be answered by `deadline`: a `get` is given what is left until then,
+    /// less [`ANSWER_RESERVE`].
+    #[must_use]
+    pub fn within(&self, deadline: Instant) -> Self {
+        let mut request = self.clone();
+        if let Self::Get { budget_ms, .. } = &mut request {
+            let left = deadline.saturating_duration_since(Instant::now()).saturating_sub(ANSWER_RESERVE);
+            *budget_ms = Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+        }
+        request
+    }
 }
 
 /// What `logout` removes, secrets included.
@@ -220,6 +244,8 @@ pub enum ErrorKind {
     BadRequest,
     /// The secret or metadata store failed.
     Store,
+    /// No answer could be had within the request's budget.
+    TimedOut,
 }
 
 /// What `status` shows: never a secret.

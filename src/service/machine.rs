@@ -13,6 +13,7 @@ impl Service {
         &self,
         identity: &MachineIdentity,
         request: &Credential,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, Option<Miss>> {
         let caps = request.capabilities;
         let source = Source::Machine(identity.clone());
@@ -20,7 +21,7 @@ impl Service {
             MachineIdentity::PipelineToken { token, .. } => Ok(found(token_answer(token, None, "build", caps), source)),
             MachineIdentity::EnvPat { token } => Ok(found(pat_credential(token, request), source)),
             MachineIdentity::Application { .. } | MachineIdentity::Managed { .. } | MachineIdentity::AzureCli => {
-                match self.tokens.machine(identity).await {
+                match self.tokens.machine(identity, deadline).await {
                     Ok(token) => {
                         Ok(found(token_answer(&token.secret, Some(token.expires_utc()), "azdo", caps), source))
                     }

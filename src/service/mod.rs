@@ -20,10 +20,19 @@ use crate::ipc::{AccountStatus, ErrorKind, LogoutTarget, Miss, PatOutcome, Reque
 use crate::resolve::{Plan, Resolver, Route, Step};
 use crate::secret::Secret;
 use crate::store::{CredentialStore, StoreError, Vault};
-use crate::tokens::{TokenCache, TokenError};
+use crate::tokens::{Online, TokenCache, TokenError, TokenSource};
+
+/// The longest a request may ask the service to take over it: a budget beyond this (a bad
+/// client's, or a deadline set to hours) is cut to it.
+const MAX_BUDGET: Duration = Duration::from_secs(10 * 60);
+/// What a `get` keeps of its budget for the local work after waiting on the network: answering
+/// with a PAT when no token could be had, and writing the answer.
+const LOCAL_WORK: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub struct Service {
+    /// Where the state files are: for cleaning up after crashes and `logout --all`.
+    state_dir: std::path::PathBuf,
     credentials: Arc<CredentialStore>,
     accounts: Arc<AccountStore>,
     resolver: Resolver,
@@ -42,14 +51,35 @@ impl Service {
     }
 
     pub fn new(config: &Config, credentials: Arc<CredentialStore>, accounts: Arc<AccountStore>) -> Self {
-        // A refresh, retries included, ends well before the helper stops waiting.
+        Self::with_token_source(config, credentials, accounts, Arc::new(Online::new()))
+    }
+
+    /// A service whose tokens come from `source` (tests give a fake).
+    pub fn with_token_source(
+        config: &Config,
+        credentials: Arc<CredentialStore>,
+        accounts: Arc<AccountStore>,
+        source: Arc<dyn TokenSource>,
+    ) -> Self {
+        // A refresh ahead of expiry, retries included, and a `get` whose request names no
+        // budget, end well before the helper's deadline.
         let budget = config.timeout.mul_f32(0.6).max(Duration::from_secs(1));
         Self {
+            state_dir: config.state_dir.clone(),
             credentials,
             resolver: Resolver::new(Services::new(&config.devops_url), accounts.clone()),
-            tokens: Arc::new(TokenCache::new(accounts.clone(), budget)),
+            tokens: Arc::new(TokenCache::new(accounts.clone(), source, budget)),
             accounts,
             choices: LiveChoices::new(&config.git),
+        }
+    }
+
+    /// Removes what crashes left in the state directory: temporary files of interrupted
+    /// writes, which may be whole copies of the secrets file. Blocks (file system work). A
+    /// failure is logged only: the leftovers are tried again next time.
+    pub fn remove_leftovers(&self) {
+        if let Err(e) = crate::fs::remove_leftovers(&self.state_dir) {
+            tracing::warn!(dir = %self.state_dir.display(), error = %e, "failed to remove leftovers of a crash");
         }
     }
 
@@ -61,7 +91,7 @@ impl Service {
     /// Answers `request`. [`Request::Shutdown`] is the caller's to act on; here it is `Done`.
     pub async fn handle(&self, request: Request) -> Response {
         let result = match request {
-            Request::Get { credential, machine } => self.get(credential, machine).await.map(|a| a.response),
+            Request::Get { credential, machine, budget_ms } => self.get_within(credential, machine, budget_ms).await,
             Request::Token { credential, machine, entra_only } => self.token(credential, machine, entra_only).await,
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
             Request::Erase { credential } => self.erase(credential).await,
@@ -75,30 +105,64 @@ impl Service {
         })
     }
 
-    /// git's `get`: the response, and what gave it.
-    async fn get(&self, request: Credential, machine: MachineSources) -> Result<Answer, StoreError> {
+    /// git's `get`, answered within `budget_ms` (the service's default when `None`) whatever
+    /// the network does.
+    async fn get_within(
+        &self,
+        request: Credential,
+        machine: MachineSources,
+        budget_ms: Option<u64>,
+    ) -> Result<Response, StoreError> {
         let choices = self.choices.get().await;
-        self.get_with(request, machine, &choices).await
+        let answer = self.bounded(budget_ms, |network| self.get_with(request, machine, &choices, network)).await?;
+        Ok(answer.response)
     }
 
-    /// A `get` with `choices` for the user's: the resolver's [`Plan`], carried out.
+    /// Runs `get`, which is given the deadline for its network waits, within `budget_ms` (the
+    /// service's default when `None`): past it, one line says so.
+    async fn bounded<F: Future<Output = Result<Answer, StoreError>>>(
+        &self,
+        budget_ms: Option<u64>,
+        get: impl FnOnce(tokio::time::Instant) -> F,
+    ) -> Result<Answer, StoreError> {
+        let budget = budget_ms.map_or(self.tokens.budget(), Duration::from_millis).min(MAX_BUDGET);
+        let now = tokio::time::Instant::now();
+        let deadline = now + budget;
+        // Network waits end early enough for the local work after them.
+        let network = deadline.checked_sub(LOCAL_WORK).unwrap_or(now).max(now);
+        if let Ok(result) = tokio::time::timeout_at(deadline, get(network)).await {
+            return result;
+        }
+        tracing::warn!(budget_ms = budget.as_millis(), "no answer within the budget");
+        let message = format!("could not answer within {budget:.1?}; try again in a moment");
+        Ok(Answer { response: Response::Error { kind: ErrorKind::TimedOut, message }, source: None })
+    }
+
+    /// A `get` with `choices` for the user's, whose network waits end by `deadline`: the
+    /// resolver's [`Plan`], carried out.
     async fn get_with(
         &self,
         request: Credential,
         machine: MachineSources,
         choices: &Choices,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, StoreError> {
         let plan = self.resolver.plan(&request, &machine, choices).await?;
-        self.carry_out(plan, &request).await
+        self.carry_out(plan, &request, deadline).await
     }
 
     /// Tries the plan's steps in order; the first credential answers. A PAT that answers after
     /// an account could not says why the account could not.
-    async fn carry_out(&self, plan: Plan, request: &Credential) -> Result<Answer, StoreError> {
+    async fn carry_out(
+        &self,
+        plan: Plan,
+        request: &Credential,
+        deadline: tokio::time::Instant,
+    ) -> Result<Answer, StoreError> {
         let Plan { steps, otherwise, setup_problem } = plan;
         let (mut first_miss, mut last_miss) = (None, None);
         for step in steps {
-            match self.attempt(step, request).await? {
+            match self.attempt(step, request, deadline).await? {
                 Ok(mut answer) => {
                     if let Some(Source::Pat { instead_of, .. }) = &mut answer.source {
                         *instead_of = first_miss;
@@ -122,11 +186,16 @@ impl Service {
     }
 
     /// One step of a plan: its answer, or why it gave none.
-    async fn attempt(&self, step: Step, request: &Credential) -> Result<Result<Answer, Option<Miss>>, StoreError> {
+    async fn attempt(
+        &self,
+        step: Step,
+        request: &Credential,
+        deadline: tokio::time::Instant,
+    ) -> Result<Result<Answer, Option<Miss>>, StoreError> {
         Ok(match step {
-            Step::Machine(identity) => self.machine_answer(&identity, request).await,
+            Step::Machine(identity) => self.machine_answer(&identity, request, deadline).await,
             Step::Account { account, organization, tenant, claims } => {
-                self.token_answer(&account, request, organization, &tenant, claims).await?
+                self.token_answer(&account, request, organization, &tenant, claims, deadline).await?
             }
             Step::Missed(miss) => Err(Some(miss)),
             Step::Pat(pat) => self.pat_answer(&pat, request).await?,
@@ -146,8 +215,9 @@ impl Service {
         organization: String,
         tenant: &str,
         claims: Option<String>,
+        deadline: tokio::time::Instant,
     ) -> Result<Result<Answer, Option<Miss>>, StoreError> {
-        let miss = match self.tokens.get(account, tenant, claims.as_deref()).await {
+        let miss = match self.tokens.get(account, tenant, claims.as_deref(), deadline).await {
             Ok(token) => {
                 if claims.is_some() {
                     self.resolver.challenge_met(&organization);
@@ -166,7 +236,16 @@ impl Service {
             Err(TokenError::Refresh { username, source }) => {
                 Miss::Unavailable { organization, username, reason: source.to_string() }
             }
-            Err(TokenError::Store(e)) => return Err(e),
+            // Not an account's: cannot happen.
+            Err(e @ TokenError::Identity(_)) => {
+                Miss::Unavailable { organization, username: account.username.clone(), reason: e.to_string() }
+            }
+            // Shared with the other requests that waited on the same refresh: answered as it is.
+            Err(TokenError::Store(e)) => {
+                tracing::warn!(error = %e, "request failed");
+                let response = Response::Error { kind: ErrorKind::Store, message: error_chain(&*e) };
+                return Ok(Ok(Answer { response, source: None }));
+            }
         };
         Ok(Err(Some(miss)))
     }
@@ -276,8 +355,9 @@ impl Service {
     }
 
     /// Azure DevOps refused an account's token for an organization (the token is dropped
-    /// already): a claims challenge is met by the next `get`; otherwise the refusal is counted,
-    /// and a second one in a row keeps the account from the organization for a while.
+    /// already): a claims challenge is met by the next `get`; otherwise a refusal git saw (the
+    /// 401's challenges came with it) is counted, and a second one in a row keeps the account
+    /// from the organization for a while.
     fn account_refused(
         &self,
         request: &Credential,
@@ -296,6 +376,11 @@ impl Service {
         let username = account.username.clone();
         if crate::entra::claims::challenge_from_wwwauth(&request.wwwauth).is_some() {
             return Ok(Response::ClaimsChallenge { organization, username });
+        }
+        // Without the 401's challenges (a `git credential reject`, a git before 2.41) nothing
+        // says Azure DevOps refused it: the token is dropped, and that is all.
+        if request.wwwauth.is_empty() {
+            return Ok(Response::Done);
         }
         // A token of unknown age counts as fetched now.
         let requested = token.map_or_else(tokio::time::Instant::now, |(_, _, at)| at);
@@ -392,6 +477,22 @@ impl Service {
         } else {
             0
         };
+        // Whatever was left behind goes too: temporary copies of state files a crash left, and
+        // after `--all` the secrets file with anything still in it (secrets whose metadata was
+        // lost) and the corrupt copies set aside from it.
+        let (state_dir, all) = (self.state_dir.clone(), target == LogoutTarget::All);
+        crate::store::blocking(move || {
+            crate::fs::remove_leftovers(&state_dir).map_err(|source| StoreError::Io {
+                action: "clean up",
+                path: state_dir.clone(),
+                source,
+            })?;
+            if all {
+                crate::store::FileStore::new(&state_dir).remove_all()?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(Response::LoggedOut { accounts: signed_out, pats: removed_pats, credentials })
     }
 
@@ -440,8 +541,24 @@ pub(crate) struct Answer {
 }
 
 /// Answers `request` in this process, as the daemon would (without its cached tokens): for
-/// when no daemon can be reached, and for commands that read state when none runs.
+/// commands that read state when no daemon runs.
 pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Response> {
+    let (service, runtime) = in_process(config)?;
+    Ok(runtime.block_on(service.handle(request)))
+}
+
+/// Answers `request` in this process by `deadline` (a `get` is given what is left of it once
+/// the stores are open): git's request when the daemon could not answer.
+pub fn answer_in_process_by(
+    config: &Config,
+    request: &Request,
+    deadline: std::time::Instant,
+) -> anyhow::Result<Response> {
+    let (service, runtime) = in_process(config)?;
+    Ok(runtime.block_on(service.handle(request.within(deadline))))
+}
+
+fn in_process(config: &Config) -> anyhow::Result<(Service, tokio::runtime::Runtime)> {
     use anyhow::Context as _;
     // Opened before the runtime starts: the keyring must not be set up on a runtime thread.
     let service = Service::open(config).context("failed to open the credential store")?;
@@ -449,7 +566,7 @@ pub fn answer_in_process(config: &Config, request: Request) -> anyhow::Result<Re
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    Ok(runtime.block_on(service.handle(request)))
+    Ok((service, runtime))
 }
 
 pub(crate) fn found(credential: Credential, source: Source) -> Answer {

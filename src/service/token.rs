@@ -31,7 +31,8 @@ impl Service {
         let chosen = choices.auth.for_urls(&self.resolver.urls(&request, &organization)) == Auth::Pat;
         // As a git without capabilities asks: the token is the password.
         request.capabilities = Capabilities::default();
-        let Answer { response, source } = self.get_with(request, machine, &choices).await?;
+        let Answer { response, source } =
+            self.bounded(None, |network| self.get_with(request, machine, &choices, network)).await?;
         let (credential, miss) = match response {
             Response::Credential { credential, miss } => (credential, miss),
             other => return Ok(other),

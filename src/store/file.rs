@@ -4,7 +4,9 @@
 //! an exclusive lock so that the daemon and an in-process helper never lose each other's writes.
 
 use std::collections::BTreeMap;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,12 +58,71 @@ impl FileStore {
     }
 }
 
-/// Takes an exclusive lock on `path` (created if needed), held until the file is dropped.
+impl FileStore {
+    /// Removes the secrets file, whatever it holds, and the copies of it that were set aside
+    /// as corrupt (they hold secrets too).
+    pub fn remove_all(&self) -> Result<(), StoreError> {
+        let _lock = lock_exclusive(&self.lock_path)?;
+        let io = |path: &Path, source| StoreError::Io { action: "remove", path: path.to_owned(), source };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = format!("{name}.corrupt-");
+        let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io(dir, e))?;
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if file_name == name || file_name.starts_with(&aside) {
+                match std::fs::remove_file(entry.path()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&entry.path(), e)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long a state file's lock is waited for. A holder keeps it for the milliseconds a write
+/// takes; one that holds it longer is stuck (stopped, say, or on a hung disk), and waiting on
+/// would make git wait. Well inside the helper's deadline (10 s by default).
+pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes an exclusive lock on `path` (created if needed), held until the file is dropped,
+/// waiting at most [`LOCK_WAIT`]. The holder writes its pid into the file, so that one that
+/// cannot get the lock can say who holds it.
 pub(crate) fn lock_exclusive(path: &Path) -> Result<std::fs::File, StoreError> {
+    lock_within(path, LOCK_WAIT)
+}
+
+fn lock_within(path: &Path, wait: Duration) -> Result<std::fs::File, StoreError> {
     let io = |source| StoreError::Io { action: "lock", path: path.to_owned(), source };
-    let file = crate::fs::open_lock_file(path).map_err(io)?;
-    file.lock().map_err(io)?;
+    let mut file = crate::fs::open_lock_file(path).map_err(io)?;
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { path: path.to_owned(), waited: wait, holder: holder(&mut file) });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
+    // Best effort: the pid only makes a message more helpful.
+    let _ = file.set_len(0).and_then(|()| file.write_all(std::process::id().to_string().as_bytes()));
     Ok(file)
+}
+
+/// The pid the lock's holder wrote into it, when there is one.
+fn holder(file: &mut std::fs::File) -> Option<u32> {
+    let mut text = String::new();
+    file.seek(std::io::SeekFrom::Start(0)).ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 impl SecretStore for FileStore {
@@ -112,6 +173,33 @@ mod tests {
         store.set("k", &Secret::new("v")).unwrap();
         let mode = std::fs::metadata(tmp.path().join("secrets.json")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_lock_held_too_long_is_given_up_with_the_file_and_its_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("secrets.lock");
+        let held = lock_within(&path, Duration::ZERO).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), std::process::id().to_string(), "the holder's pid");
+        let started = Instant::now();
+        let error = lock_within(&path, Duration::from_millis(200)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(200) && started.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} is held by another process (pid {}) for more than 0.2 s; if it is stuck, end it",
+                path.display(),
+                std::process::id()
+            )
+        );
+        drop(held);
+        lock_within(&path, Duration::ZERO).unwrap();
+        // A lock file without a pid (an older version's): no pid to name.
+        std::fs::write(&path, "").unwrap();
+        let _held = lock_within(&path, Duration::ZERO).unwrap();
+        std::fs::write(&path, "not a pid").unwrap();
+        let error = lock_within(&path, Duration::ZERO).unwrap_err().to_string();
+        assert!(error.ends_with("is held by another process for more than 0 s; if it is stuck, end it"), "{error}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! (`key#1`, `key#2`, ...) and the main item records how many there are.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
@@ -25,6 +26,12 @@ const PLATFORM_CHUNK: Option<usize> = None;
 /// Marks a main item whose secret is split; NUL never occurs in our secrets.
 const CHUNKED: &str = "\0git-credential-azdo-chunks:";
 
+/// How long one keyring operation may take. A Secret Service, Keychain or Credential Manager
+/// answers in milliseconds; one that is stopped or hung (a D-Bus call has no deadline of its
+/// own) must not hang git: the operation is then given up, and the keyring is unavailable.
+const KEYRING_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
 pub struct KeyringStore {
     store: Arc<CredentialStore>,
     chunk_size: Option<usize>,
@@ -40,14 +47,16 @@ impl KeyringStore {
     /// The platform's keyring. Fails when there is none this process can reach (no session
     /// bus on a headless Linux machine, for example).
     pub fn platform() -> Result<Self, StoreError> {
-        if let Err(e) = keyring::Entry::store_status() {
-            return Err(StoreError::Unavailable { backend: Backend::Keyring, reason: describe(e) });
-        }
-        let store = keyring_core::get_default_store().ok_or_else(|| StoreError::Unavailable {
-            backend: Backend::Keyring,
-            reason: "no keyring is known on this platform".into(),
-        })?;
-        Ok(Self::with_store(store, PLATFORM_CHUNK))
+        within(KEYRING_TIMEOUT, "open the keyring", || {
+            if let Err(e) = keyring::Entry::store_status() {
+                return Err(StoreError::Unavailable { backend: Backend::Keyring, reason: describe(e) });
+            }
+            let store = keyring_core::get_default_store().ok_or_else(|| StoreError::Unavailable {
+                backend: Backend::Keyring,
+                reason: "no keyring is known on this platform".into(),
+            })?;
+            Ok(Self::with_store(store, PLATFORM_CHUNK))
+        })
     }
 
     /// A store over any keyring-core store, e.g. `keyring_core::mock::Store` in tests.
@@ -100,6 +109,29 @@ impl KeyringStore {
     }
 }
 
+/// `work` (a keyring call), on a thread of its own, given up after `timeout`: the thread is
+/// left to finish whenever the keyring answers, and the call counts as the keyring being
+/// unavailable.
+fn within<T: Send + 'static>(
+    timeout: Duration,
+    action: &'static str,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("keyring".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .map_err(|e| StoreError::Failed { backend: Backend::Keyring, action, reason: e.to_string() })?;
+    result.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(StoreError::Unavailable {
+            backend: Backend::Keyring,
+            reason: format!("it did not answer within {} s (to {action})", timeout.as_secs_f32()),
+        })
+    })
+}
+
 /// A keyring error in words that cannot contain secret data.
 fn describe(e: &keyring_core::Error) -> String {
     match e {
@@ -115,6 +147,24 @@ impl SecretStore for KeyringStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Secret>, StoreError> {
+        let (this, key) = (self.clone(), key.to_owned());
+        within(KEYRING_TIMEOUT, "read a secret", move || this.get_now(&key))
+    }
+
+    fn set(&self, key: &str, secret: &Secret) -> Result<(), StoreError> {
+        let (this, key, secret) = (self.clone(), key.to_owned(), secret.clone());
+        within(KEYRING_TIMEOUT, "save a secret", move || this.set_now(&key, &secret))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let (this, key) = (self.clone(), key.to_owned());
+        within(KEYRING_TIMEOUT, "delete a secret", move || this.delete_now(&key))
+    }
+}
+
+/// The operations themselves, without a deadline.
+impl KeyringStore {
+    fn get_now(&self, key: &str) -> Result<Option<Secret>, StoreError> {
         let Some(main) = self.read(key)? else { return Ok(None) };
         let bytes = match Self::chunk_count(&main) {
             None => main,
@@ -139,7 +189,7 @@ impl SecretStore for KeyringStore {
         Ok(Some(Secret::new(text)))
     }
 
-    fn set(&self, key: &str, secret: &Secret) -> Result<(), StoreError> {
+    fn set_now(&self, key: &str, secret: &Secret) -> Result<(), StoreError> {
         let bytes = secret.expose().as_bytes();
         let old_chunks = match self.chunk_size {
             Some(_) => self.read(key)?.and_then(|old| Self::chunk_count(&old)).unwrap_or(0),
@@ -164,7 +214,7 @@ impl SecretStore for KeyringStore {
         Ok(())
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
+    fn delete_now(&self, key: &str) -> Result<(), StoreError> {
         if let Some(count) = self.read(key)?.and_then(|main| Self::chunk_count(&main)) {
             self.remove_chunks(key, count)?;
         }
@@ -210,6 +260,24 @@ mod tests {
         store.delete("k").unwrap();
         assert!(store.get("k").unwrap().is_none());
         assert!(matches!(part(2), Err(keyring_core::Error::NoEntry)));
+    }
+
+    #[test]
+    fn a_keyring_that_does_not_answer_is_given_up_as_unavailable() {
+        let started = std::time::Instant::now();
+        let (_never, hung) = std::sync::mpsc::channel::<()>();
+        let result = within(Duration::from_millis(100), "read a secret", move || {
+            let _ = hung.recv();
+            Ok(())
+        });
+        let err = result.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(err, StoreError::Unavailable { backend: Backend::Keyring, .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the keyring store is unavailable: it did not answer within 0.1 s (to read a secret)"
+        );
+        assert_eq!(within(Duration::from_secs(5), "read a secret", || Ok(7)).unwrap(), 7);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub use keyring::{KeyringStore, SERVICE as KEYRING_SERVICE};
 pub use memory::MemoryStore;
 pub use vault::Vault;
 
+pub use file::LOCK_WAIT;
 pub(crate) use file::lock_exclusive;
 
 /// Which kind of store holds a secret.
@@ -64,6 +65,11 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A state file's lock was not released in time (see [`file::LOCK_WAIT`]): its holder is
+    /// stuck. Nothing was changed.
+    #[error("{path} is held by another process{} for more than {} s; if it is stuck, end it",
+        .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default(), .waited.as_secs_f32())]
+    Locked { path: std::path::PathBuf, waited: std::time::Duration, holder: Option<u32> },
     /// A state file could not be understood and could not be set aside (or is of a newer
     /// format, which a newer version of this program may still need): left as it is.
     #[error("{path} is corrupt ({reason}); move it aside to start afresh")]

@@ -157,6 +157,9 @@ pub struct State {
     pub token_delay: Duration,
     /// The errors the device-code poll answers before it succeeds (`""` = success).
     pub device_script: VecDeque<String>,
+    /// Fields that replace (or add to) the device authorization answer's: a server's own
+    /// idea of `expires_in` or `interval`, say.
+    pub device_answer: serde_json::Map<String, serde_json::Value>,
     /// Tenants in the path of every request.
     pub tenants_seen: Vec<String>,
     /// Every authorize, devicecode and token request of a user flow, in order.
@@ -514,17 +517,16 @@ fn devicecode(state: &Mutex<State>, tenant: &str, form: &HashMap<String, String>
     let device_code = s.mint("device");
     let user = s.next_user;
     s.devices.insert(device_code.clone(), (user, tenant.into(), client_id));
-    json(
-        200,
-        &serde_json::json!({
-            "user_code": "FAKE\u{1b}[31mCODE",
-            "device_code": device_code,
-            "verification_uri": "https://microsoft.com/devicelogin",
-            "expires_in": 900,
-            "interval": 1,
-            "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKECODE to authenticate.",
-        }),
-    )
+    let mut answer = serde_json::json!({
+        "user_code": "FAKE\u{1b}[31mCODE",
+        "device_code": device_code,
+        "verification_uri": "https://microsoft.com/devicelogin",
+        "expires_in": 900,
+        "interval": 1,
+        "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKECODE to authenticate.",
+    });
+    answer.as_object_mut().unwrap().extend(s.device_answer.clone());
+    json(200, &answer)
 }
 
 /// Entra's answer when a code or refresh token is redeemed by another client than its own.
