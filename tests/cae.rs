@@ -92,3 +92,30 @@ fn a_claims_challenge_entra_cannot_meet_silently_names_the_command() {
     let last = w.entra.with(|s| s.claims_sent("refresh_token")).pop().flatten().unwrap();
     assert!(json(&last)["access_token"]["nbf"]["essential"] == true, "the refresh carried the challenge: {last}");
 }
+
+#[test]
+fn in_a_terminal_the_sign_in_on_the_spot_carries_the_challenge() {
+    let mut w = alice_with_a_clone();
+    w.pats.revoke_sessions("alice@contoso.com", ClaimsEncoding::Standard);
+    w.entra.revoke("alice@contoso.com");
+    assert!(!fetch(&w).status.success(), "the challenge reaches erase");
+    let nbf = w.pats.revoked_at("alice@contoso.com");
+
+    // `script` gives git and the helper a terminal, as a user's shell would.
+    w.env.set_env("GIT_TERMINAL_PROMPT", "1");
+    let clone = w.env.path("clone");
+    let fetch = format!("git -c credential.helper= -c credential.helper={} fetch -q origin", support::BIN);
+    let mut cmd = w.env.command("script");
+    cmd.current_dir(&clone).args(["-qec", &fetch, "/dev/null"]);
+    let out = support::run(cmd, "");
+    let text = support::stdout(&out);
+    assert_success(&out, &format!("git fetch in a terminal: {text}"));
+    assert!(
+        text.contains("alice@contoso.com must sign in again for contoso") && text.contains("signing in."),
+        "{text}"
+    );
+    let asked = w.entra.with(|s| s.claims_sent("authorize")).pop().flatten().unwrap();
+    let expected =
+        format!(r#"{{"access_token":{{"xms_cc":{{"values":["cp1"]}},"nbf":{{"essential":true,"value":"{nbf}"}}}}}}"#);
+    assert_eq!(json(&asked), json(&expected), "the sign-in page was asked to satisfy the challenge");
+}
