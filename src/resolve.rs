@@ -18,8 +18,9 @@
 //! chose it (bound it, or named it in the remote URL), with a token of the organization's
 //! tenant (a guest's); the only account answers when the tenant is unknown or its own. The
 //! tenant is learned in this order: the `Bearer authorization_uri` challenge git passed in
-//! `wwwauth[]` (never a claims challenge's), the tenant remembered for the organization, an
-//! unauthenticated `HEAD` of the organization.
+//! `wwwauth[]` (never a claims challenge's), the tenant remembered for the organization (a
+//! sign-in remembers it), and, only to choose among several accounts, an unauthenticated
+//! `HEAD` of the organization.
 //!
 //! It also remembers, in memory, what Azure DevOps said when it refused a token (git's `erase`):
 //! a claims challenge (continuous access evaluation), which the next token for the organization
@@ -280,7 +281,10 @@ impl Resolver {
             let tenant = self.tenant_for(&organization, &request.wwwauth, false).await;
             return Ok(Plan { otherwise: Some(Miss::NoAccount { organization, tenant }), ..Plan::only(Step::Stored) });
         }
-        let tenant = self.tenant_for(&organization, &request.wwwauth, true).await;
+        // Azure DevOps is asked (an HTTP request while git waits) only to choose among several
+        // accounts; otherwise the tenant is what git's 401 or an earlier answer named.
+        let several = all.accounts.len() > 1 && chosen.is_none();
+        let tenant = self.tenant_for(&organization, &request.wwwauth, several).await;
         if let Some(account) = chosen {
             // The user's choice answers, with a token of the organization's tenant; the PAT
             // answers when that cannot be had.
