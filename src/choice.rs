@@ -2,11 +2,15 @@
 //! `azdo.auth` for every remote: `oauth`, `pat` or `auto`), and which non-interactive identity
 //! may (`azdo.<url>.identity`, see [`crate::identity::Choice`]).
 //!
-//! `<url>` matches as in git's own `credential.<url>.*` and `http.<url>.*` keys: the scheme,
-//! host (a `*` label matches any one label) and port must be the same, the key's path must be a
-//! whole-segment prefix of the remote's, and a user name in the key must be the remote's. The
-//! most specific key wins (longest path, then a user name, then a host without `*`); between
-//! equals, the later. Paths compare case-insensitively, as Azure DevOps compares them.
+//! `<url>` matches as in git's own `credential.<url>.*` and `http.<url>.*` keys (shared/GIT.md,
+//! git's urlmatch.c): the scheme and host without regard to case (a `*` label matches any one
+//! label), the port the same, the key's path a whole-segment prefix of the remote's as written
+//! (case matters), and a user name in the key the remote's. The most specific key wins (longest
+//! path, then a user name, then a host without `*`); between equals, the later. An organization
+//! is also matched by its canonical URL (lower case), so `azdo.https://dev.azure.com/contoso.*`
+//! serves `https://dev.azure.com/Contoso/...` too.
+//!
+//! [`Rules`] also reads git's own `http.<url>.*` keys for [`crate::net`].
 //!
 //! The daemon reads the keys from the global and system config, and reads them again when
 //! those files change ([`LiveChoices`]), so `git config --global` takes effect at once.
@@ -88,7 +92,7 @@ struct Pattern {
     /// Lower case labels; `*` matches any one.
     host: Vec<String>,
     port: Option<u16>,
-    /// Lower case segments.
+    /// Segments, as written.
     path: Vec<String>,
 }
 
@@ -100,12 +104,20 @@ impl<T> Rules<T> {
 }
 
 impl<T: FromStr<Err = String> + Clone + Default> Rules<T> {
-    /// The `azdo.[<url>.]{variable}` keys among git's `azdo.*` values. A key that cannot be
-    /// understood is left out, with a warning in the log.
+    /// The `azdo.[<url>.]{variable}` keys among git's values. A key that cannot be understood
+    /// is left out, with a warning in the log.
     pub fn from_git(values: &[(String, String)], variable: &str) -> Self {
+        Self::from_section(values, "azdo", variable)
+    }
+
+    /// The `{section}.[<url>.]{variable}` keys among git's values.
+    pub fn from_section(values: &[(String, String)], section: &str, variable: &str) -> Self {
+        let prefix = format!("{section}.");
         let mut rules = Vec::new();
         for (name, value) in values {
-            let Some(rest) = name.get(..5).filter(|p| p.eq_ignore_ascii_case("azdo.")).map(|_| &name[5..]) else {
+            let Some(rest) =
+                name.get(..prefix.len()).filter(|p| p.eq_ignore_ascii_case(&prefix)).map(|_| &name[prefix.len()..])
+            else {
                 continue;
             };
             let (url, own) = rest.rsplit_once('.').map_or((None, rest), |(url, var)| (Some(url), var));
@@ -184,8 +196,9 @@ impl Pattern {
     }
 }
 
+/// The path's segments, as written: git matches `<url>` paths with regard to case.
 fn segments(url: &url::Url) -> Vec<String> {
-    url.path_segments().into_iter().flatten().filter(|s| !s.is_empty()).map(str::to_ascii_lowercase).collect()
+    url.path_segments().into_iter().flatten().filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// The choices of a daemon that runs for hours: read again when git's config files change.
@@ -242,9 +255,15 @@ mod tests {
             ("azdo.https://dev.azure.com/Contoso.auth", "pat"),
             ("azdo.auth", "oauth"),
             ("azdo.https://dev.azure.com.auth", "auto"),
-            ("azdo.https://dev.azure.com/contoso/Project.AUTH", "oauth"),
+            ("azdo.https://dev.azure.com/contoso/project.AUTH", "oauth"),
         ]);
-        assert_eq!(for_url(&c, "https://dev.azure.com/contoso/other/_git/r"), Auth::Pat, "case-insensitive path");
+        assert_eq!(for_url(&c, "https://dev.azure.com/Contoso/other/_git/r"), Auth::Pat, "the path as written");
+        assert_eq!(
+            for_url(&c, "https://dev.azure.com/contoso/other/_git/r"),
+            Auth::Auto,
+            "case matters: the host's key"
+        );
+        assert_eq!(for_url(&c, "https://DEV.Azure.com/Contoso/x"), Auth::Pat, "the host without regard to case");
         assert_eq!(for_url(&c, "https://dev.azure.com/contoso/project/_git/r"), Auth::OAuth, "longer path");
         assert_eq!(for_url(&c, "https://dev.azure.com/contosox/p"), Auth::Auto, "whole segments only");
         assert_eq!(for_url(&c, "https://example.com/contoso"), Auth::OAuth, "the bare key");

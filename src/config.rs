@@ -142,8 +142,9 @@ impl Config {
     }
 
     /// Fills the settings that the environment left unset from git's `azdo.*` keys (global and
-    /// system configuration, and the repository's when run inside one), and keeps the keys for
-    /// the settings read per request ([`crate::choice`]).
+    /// system configuration, and the repository's when run inside one), keeps the keys for the
+    /// settings read per request ([`crate::choice`]), and gives git's `http.*` settings to
+    /// [`crate::net`] for this process's calls.
     pub fn with_git_config(mut self) -> anyhow::Result<Self> {
         let git = GitConfig::read();
         let lookup = |key: &GitSetting| {
@@ -154,6 +155,8 @@ impl Config {
         };
         self.apply(&lookup, true)?;
         self.git = git;
+        // The calls made on git's behalf follow git's own proxy and certificate settings.
+        crate::net::init(&self);
         Ok(self)
     }
 
@@ -235,7 +238,7 @@ const BROWSER: GitSetting = GitSetting { env: ENV_BROWSER, git: "azdo.browser" }
 /// How long a `git config` may take: it is local, but must not hang us either.
 const GIT_CONFIG_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The `azdo.*` git config keys as git listed them, and the user's and system's config files
+/// The `azdo.*` and `http.*` git config keys as git listed them, and the user's and system's config files
 /// as they were when read, so that a long-running daemon can tell when to read them again.
 #[derive(Debug, Clone, Default)]
 pub struct GitConfig {
@@ -250,7 +253,7 @@ impl GitConfig {
     pub fn read() -> Self {
         // Fingerprints first: a change made while git reads is then seen as one.
         let files = watched_files().into_iter().map(|path| (path.clone(), fingerprint(&path))).collect();
-        let output = git_output(&["config", "--null", "--get-regexp", r"^azdo\."]).unwrap_or_default();
+        let output = git_output(&["config", "--null", "--get-regexp", r"^(azdo|http)\."]).unwrap_or_default();
         let values = output
             .split('\0')
             .filter_map(|entry| entry.split_once('\n'))
@@ -295,6 +298,18 @@ pub fn git_output(args: &[&str]) -> Option<String> {
             None
         }
     }
+}
+
+/// The version of the `git` on PATH (major, minor), if it can be run.
+pub fn git_version() -> Option<(u32, u32)> {
+    parse_git_version(&git_output(&["--version"])?)
+}
+
+/// `git version 2.39.5` (or `2.45.2.windows.1`) -> (2, 39).
+fn parse_git_version(text: &str) -> Option<(u32, u32)> {
+    let version = text.trim().strip_prefix("git version ")?;
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Runs `git args` to completion within two seconds (killing it after that), with its output.
@@ -421,6 +436,13 @@ mod tests {
         assert_eq!(derived("https://dev.azure.com"), "https://vssps.dev.azure.com/");
         assert_eq!(derived("https://devops.example:8443/base"), "https://vssps.devops.example:8443/base");
         assert_eq!(derived("http://127.0.0.1:8080"), "http://127.0.0.1:8080/", "an address has no subdomain");
+    }
+
+    #[test]
+    fn gits_version() {
+        assert_eq!(parse_git_version("git version 2.39.5\n"), Some((2, 39)));
+        assert_eq!(parse_git_version("git version 2.47.1.windows.2"), Some((2, 47)));
+        assert_eq!(parse_git_version("hub version 2.14"), None);
     }
 
     #[test]

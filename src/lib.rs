@@ -8,8 +8,8 @@
 //!                         ▼
 //!                       daemon (git-credential-azdo daemon)              long-lived, tokio
 //!                         └─ service
-//!                              ├─ resolve: organization -> Entra account or PAT (per choice),
-//!                              │           Server collection -> PAT, else stored
+//!                              ├─ resolve: a plan: organization -> Entra account or PAT (per choice),
+//!                              │           Server collection -> PAT, else stored; the service runs it
 //!                              ├─ tokens: per-account access tokens, refreshed through Entra ID
 //!                              ├─ accounts (accounts.json) and stored credentials (credentials.json)
 //!                              └─ vault: secrets in the keyring, or an owner-only file
@@ -31,13 +31,17 @@
 //! - [`choice`]: `azdo.<url>.auth` and `.identity`, the user's choices for a remote.
 //! - [`identity`]: non-interactive identities (pipelines, workload identity, managed identity,
 //!   the Azure CLI): read from the asking git's environment, fetched and cached by the daemon.
-//! - [`resolve`]: which source answers a request (the domain's core decision).
+//! - [`resolve`]: which source answers a request (the domain's core decision): a
+//!   [`resolve::Plan`] of sources in order and what to say when none answers, which the
+//!   service carries out.
 //! - [`tokens`]: the daemon's access tokens: single-flight refresh, refresh ahead, retries, from a
 //!   [`tokens::TokenSource`] (Entra and the identities' endpoints, or a test's fake).
 //! - [`accounts`]: Entra accounts, the organizations bound to them, their refresh tokens, and
 //!   PATs per organization or collection.
 //! - [`entra`]: Entra ID sign-in (browser with PKCE, device code) and refresh, with its errors.
 //! - [`signin`]: the interactive sign-in shared by `login` and `get` in a terminal.
+//! - [`net`]: git's own proxy and certificate settings (`http.<url>.proxy`, `sslCAInfo`...,
+//!   and the environment) for every call made on git's behalf.
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
 //!   [`secret`]: the redacting secret type; [`logging`], [`cli`].
 //! - [`commands`]: the subcommands people type: `install` (git's configuration, through
@@ -93,6 +97,7 @@ pub mod git;
 pub mod identity;
 pub mod ipc;
 pub mod logging;
+pub mod net;
 pub mod resolve;
 pub mod secret;
 pub mod service;

@@ -46,6 +46,8 @@ pub struct Request {
     /// Organizations to bind to the account, lower case.
     pub organizations: Vec<String>,
     pub login_hint: Option<String>,
+    /// The claims of a challenge the sign-in must satisfy (continuous access evaluation).
+    pub claims: Option<String>,
     /// Whether the terminal shows a line rewritten in place (a countdown while waiting).
     pub live_progress: bool,
 }
@@ -69,12 +71,19 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let devops = (crate::entra::http_client(), Services::new(&config.devops_url));
-    let (tokens, unconfirmed) = runtime.block_on(async {
-        let tokens = flow(config, request, &devops, terminal).await?;
+    // git's proxy and certificates for the Azure DevOps URL serve its organizations' calls.
+    let devops = (crate::net::client_for(config.devops_url.as_str()), Services::new(&config.devops_url));
+    let (tokens, discovered, unconfirmed) = runtime.block_on(async {
+        let (tokens, discovered) = flow(config, request, &devops, terminal).await?;
         let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;
-        anyhow::Ok((tokens, unconfirmed))
+        anyhow::Ok((tokens, discovered, unconfirmed))
     })?;
+    // What Azure DevOps named is the organization's tenant: the daemon asks for its tokens there.
+    if let (Some(tenant), Some(organization)) = (discovered, request.organizations.first())
+        && let Err(e) = accounts.remember_tenant(organization, &tenant)
+    {
+        tracing::warn!(error = %e, "failed to remember a tenant");
+    }
 
     let identity = tokens.identity.clone().context("Entra ID did not say who signed in (no id_token)")?;
     let refresh_token = tokens.refresh_token.as_ref().context("Entra ID did not issue a refresh token")?;
@@ -102,24 +111,29 @@ async fn confirm(
     unconfirmed
 }
 
+/// The sign-in's tokens, and the tenant Azure DevOps named for the first organization when it
+/// was asked.
 async fn flow(
     config: &Config,
     request: &Request,
     (client, services): &(reqwest::Client, Services),
     terminal: &mut dyn Write,
-) -> anyhow::Result<Tokens> {
+) -> anyhow::Result<(Tokens, Option<String>)> {
     let entra = Entra::new(config.entra.clone());
     let mut tenant = request.tenant.clone().or_else(|| config.entra.tenant.clone());
+    let mut discovered = None;
     if tenant.is_none()
         && let Some(organization) = request.organizations.first()
     {
-        tenant = crate::azdo::discover_tenant(client, services, organization).await;
+        discovered = crate::azdo::discover_tenant(client, services, organization).await;
+        tenant.clone_from(&discovered);
     }
     let tenant = tenant.unwrap_or_else(|| ORGANIZATIONS_TENANT.to_owned());
     let hint = request.login_hint.as_deref();
+    let claims = request.claims.as_deref();
     let tokens = match request.method {
         Method::Browser => {
-            let pending = entra.start_browser_sign_in(&tenant, hint).await?;
+            let pending = entra.start_browser_sign_in(&tenant, hint, claims).await?;
             let url = pending.url.to_string();
             writeln!(terminal, "Opening the sign-in page in your browser. If it does not open, visit:\n  {url}")?;
             terminal.flush()?;
@@ -131,7 +145,7 @@ async fn flow(
             progress.wait(waiting, SIGN_IN_TIMEOUT, terminal).await?
         }
         Method::DeviceCode => {
-            let code = entra.start_device_sign_in(&tenant).await?;
+            let code = entra.start_device_sign_in(&tenant, claims).await?;
             writeln!(
                 terminal,
                 "To sign in, open {} and enter the code {} (valid for {} minutes).",
@@ -148,7 +162,7 @@ async fn flow(
     if tokens.refresh_token.is_none() {
         bail!("Entra ID did not issue a refresh token (was offline_access refused?)");
     }
-    Ok(tokens)
+    Ok((tokens, discovered))
 }
 
 /// What the user sees while a sign-in waits for them: on a terminal, one line rewritten each

@@ -12,8 +12,14 @@
 //!   `get` does not wait on the network; after a failed refresh the next one ahead waits 30 s,
 //!   so that an outage does not turn into a stream of requests.
 //! - Transient failures are retried with backoff within the refresh's deadline.
-//! - A refresh token Entra refuses marks the account as needing a sign-in (persisted), and no
-//!   further requests are sent for it until the user signs in again.
+//! - Tokens are per account and tenant: an account's own (home, or the MSA transfer tenant for a
+//!   personal account), and those of tenants that invited it as a guest.
+//! - A claims challenge (continuous access evaluation) drops the cached token, and the refresh
+//!   it starts carries the challenge's claims.
+//! - A refresh token Entra refuses at the account's own tenant marks the account as needing a
+//!   sign-in (persisted), and no further requests are sent for it until the user signs in again.
+//!   Refused at another tenant (not, or no longer, a guest there), the account is left alone and
+//!   that tenant is not asked again for [`TENANT_BACKOFF`], or until the account signs in again.
 //! - Tokens come from a [`TokenSource`]: [`Online`] (Entra, the identities' endpoints), or a
 //!   test's fake.
 
@@ -51,6 +57,9 @@ const AHEAD_RETRY: Duration = Duration::from_secs(30);
 /// The first pause before retrying a transient failure; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// How long a tenant that refused an account (not a guest there) is not asked again, unless the
+/// account signs in again.
+pub const TENANT_BACKOFF: Duration = Duration::from_secs(5 * 60);
 /// Lifetimes are cut to this, whatever a source says, so that no arithmetic on them overflows.
 const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
@@ -92,6 +101,11 @@ impl AccessToken {
     fn valid(&self, now: Instant) -> bool {
         self.expires_at > now
     }
+
+    /// When it was asked for.
+    pub fn requested_at(&self) -> Instant {
+        self.expires_at.checked_sub(self.lifetime).unwrap_or(self.expires_at)
+    }
 }
 
 /// Why no token could be had. Cloned to every request that waited on the same refresh.
@@ -106,6 +120,10 @@ pub enum TokenError {
         #[source]
         source: EntraError,
     },
+    /// A tenant other than the account's own did not give it a token (it is not a guest there,
+    /// or that tenant's policies need the user).
+    #[error("Entra ID gives {username} no token for tenant {tenant} ({reason})")]
+    TenantRefused { username: String, tenant: String, reason: String },
     /// A non-interactive identity gave no token.
     #[error(transparent)]
     Identity(#[from] FetchError),
@@ -122,8 +140,8 @@ impl From<StoreError> for TokenError {
 /// Whose tokens a slot holds.
 #[derive(Debug, Clone)]
 enum Subject {
-    /// An Entra account, as last seen in a request.
-    Account(Account),
+    /// An Entra account, as last seen in a request, and the tenant its tokens are issued in.
+    Account(Account, String),
     Machine(MachineIdentity),
 }
 
@@ -132,7 +150,7 @@ impl Subject {
     /// failed yet.
     fn no_answer(&self, waited: Duration) -> TokenError {
         match self {
-            Self::Account(account) => TokenError::Refresh {
+            Self::Account(account, _) => TokenError::Refresh {
                 username: account.username.clone(),
                 source: EntraError::Unreachable("no answer within the deadline".into()),
             },
@@ -166,6 +184,9 @@ struct State {
     /// When the last refresh failed, until one succeeds: the refresh ahead waits
     /// [`AHEAD_RETRY`] after it.
     failed_at: Option<Instant>,
+    /// A tenant that is not the account's own refused it: when, the account's `signed_in_at`
+    /// then (a new sign-in lifts it), and why.
+    refused: Option<(Instant, u64, String)>,
 }
 
 impl Slot {
@@ -227,19 +248,43 @@ impl TokenCache {
                     flight: None,
                     last_used: None,
                     failed_at: None,
+                    refused: None,
                 }),
             })
         });
         slot.clone()
     }
 
-    /// A valid token for `account`: the cached one at once, else the outcome of a refresh, by
-    /// `deadline`.
-    pub async fn get(self: &Arc<Self>, account: &Account, deadline: Instant) -> Result<AccessToken, TokenError> {
+    /// A valid token of `account` issued in `tenant`: the cached one at once, else the outcome
+    /// of a refresh, by `deadline`. A claims `challenge` drops the cached token, and a refresh
+    /// this request starts carries it.
+    pub async fn get(
+        self: &Arc<Self>,
+        account: &Account,
+        tenant: &str,
+        challenge: Option<&str>,
+        deadline: Instant,
+    ) -> Result<AccessToken, TokenError> {
         if let Some(reason) = &account.needs_sign_in {
             return Err(TokenError::NeedsSignIn { username: account.username.clone(), reason: reason.clone() });
         }
-        self.serve(&account.id, Subject::Account(account.clone()), deadline).await
+        let subject = Subject::Account(account.clone(), tenant.to_owned());
+        let key = account_key(&account.id, tenant);
+        {
+            let slot = self.slot(&key, &subject);
+            let mut state = slot.lock();
+            if let Some((at, signed_in_at, reason)) = state.refused.clone()
+                && signed_in_at == account.signed_in_at
+                && Instant::now().saturating_duration_since(at) < TENANT_BACKOFF
+            {
+                let (username, tenant) = (account.username.clone(), tenant.to_owned());
+                return Err(TokenError::TenantRefused { username, tenant, reason });
+            }
+            if challenge.is_some() {
+                state.token = None;
+            }
+        }
+        self.serve(&key, subject, challenge, deadline).await
     }
 
     /// A token of a non-interactive identity, cached and refreshed ahead as an account's is.
@@ -248,13 +293,14 @@ impl TokenCache {
         identity: &MachineIdentity,
         deadline: Instant,
     ) -> Result<AccessToken, TokenError> {
-        self.serve(&identity.cache_key(), Subject::Machine(identity.clone()), deadline).await
+        self.serve(&identity.cache_key(), Subject::Machine(identity.clone()), None, deadline).await
     }
 
     async fn serve(
         self: &Arc<Self>,
         key: &str,
         subject: Subject,
+        challenge: Option<&str>,
         deadline: Instant,
     ) -> Result<AccessToken, TokenError> {
         let slot = self.slot(key, &subject);
@@ -276,20 +322,30 @@ impl TokenCache {
                 // No time left to refresh in (the daemon used it up before the helper answered
                 // by itself).
                 None if deadline <= now => return Err(subject.no_answer(Duration::ZERO)),
-                None => self.start(&slot, &mut state, subject.clone(), deadline),
+                None => self.start(&slot, &mut state, subject.clone(), challenge.map(str::to_owned), deadline),
             }
         };
         wait(flight, deadline, |waited| subject.no_answer(waited)).await
     }
 
-    /// Starts refreshing `slot`'s token, to end by `deadline`; the caller holds its state.
-    fn start(self: &Arc<Self>, slot: &Arc<Slot>, state: &mut State, subject: Subject, deadline: Instant) -> Flight {
+    /// Starts refreshing `slot`'s token (with a challenge's claims), to end by `deadline`; the
+    /// caller holds its state.
+    fn start(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        state: &mut State,
+        subject: Subject,
+        challenge: Option<String>,
+        deadline: Instant,
+    ) -> Flight {
         let (progress, flight) = watch::channel(Progress::default());
         state.flight = Some(flight.clone());
         let (cache, slot) = (Arc::clone(self), Arc::clone(slot));
         tokio::spawn(async move {
             let outcome = match &subject {
-                Subject::Account(account) => cache.refresh(account, deadline, &progress).await,
+                Subject::Account(account, tenant) => {
+                    cache.refresh(account, tenant, challenge.as_deref(), deadline, &progress).await
+                }
                 Subject::Machine(identity) => cache.fetch(identity, deadline, &progress).await,
             };
             {
@@ -302,6 +358,10 @@ impl TokenCache {
                     Err(e) => {
                         tracing::warn!(error = %e, "refresh failed");
                         state.failed_at = Some(Instant::now());
+                        if let (TokenError::TenantRefused { reason, .. }, Subject::Account(account, _)) = (e, &subject)
+                        {
+                            state.refused = Some((Instant::now(), account.signed_in_at, reason.clone()));
+                        }
                     }
                 }
                 state.flight = None;
@@ -312,10 +372,13 @@ impl TokenCache {
         flight
     }
 
-    /// Refreshes `account`'s token through Entra, retrying transient failures until `deadline`.
+    /// Refreshes `account`'s token of `tenant` through Entra, with a challenge's claims,
+    /// retrying transient failures until `deadline`.
     async fn refresh(
         &self,
         account: &Account,
+        tenant: &str,
+        challenge: Option<&str>,
         deadline: Instant,
         progress: &watch::Sender<Progress>,
     ) -> Result<AccessToken, TokenError> {
@@ -333,7 +396,7 @@ impl TokenCache {
         let mut pause = FIRST_PAUSE;
         loop {
             let started = Instant::now();
-            let attempt = self.source.refresh(&settings, &account.tenant_id, &refresh_token);
+            let attempt = self.source.refresh(&settings, tenant, &refresh_token, challenge);
             let error = match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok(tokens)) => {
                     if let Some(rotated) = tokens.refresh_token {
@@ -345,6 +408,12 @@ impl TokenCache {
                 Ok(Err(error)) => error,
                 Err(_) => EntraError::Unreachable("no answer within the deadline".into()),
             };
+            if error.needs_sign_in() && !crate::azdo::is_home_tenant(&account.tenant_id, tenant) {
+                let reason = error.to_string();
+                tracing::info!(account = %account.username, %tenant, %reason, "another tenant refused the account");
+                let (username, tenant) = (account.username.clone(), tenant.to_owned());
+                return Err(TokenError::TenantRefused { username, tenant, reason });
+            }
             if error.needs_sign_in() {
                 return Err(self.needs_sign_in(account, error.to_string(), deadline).await);
             }
@@ -429,6 +498,18 @@ impl TokenCache {
         })
     }
 
+    /// The account (id) and tenant whose cached token `token` is, and when it was asked for.
+    pub fn account_of(&self, token: &Secret) -> Option<(String, String, Instant)> {
+        self.slots().values().find_map(|slot| {
+            let state = slot.lock();
+            let cached = state.token.as_ref().filter(|t| t.secret == *token)?;
+            match &state.subject {
+                Subject::Account(account, tenant) => Some((account.id.clone(), tenant.clone(), cached.requested_at())),
+                Subject::Machine(_) => None,
+            }
+        })
+    }
+
     /// Whether `token` is one of the access tokens we hand out.
     pub fn is_ours(&self, token: &Secret) -> bool {
         self.slots().values().any(|slot| slot.lock().token.as_ref().is_some_and(|t| t.secret == *token))
@@ -450,13 +531,21 @@ impl TokenCache {
 
     /// Drops everything cached for the account (signed out).
     pub fn forget_account(&self, account_id: &str) {
-        self.slots().remove(account_id);
+        let prefix = account_key(account_id, "");
+        self.slots().retain(|key, _| !key.starts_with(&prefix));
     }
 
-    /// When each account's cached token expires (unix seconds), for `status`.
+    /// When each account's cached token expires (unix seconds; the latest of its tenants'), for
+    /// `status`.
     pub fn expiries(&self) -> HashMap<String, u64> {
-        let slots = self.slots();
-        slots.iter().filter_map(|(id, slot)| Some((id.clone(), slot.lock().token.as_ref()?.expires_utc()))).collect()
+        let mut expiries: HashMap<String, u64> = HashMap::new();
+        for slot in self.slots().values() {
+            let state = slot.lock();
+            let (Subject::Account(account, _), Some(token)) = (&state.subject, &state.token) else { continue };
+            let expiry = expiries.entry(account.id.clone()).or_default();
+            *expiry = (*expiry).max(token.expires_utc());
+        }
+        expiries
     }
 
     /// Refreshes the tokens of recently used accounts ahead of expiry, for as long as the
@@ -495,14 +584,14 @@ impl TokenCache {
         };
         let subject = match subject {
             Subject::Machine(identity) => Subject::Machine(identity),
-            Subject::Account(account) => match self.accounts.load() {
+            Subject::Account(account, tenant) => match self.accounts.load() {
                 Ok(all) => {
                     let Some(account) = all.by_id(&account.id).filter(|a| a.needs_sign_in.is_none()) else {
                         // Signed out, or waiting for a sign-in: keep nothing for it.
                         slot.lock().token = None;
                         return;
                     };
-                    Subject::Account(account.clone())
+                    Subject::Account(account.clone(), tenant)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the accounts to refresh ahead");
@@ -515,9 +604,14 @@ impl TokenCache {
         // Looked at again: a request may have started a refresh meanwhile.
         if state.ahead_at(now).is_some_and(|t| t <= now) {
             tracing::debug!("refreshing ahead of expiry");
-            self.start(slot, &mut state, subject, now + self.budget);
+            self.start(slot, &mut state, subject, None, now + self.budget);
         }
     }
+}
+
+/// The cache's key for an account's tokens of one tenant.
+fn account_key(account_id: &str, tenant: &str) -> String {
+    format!("{account_id}\t{tenant}")
 }
 
 /// Whether waiting `wait` from now still ends before `deadline` (`wait` may come from a server,

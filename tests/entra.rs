@@ -408,6 +408,8 @@ fn two_accounts_in_two_tenants_each_serve_their_own_organization() {
     assert_eq!(owner("fabrikam").as_deref(), Some("bob@fabrikam.com"));
     assert_eq!(owner("contoso").as_deref(), Some("alice@contoso.com"));
     // A bound organization follows its binding, and a username in the URL names the account.
+    // The token is then contoso's tenant's, which Entra gives bob only as a guest there.
+    w.entra.with(|s| s.invite("bob@fabrikam.com", CONTOSO_TENANT));
     assert_success(&w.env.helper(&["bind", "--org", "contoso", "--account", "bob@fabrikam.com"], ""), "bind");
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
     assert!(stdout(&out).contains("username=bob@fabrikam.com\n"));

@@ -62,6 +62,7 @@ impl TokenSource for FakeEntra {
         _settings: &'a EntraSettings,
         _tenant: &'a str,
         _refresh_token: &'a Secret,
+        _challenge: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Tokens, EntraError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         let mode = *self.mode.lock().unwrap();

@@ -103,6 +103,8 @@ fn token_prints_the_token_git_is_given_and_nothing_else() {
 #[test]
 fn token_chooses_the_account_and_identity_as_git_does() {
     let (mut w, _vssps) = world(&[("alice@contoso.com", CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)]);
+    // Named in a fabrikam URL below, alice gets a token of fabrikam's tenant: as a guest there.
+    w.entra.with(|s| s.invite("alice@contoso.com", FABRIKAM_TENANT));
     assert_success(&w.login(&["--org", "contoso"]), "alice's login");
     w.entra.with(|s| s.next_user = 1);
     assert_success(&w.login(&["--org", "fabrikam"]), "bob's login");
@@ -363,8 +365,13 @@ fn pat_refusals_are_one_line_with_what_to_do() {
     assert!(line.ends_with("git-credential-azdo token --org contoso"), "{line}");
     vssps.with(|s| s.policy = Policy::default());
 
-    // A user of another tenant bound to contoso: the API does not take the token.
-    w.entra.with(|s| s.next_user = 1);
+    // A guest of contoso's tenant that contoso does not let in, bound to it: the API does not take
+    // the token.
+    w.entra.with(|s| {
+        s.invite("bob@fabrikam.com", CONTOSO_TENANT);
+        s.next_user = 1;
+    });
+    w.pats.deny("contoso", "bob@fabrikam.com");
     assert_success(&w.login(&["--org", "contoso"]), "bob's login, bound to contoso");
     let line = refused(&create(&w, &[]));
     assert!(line.contains("did not accept the token of bob@fabrikam.com for contoso's PATs (HTTP 401)"), "{line}");
@@ -421,6 +428,8 @@ fn a_service_principal_behind_the_azure_cli_is_refused_by_azure_devops() {
 #[test]
 fn a_personal_microsoft_account_is_told_where_to_make_a_pat() {
     let (w, vssps) = world(&[("carol@outlook.com", MSA_TENANT)]);
+    // contoso's tenant invited carol: her token for contoso is that tenant's.
+    w.entra.with(|s| s.invite("carol@outlook.com", CONTOSO_TENANT));
     assert_success(&w.login(&["--org", "contoso", "--tenant", "organizations"]), "login");
     let line = refused(&helper(&w, &["pat", "create", "--org", "contoso", "--scope", "code:write"]));
     assert_eq!(

@@ -20,6 +20,40 @@ pub const ORGANIZATIONS_TENANT: &str = "organizations";
 
 const ZERO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
 
+/// The home tenant of every personal Microsoft account (GCM `Constants.MsaHomeTenantId`).
+pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// Where a personal Microsoft account's tokens are refreshed with an MSA pass-through client
+/// such as Visual Studio's: Entra refuses that client at the account's home tenant
+/// (AADSTS9002332). GCM `Constants.MsaTransferTenantId`, used by
+/// `MicrosoftAuthentication.GetAccessTokenSilentlyAsync`; MSAL.NET issue 3077.
+pub const MSA_TRANSFER_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+
+/// Whether `tenant` names a tenant, rather than standing for "whichever" (`organizations`,
+/// `common`), or being unknown.
+pub fn is_specific_tenant(tenant: Option<&str>) -> bool {
+    tenant.is_some_and(|t| t != ORGANIZATIONS_TENANT && t != "common")
+}
+
+/// The tenant a token of an account at home in `home` is asked for, to be sent to an
+/// organization of `organization_tenant`: that tenant when it names one (the account's own, or
+/// one that invited it as a guest, whose tokens are that tenant's); else the account's home
+/// tenant, or, for a personal Microsoft account, the MSA transfer tenant.
+pub fn token_tenant(home: &str, organization_tenant: Option<&str>) -> String {
+    match organization_tenant {
+        Some(tenant) if is_specific_tenant(Some(tenant)) => tenant.to_owned(),
+        _ if home == MSA_TENANT => MSA_TRANSFER_TENANT.to_owned(),
+        _ => home.to_owned(),
+    }
+}
+
+/// Whether a token of `tenant` counts as the account's own (home, or the transfer tenant of a
+/// personal account): a refusal there means the account must sign in again; elsewhere, that it
+/// is not (or no longer) a guest there.
+pub fn is_home_tenant(home: &str, tenant: &str) -> bool {
+    tenant == home || (home == MSA_TENANT && tenant == MSA_TRANSFER_TENANT)
+}
+
 /// What a git request is, as far as Azure DevOps Services goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {
@@ -33,6 +67,10 @@ pub enum Remote {
     /// `https://dev.azure.com` without a path or an organization username: git was not
     /// configured with `credential.useHttpPath`, so the organization cannot be known.
     ServicesWithoutOrganization,
+    /// Azure DevOps Services' address over plain `http` (`http://dev.azure.com/...`,
+    /// `http://{org}.visualstudio.com/...`): no token is ever sent there; `origin` is the
+    /// remote's scheme and host.
+    Insecure { origin: String },
     /// Not Azure DevOps Services (possibly Azure DevOps Server, or any other host).
     Other,
 }
@@ -83,7 +121,7 @@ impl Services {
     /// Classifies a git credential request by its protocol, host, path and username.
     pub fn classify(&self, request: &Credential) -> Remote {
         if request.protocol.as_deref() != Some(self.scheme.as_str()) {
-            return Remote::Other;
+            return self.insecure(request).unwrap_or(Remote::Other);
         }
         let Some(host) = request.host.as_deref() else { return Remote::Other };
         let default_port = if self.scheme == "https" { ":443" } else { ":80" };
@@ -111,6 +149,21 @@ impl Services {
     }
 }
 
+impl Services {
+    /// A plain-http request for Azure DevOps Services' https address (GCM refuses these too:
+    /// `AzureReposHostProvider.ThrowIfUnsafeRemote`).
+    fn insecure(&self, request: &Credential) -> Option<Remote> {
+        if request.protocol.as_deref() != Some("http") || self.scheme != "https" {
+            return None;
+        }
+        let host = request.host.as_deref()?.to_ascii_lowercase();
+        let name = host.strip_suffix(":80").unwrap_or(&host);
+        let ours = name == self.host
+            || name.strip_suffix(".visualstudio.com").is_some_and(|o| !o.is_empty() && !o.contains('.'));
+        ours.then(|| Remote::Insecure { origin: format!("http://{name}") })
+    }
+}
+
 /// An organization name in lower case, or `None` when it is not a plain name.
 pub fn organization_name(text: &str) -> Option<String> {
     plain_name(text, 64, &['-', '_', '.'])
@@ -129,19 +182,20 @@ fn plain_name(text: &str, max_len: usize, extra: &[char]) -> Option<String> {
 /// challenge among git's `wwwauth[]` headers. The all-zero tenant (organizations backed by
 /// personal Microsoft accounts) means [`ORGANIZATIONS_TENANT`]. Only the tenant is taken from
 /// the header, never the host, so a hostile server cannot choose where we sign in.
+///
+/// A claims challenge (continuous access evaluation) says nothing about the organization: every
+/// recorded one names `common`. It is skipped, and `common` is never taken for a tenant.
 pub fn tenant_from_wwwauth(headers: &[String]) -> Option<String> {
     headers.iter().find_map(|header| {
         let (scheme, params) = header.trim().split_once(char::is_whitespace)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        if !scheme.eq_ignore_ascii_case("bearer") || crate::entra::claims::is_claims_challenge(header) {
             return None;
         }
-        let uri = params.split(',').find_map(|param| {
-            let (name, value) = param.trim().split_once('=')?;
-            name.trim().eq_ignore_ascii_case("authorization_uri").then(|| value.trim().trim_matches('"'))
-        })?;
+        let params = crate::entra::claims::auth_params(params);
+        let uri = &params.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization_uri"))?.1;
         let rest = uri.strip_prefix("https://")?;
         let tenant = rest.split_once('/')?.1.split(['/', '?', '#']).next()?;
-        tenant_name(tenant)
+        tenant_name(tenant).filter(|t| t != "common")
     })
 }
 
@@ -246,6 +300,33 @@ pub async fn connection_data(
     Ok(data.authenticated_user.provider_display_name.map(|n| crate::entra::printable(&n, 200)).unwrap_or_default())
 }
 
+/// Whether a 401's challenges (git's `wwwauth[]`) offer Windows authentication (`NTLM`,
+/// `Negotiate`); `None` when git passed none (git before 2.41).
+pub fn windows_auth_in(wwwauth: &[String]) -> Option<bool> {
+    (!wwwauth.is_empty()).then(|| wwwauth.iter().any(|h| is_windows_scheme(h)))
+}
+
+fn is_windows_scheme(challenge: &str) -> bool {
+    let scheme = challenge.split_whitespace().next().unwrap_or_default();
+    scheme.eq_ignore_ascii_case("ntlm") || scheme.eq_ignore_ascii_case("negotiate")
+}
+
+/// Whether the server at `url` offers Windows authentication: an anonymous `GET` (IIS answers
+/// `401` with `WWW-Authenticate: Negotiate`, `NTLM` and, when enabled, `Basic`). Given a
+/// username and password, git's curl picks NTLM over Basic there, and a PAT is no Windows
+/// password. `false` when the server cannot be asked.
+pub async fn offers_windows_auth(client: &reqwest::Client, url: &str, timeout: std::time::Duration) -> bool {
+    let response = client.get(url).header("X-TFS-FedAuthRedirect", "Suppress").timeout(timeout).send().await;
+    response.is_ok_and(|response| {
+        response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(is_windows_scheme)
+    })
+}
+
 /// The user name sent with a PAT over Basic: Azure DevOps accepts any non-empty one.
 pub const PAT_USERNAME: &str = "pat";
 
@@ -322,7 +403,15 @@ mod tests {
     fn other_hosts_plain_http_and_odd_names_are_not_services() {
         assert_eq!(classify(&request("https", "github.com", Some("contoso/r"), None)), Remote::Other);
         assert_eq!(classify(&request("https", "dev.azure.com.evil.example", Some("contoso"), None)), Remote::Other);
-        assert_eq!(classify(&request("http", "dev.azure.com", Some("contoso/p"), None)), Remote::Other);
+        let insecure = |origin: &str| Remote::Insecure { origin: origin.into() };
+        assert_eq!(
+            classify(&request("http", "dev.azure.com", Some("contoso/p"), None)),
+            insecure("http://dev.azure.com")
+        );
+        let old = request("http", "Contoso.VisualStudio.com:80", None, None);
+        assert_eq!(classify(&old), insecure("http://contoso.visualstudio.com"));
+        assert_eq!(classify(&request("http", "a.b.visualstudio.com", None, None)), Remote::Other);
+        assert_eq!(classify(&request("http", "tfs.example.com", Some("tfs/c"), None)), Remote::Other);
         assert_eq!(classify(&request("https", "tfs.example.com", Some("tfs/DefaultCollection"), None)), Remote::Other);
         // A name that could steer a URL built from it is refused.
         assert_eq!(classify(&request("https", "dev.azure.com", Some("evil.example%2F@x/p"), None)), Remote::Other);
@@ -420,6 +509,32 @@ mod tests {
         let huge = format!(r#"{{"authenticatedUser":{{"providerDisplayName":"{}"}}}}"#, "x".repeat(2 << 20));
         let error = check(huge.as_bytes()).await.unwrap_err();
         assert!(matches!(error, CheckError::Unreachable(_)), "{error}");
+    }
+
+    #[test]
+    fn a_claims_challenge_or_common_names_no_tenant() {
+        let cae = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="eyJhIjp7fX0=""#;
+        let tenant = "Bearer authorization_uri=https://login.microsoftonline.com/t1".to_owned();
+        assert_eq!(tenant_from_wwwauth(&[cae.to_owned()]), None);
+        assert_eq!(tenant_from_wwwauth(&[cae.to_owned(), tenant]).as_deref(), Some("t1"));
+        let common = "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize".to_owned();
+        assert_eq!(tenant_from_wwwauth(&[common]), None);
+        let named = r#"Bearer authorization_uri="https://login.microsoftonline.com/t2", error="insufficient_claims", claims="eyJhIjp7fX0=""#;
+        assert_eq!(tenant_from_wwwauth(&[named.to_owned()]), None, "whatever a claims challenge names");
+    }
+
+    #[test]
+    fn personal_accounts_refresh_at_the_transfer_tenant_and_guests_at_the_organizations() {
+        const HOME: &str = "11111111-1111-1111-1111-111111111111";
+        const OTHER: &str = "22222222-2222-2222-2222-222222222222";
+        assert_eq!(token_tenant(HOME, None), HOME);
+        assert_eq!(token_tenant(HOME, Some(ORGANIZATIONS_TENANT)), HOME);
+        assert_eq!(token_tenant(HOME, Some(OTHER)), OTHER, "a guest's token is the inviting tenant's");
+        assert_eq!(token_tenant(MSA_TENANT, None), MSA_TRANSFER_TENANT);
+        assert_eq!(token_tenant(MSA_TENANT, Some(ORGANIZATIONS_TENANT)), MSA_TRANSFER_TENANT);
+        assert_eq!(token_tenant(MSA_TENANT, Some(OTHER)), OTHER, "a personal account invited by a tenant");
+        assert!(is_home_tenant(MSA_TENANT, MSA_TRANSFER_TENANT) && is_home_tenant(HOME, HOME));
+        assert!(!is_home_tenant(HOME, OTHER) && !is_home_tenant(MSA_TENANT, OTHER));
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl PatApi {
         let name = super::organization_name(organization).ok_or_else(|| format!("{organization} is not a name"))?;
         let text = format!("{}/{name}/_apis/tokens/pats", base.as_str().trim_end_matches('/'));
         let endpoint = url::Url::parse(&text).map_err(|e| format!("{text}: {e}"))?;
-        Ok(Self { http: crate::entra::http_client(), endpoint })
+        Ok(Self { http: crate::net::client_for(endpoint.as_str()), endpoint })
     }
 
     /// Where the calls go, for messages.

@@ -42,6 +42,9 @@ impl Scope {
         match services.classify(&request) {
             super::Remote::Services { organization, .. } => Ok(Self::Organization(organization)),
             super::Remote::ServicesWithoutOrganization => Err(format!("{shown} names no organization")),
+            super::Remote::Insecure { origin } => {
+                Err(format!("{shown} is plain http: Azure DevOps Services is {}", origin.replacen("http", "https", 1)))
+            }
             super::Remote::Other => Collection::parse(text).map(Self::Collection),
         }
     }

@@ -28,7 +28,7 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
         Method::for_this_session(config)
     };
     let live_progress = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let request = signin::Request { method, tenant, organizations, login_hint: None, live_progress };
+    let request = signin::Request { method, tenant, organizations, login_hint: None, claims: None, live_progress };
     let mut out = std::io::stdout().lock();
     let signed_in = signin::sign_in(config, &request, &mut out).context("sign-in failed")?;
     let account = &signed_in.account;

@@ -26,17 +26,22 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
     let scope = scope(&services, args)?;
     let expires_at = args.expires.as_deref().map(expiry).transpose()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", advice(&services, &scope))?;
+    writeln!(out, "{}", advice(&services, &scope, chrono::Utc::now().date_naive()))?;
     let secret = read_pat(&scope)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let client = crate::entra::http_client();
-    let user = runtime
-        .block_on(crate::azdo::check_pat(&client, &services, &scope, &secret, CHECK_TIMEOUT))
-        .map_err(|e| refusal(&services, &scope, &e))?;
+    let client = crate::net::client_for(&scope.connection_data_url(&services));
+    let (user, windows_auth) = runtime.block_on(async {
+        let user = crate::azdo::check_pat(&client, &services, &scope, &secret, CHECK_TIMEOUT).await;
+        let url = scope.connection_data_url(&services);
+        let windows_auth = matches!(scope, Scope::Collection(_))
+            && crate::azdo::offers_windows_auth(&client, &url, crate::azdo::DISCOVERY_TIMEOUT).await;
+        (user, windows_auth)
+    });
+    let user = user.map_err(|e| refusal(&services, &scope, &e))?;
 
     let vault = Arc::new(Vault::open(&config.state_dir, config.store).context("failed to open the secret store")?);
     let accounts = AccountStore::new(&config.state_dir, vault);
@@ -65,6 +70,9 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
                 writeln!(out, "Warning: {} is plain http: the PAT travels unencrypted.", collection.origin())?;
             }
             send_path(collection, &mut out)?;
+            if windows_auth {
+                windows_auth_advice(collection, crate::config::git_version(), &mut out)?;
+            }
         }
     }
     if let Some(at) = expires_at {
@@ -85,21 +93,25 @@ fn scope(services: &Services, args: &LoginArgs) -> anyhow::Result<Scope> {
     }
 }
 
-/// What a PAT needs, before asking for one.
-fn advice(services: &Services, scope: &Scope) -> String {
-    let (place, tokens_page) = match scope {
+/// What a PAT needs, before asking for one. Azure DevOps Services retired PATs for "All
+/// accessible organizations" on 1 December 2026 (said in the past tense from that day); Azure
+/// DevOps Server has no such PATs.
+fn advice(services: &Services, scope: &Scope, today: chrono::NaiveDate) -> String {
+    match scope {
         Scope::Organization(organization) => {
             let url = services.organization_url(organization);
-            (format!("the organization {organization} only"), format!("{url}/_usersSettings/tokens"))
+            let retired = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).is_some_and(|day| today >= day);
+            let stop = if retired { "stopped" } else { "stop" };
+            format!(
+                "A PAT for {scope} needs the scope Code (Read & Write), and should be made for the organization \
+                 {organization} only: PATs for \"All accessible organizations\" {stop} working on 1 December 2026. \
+                 Create one at {url}/_usersSettings/tokens"
+            )
         }
-        Scope::Collection(collection) => {
-            (format!("the collection {collection}"), format!("{collection}/_usersSettings/tokens"))
-        }
-    };
-    format!(
-        "A PAT for {scope} needs the scope Code (Read & Write), and should be made for {place}: PATs for \
-         \"All accessible organizations\" stop working on 1 December 2026. Create one at {tokens_page}"
-    )
+        Scope::Collection(collection) => format!(
+            "A PAT for {scope} needs the scope Code (Read & Write). Create one at {collection}/_usersSettings/tokens"
+        ),
+    }
 }
 
 /// The PAT from stdin when it is piped, else from a prompt on the terminal without echo.
@@ -151,6 +163,25 @@ fn expiry(text: &str) -> anyhow::Result<u64> {
         bail!("--expires {text} has passed; give the day the PAT expires");
     }
     u64::try_from(at).context("--expires is before 1970")
+}
+
+/// The collection's server offers Windows authentication (NTLM, Negotiate) beside Basic, as IIS
+/// does by default. git 2.46 and later take the PAT from us as a ready Basic credential; an
+/// older git hands curl a username and password, and curl picks NTLM, which refuses a PAT. No
+/// git setting before 2.46 restricts the schemes curl may use for a server.
+fn windows_auth_advice(collection: &Collection, git: Option<(u32, u32)>, out: &mut impl Write) -> anyhow::Result<()> {
+    if let Some(version) = git.filter(|v| *v < (2, 46)) {
+        writeln!(
+            out,
+            "Warning: {} offers Windows authentication (NTLM) before Basic, and git {}.{} would send the PAT with \
+             NTLM, which the server refuses: use git 2.46 or later, or have the server's administrator turn off \
+             Windows authentication for the collection's IIS site.",
+            collection.origin(),
+            version.0,
+            version.1
+        )?;
+    }
+    Ok(())
 }
 
 /// git asks us about the collection's server and sends the path, which tells collections
@@ -210,6 +241,20 @@ mod tests {
         assert_eq!(expiry("2100-01-01").unwrap(), 4_102_444_800);
         assert!(expiry("2020-01-01").unwrap_err().to_string().contains("has passed"));
         assert!(expiry("31/12/2100").unwrap_err().to_string().contains("is not a date"));
+    }
+
+    #[test]
+    fn the_advice_fits_the_service_and_the_day() {
+        let services = Services::default();
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let organization = Scope::Organization("contoso".into());
+        let before = advice(&services, &organization, day(2026, 11, 30));
+        assert!(before.contains("\"All accessible organizations\" stop working on 1 December 2026"), "{before}");
+        let after = advice(&services, &organization, day(2026, 12, 1));
+        assert!(after.contains("\"All accessible organizations\" stopped working on 1 December 2026"), "{after}");
+        let collection = Scope::from_url(&services, "https://tfs.example.com/tfs/DefaultCollection").unwrap();
+        let server = advice(&services, &collection, day(2026, 11, 30));
+        assert!(!server.contains("All accessible") && server.contains("Code (Read & Write)"), "{server}");
     }
 
     #[test]

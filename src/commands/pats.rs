@@ -15,6 +15,7 @@ use anyhow::{Context as _, anyhow, bail};
 
 use super::token::{Issued, Kind, Target};
 use crate::accounts::{AccountStore, Pat};
+use crate::azdo::MSA_TENANT;
 use crate::azdo::pat_api::{self, Filter, PatApi, PatApiError, PatToken};
 use crate::azdo::{CheckError, Scope, Services};
 use crate::cli::{PatAction, PatCreateArgs, PatRevokeArgs};
@@ -22,8 +23,6 @@ use crate::config::Config;
 use crate::secret::Secret;
 use crate::store::Vault;
 
-/// The home tenant of personal Microsoft accounts.
-const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 /// A PAT's lifetime when none is given: what Azure DevOps's own page proposes.
 const DEFAULT_DAYS: u32 = 30;
 const DAY: u64 = 24 * 60 * 60;
@@ -441,7 +440,7 @@ fn forget_kept(config: &Config, session: &Session, revoked: &str) -> anyhow::Res
 }
 
 fn is_refused(session: &Session, scope: &Scope, secret: &Secret) -> bool {
-    let client = crate::entra::http_client();
+    let client = crate::net::client_for(&scope.connection_data_url(&session.services));
     let check = crate::azdo::check_pat(&client, &session.services, scope, secret, crate::azdo::DISCOVERY_TIMEOUT);
     matches!(session.runtime.block_on(check), Err(CheckError::Refused(401) | CheckError::SignInPage(_)))
 }

@@ -115,6 +115,9 @@ fn request(services: &Services, target: Target<'_>) -> anyhow::Result<Credential
     match services.classify(&credential) {
         Remote::Services { .. } => Ok(credential),
         Remote::ServicesWithoutOrganization => bail!("{shown} names no organization"),
+        Remote::Insecure { origin } => {
+            bail!("{shown} is plain http: Azure DevOps Services is {}", origin.replacen("http", "https", 1))
+        }
         Remote::Other => bail!(
             "{shown} is not an Azure DevOps Services organization (as in {}): tokens are for Services only",
             services.organization_url("ORGANIZATION")
@@ -159,7 +162,10 @@ fn kind_of(response: &Response) -> &'static str {
     match response {
         Response::Credential { .. } => "a credential",
         Response::Done => "done",
-        Response::MachineRefused { .. } | Response::PatRefused { .. } => "a refusal",
+        Response::MachineRefused { .. }
+        | Response::PatRefused { .. }
+        | Response::AccountRefused { .. }
+        | Response::ClaimsChallenge { .. } => "a refusal",
         Response::LoggedOut { .. } => "a logout",
         Response::Token { .. } => "a token",
         Response::Status { .. } => "a status",
@@ -216,6 +222,7 @@ mod tests {
             username: "alice@contoso.com".into(),
             reason: "invalid_grant".into(),
             tenant: "t1".into(),
+            claims: None,
         };
         let pat = TokenAnswer::Pat { what: "x".into(), chosen: false, instead_of: Some(needs) };
         let line = token(pat).unwrap_err().to_string();

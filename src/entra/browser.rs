@@ -24,14 +24,18 @@ pub struct BrowserSignIn {
     state: CsrfToken,
     verifier: oauth2::PkceCodeVerifier,
     tenant: String,
+    /// The `claims` parameter, sent again with the code.
+    claims: String,
 }
 
 impl Entra {
-    /// Starts listening on a loopback port and builds the sign-in page's URL for `tenant`.
+    /// Starts listening on a loopback port and builds the sign-in page's URL for `tenant`, with
+    /// the claims of a challenge to satisfy when there is one.
     pub async fn start_browser_sign_in(
         &self,
         tenant: &str,
         login_hint: Option<&str>,
+        challenge: Option<&str>,
     ) -> Result<BrowserSignIn, EntraError> {
         let unreachable = |e: std::io::Error| EntraError::Unreachable(format!("cannot listen on loopback: {e}"));
         let v4 = TcpListener::bind(("127.0.0.1", 0)).await.map_err(unreachable)?;
@@ -44,18 +48,20 @@ impl Entra {
         // Entra ignores the port of a loopback redirect, and accepts `localhost`, not 127.0.0.1.
         let redirect = RedirectUrl::new(format!("http://localhost:{port}"))
             .map_err(|e| EntraError::Malformed(format!("redirect: {e}")))?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (pkce, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.oauth_client(tenant)?.set_redirect_uri(redirect.clone());
         let mut request = client
             .authorize_url(CsrfToken::new_random)
             .add_scopes(scopes().into_iter().map(Scope::new))
-            .set_pkce_challenge(challenge)
-            .add_extra_param("prompt", "select_account");
+            .set_pkce_challenge(pkce)
+            .add_extra_param("prompt", "select_account")
+            .add_extra_param("claims", super::claims::request_claims(challenge));
         if let Some(hint) = login_hint {
             request = request.add_extra_param("login_hint", hint);
         }
         let (url, state) = request.url();
-        Ok(BrowserSignIn { url, listeners, redirect, state, verifier, tenant: tenant.to_owned() })
+        let claims = super::claims::request_claims(challenge);
+        Ok(BrowserSignIn { url, listeners, redirect, state, verifier, tenant: tenant.to_owned(), claims })
     }
 
     /// Waits up to `deadline` for the browser to come back, then redeems the code.
@@ -64,7 +70,7 @@ impl Entra {
         sign_in: BrowserSignIn,
         deadline: Duration,
     ) -> Result<Tokens, EntraError> {
-        let BrowserSignIn { listeners, redirect, state, verifier, tenant, .. } = sign_in;
+        let BrowserSignIn { listeners, redirect, state, verifier, tenant, claims, .. } = sign_in;
         let code = tokio::time::timeout(deadline, wait_for_code(&listeners, &state))
             .await
             .map_err(|_| EntraError::TimedOut(deadline))??;
@@ -73,6 +79,8 @@ impl Entra {
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(verifier)
             .add_extra_param("scope", scopes().join(" "))
+            .add_extra_param("claims", claims)
+            .add_extra_param("client_info", "1")
             .request_async(&self.http)
             .await;
         self.tokens(result)

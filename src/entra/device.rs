@@ -31,6 +31,8 @@ pub struct DeviceCode {
     pub expires_in: Duration,
     details: StandardDeviceAuthorizationResponse,
     tenant: String,
+    /// The `claims` parameter, sent again with each poll.
+    claims: String,
 }
 
 /// The device authorization answer, as Entra sends it (shared/AZURE.md).
@@ -45,12 +47,15 @@ struct DeviceAnswer {
 }
 
 impl Entra {
-    /// Asks Entra for a device code for `tenant`.
-    pub async fn start_device_sign_in(&self, tenant: &str) -> Result<DeviceCode, EntraError> {
+    /// Asks Entra for a device code for `tenant`, with the claims of a challenge to satisfy
+    /// when there is one.
+    pub async fn start_device_sign_in(&self, tenant: &str, challenge: Option<&str>) -> Result<DeviceCode, EntraError> {
         let url = self.endpoint(tenant, "devicecode")?;
+        let claims = super::claims::request_claims(challenge);
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &self.settings.client_id)
             .append_pair("scope", &scopes().join(" "))
+            .append_pair("claims", &claims)
             .finish();
         let request = oauth2::http::Request::builder()
             .method(oauth2::http::Method::POST)
@@ -67,18 +72,20 @@ impl Entra {
         }
         let answer: DeviceAnswer = serde_json::from_slice(response.body())
             .map_err(|e| EntraError::Malformed(crate::secret::describe_json_error(&e)))?;
-        device_code(answer, tenant).map_err(EntraError::Malformed)
+        let mut code = device_code(answer, tenant).map_err(EntraError::Malformed)?;
+        code.claims = claims;
+        Ok(code)
     }
 
     /// Polls until the user has entered the code, declined, or `deadline` has passed.
     pub async fn finish_device_sign_in(&self, code: DeviceCode, deadline: Duration) -> Result<Tokens, EntraError> {
         let client = self.oauth_client(&code.tenant)?;
         let limit = deadline.min(code.expires_in);
-        let polled = client.exchange_device_access_token(&code.details).request_async(
-            &self.http,
-            tokio::time::sleep,
-            Some(limit),
-        );
+        let polled = client
+            .exchange_device_access_token(&code.details)
+            .add_extra_param("claims", code.claims.clone())
+            .add_extra_param("client_info", "1")
+            .request_async(&self.http, tokio::time::sleep, Some(limit));
         let result = tokio::time::timeout(limit.saturating_add(Duration::from_secs(5)), polled).await;
         let Ok(result) = result else { return Err(EntraError::TimedOut(limit)) };
         match self.tokens(result) {
@@ -124,6 +131,7 @@ fn device_code(answer: DeviceAnswer, tenant: &str) -> Result<DeviceCode, String>
         expires_in,
         details,
         tenant: tenant.to_owned(),
+        claims: super::claims::CAPABILITIES.to_owned(),
     })
 }
 

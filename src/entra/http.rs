@@ -43,8 +43,9 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new() -> Self {
-        Self { client: client(), last_error: Mutex::new(None) }
+    /// For calls to `url` (the authority): git's proxy and certificate settings apply.
+    pub(crate) fn new(url: &str) -> Self {
+        Self { client: crate::net::client_for(url), last_error: Mutex::new(None) }
     }
 
     /// Takes what the last unsuccessful answer said.
@@ -86,21 +87,25 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
     }
 }
 
-/// A client for Entra ID and Azure DevOps: deadlines set, redirects off.
-pub(crate) fn client() -> reqwest::Client {
+/// The builder of every client for Entra ID and Azure DevOps: deadlines set, redirects off.
+pub(crate) fn builder() -> reqwest::ClientBuilder {
     static PROVIDER: Once = Once::new();
     // reqwest is built without a default crypto provider (ring is smaller and needs no
     // assembler on Windows); another part of the process may have installed one already.
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    let builder = || {
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("git-credential-azdo/", env!("CARGO_PKG_VERSION")))
-    };
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("git-credential-azdo/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A client for Entra ID and Azure DevOps with the environment's proxy settings (the
+/// non-interactive identities' endpoints use it; calls made on git's behalf use
+/// [`crate::net::client_for`], which follows git's settings).
+pub(crate) fn client() -> reqwest::Client {
     builder().build().unwrap_or_else(|e| {
         // A malformed HTTPS_PROXY is the likely cause; go direct rather than fail, and never
         // without the deadlines. (If even that fails, the TLS stack cannot start at all, and
@@ -184,7 +189,7 @@ mod tests {
             let redirect =
                 format!("HTTP/1.1 {status} Moved\r\nlocation: {elsewhere}/steal\r\ncontent-length: 0\r\n\r\n");
             let (entra, _) = answering(redirect.into_bytes()).await;
-            let response = Http::new().send(token_request(&entra)).await.unwrap();
+            let response = Http::new("http://127.0.0.1").send(token_request(&entra)).await.unwrap();
             assert_eq!(response.status().as_u16(), status);
         }
         assert_eq!(reached.load(Ordering::SeqCst), 0, "nothing reached the other host");
@@ -200,7 +205,7 @@ mod tests {
         ] {
             let response = format!("HTTP/1.1 503 Busy\r\nretry-after: {value}\r\ncontent-length: 0\r\n\r\n");
             let (url, _) = answering(response.into_bytes()).await;
-            let http = Http::new();
+            let http = Http::new("http://127.0.0.1");
             let answer = http.send(token_request(&url)).await.unwrap();
             assert_eq!(answer.status().as_u16(), 503);
             assert_eq!(http.take_last_error().unwrap().retry_after, expected, "{value}");
@@ -220,7 +225,7 @@ mod tests {
         chunked.extend_from_slice(b"0\r\n\r\n");
         for response in [stated, chunked] {
             let (url, _) = answering(response).await;
-            let result = Http::new().send(token_request(&url)).await;
+            let result = Http::new("http://127.0.0.1").send(token_request(&url)).await;
             assert!(matches!(result, Err(HttpError::TooLarge)), "{result:?}");
         }
     }

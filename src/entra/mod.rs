@@ -7,6 +7,7 @@
 
 mod browser;
 pub mod checks;
+pub mod claims;
 mod device;
 mod http;
 
@@ -20,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use browser::{BrowserSignIn, open_browser};
 pub use device::DeviceCode;
-pub(crate) use http::{HttpError, client as http_client, describe as describe_http_error, read_body};
+pub(crate) use http::{
+    HttpError, builder as http_builder, client as http_client, describe as describe_http_error, read_body,
+};
 
 use crate::azdo::RESOURCE_ID;
 use crate::config::EntraSettings;
@@ -134,11 +137,14 @@ pub struct Tokens {
     pub identity: Option<Identity>,
 }
 
-/// Who signed in, from the `id_token`'s claims.
+/// Who signed in, from the `id_token`'s claims and MSAL's `client_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// `{oid}.{tid}`, as MSAL names accounts: stable across renames.
+    /// `{uid}.{utid}` (the object and tenant at home), as MSAL names accounts: stable across
+    /// renames, and the same whichever tenant the user signed in at (a guest's `id_token`
+    /// names the inviting tenant and another object id).
     pub account_id: String,
+    /// The home tenant: [`crate::azdo::MSA_TENANT`] for a personal Microsoft account.
     pub tenant_id: String,
     /// `preferred_username`: usually the sign-in address.
     pub username: String,
@@ -171,6 +177,28 @@ impl Identity {
             name: claims.name.map(|n| printable(&n, 256)),
         })
     }
+
+    /// The `id_token`'s identity, at home: `client_info` (base64url JSON `{"uid","utid"}`, which
+    /// Entra returns when asked with `client_info=1`) names the home object and tenant, as
+    /// MSAL's home account id does. Without it, the `id_token`'s own.
+    pub fn from_response(id_token: &str, client_info: Option<&str>) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct ClientInfo {
+            uid: String,
+            utid: String,
+        }
+        let mut identity = Self::from_id_token(id_token)?;
+        let home = client_info.and_then(|info| {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(info.trim_end_matches('=')).ok()?;
+            let info: ClientInfo = serde_json::from_slice(&bytes).ok()?;
+            Some((crate::azdo::tenant_name(&info.utid)?, info.uid))
+        });
+        if let Some((tenant, uid)) = home {
+            identity.account_id = format!("{}.{tenant}", printable(&uid, 64));
+            identity.tenant_id = tenant;
+        }
+        Some(identity)
+    }
 }
 
 /// Entra's token answer (shared/AZURE.md), read as Entra may send it: `expires_in` as a number
@@ -190,6 +218,8 @@ pub(crate) struct TokenResponse {
     refresh_token: Option<oauth2::RefreshToken>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_info: Option<String>,
     #[serde(skip, default = "bearer")]
     bearer: BasicTokenType,
 }
@@ -259,7 +289,8 @@ pub struct Entra {
 
 impl Entra {
     pub fn new(settings: EntraSettings) -> Self {
-        Self { settings, http: http::Http::new() }
+        let http = http::Http::new(settings.authority_host.as_str());
+        Self { settings, http }
     }
 
     pub fn settings(&self) -> &EntraSettings {
@@ -282,13 +313,21 @@ impl Entra {
             .set_token_uri(oauth2::TokenUrl::from_url(self.endpoint(tenant, "token")?)))
     }
 
-    /// One refresh-token request (the caller retries transient failures).
-    pub async fn refresh(&self, tenant: &str, refresh_token: &Secret) -> Result<Tokens, EntraError> {
+    /// One refresh-token request at `tenant` (the caller retries transient failures), with the
+    /// claims of a challenge when there is one (see [`claims`]).
+    pub async fn refresh(
+        &self,
+        tenant: &str,
+        refresh_token: &Secret,
+        challenge: Option<&str>,
+    ) -> Result<Tokens, EntraError> {
         let client = self.oauth_client(tenant)?;
         let refresh_token = oauth2::RefreshToken::new(refresh_token.expose().to_owned());
         let result = client
             .exchange_refresh_token(&refresh_token)
             .add_scopes(scopes().into_iter().map(oauth2::Scope::new))
+            .add_extra_param("claims", claims::request_claims(challenge))
+            .add_extra_param("client_info", "1")
             .request_async(&self.http)
             .await;
         self.tokens(result)
@@ -330,7 +369,7 @@ impl Entra {
 /// an absurd lifetime, makes the whole answer one that could not be understood, and nothing of
 /// it is kept.
 fn checked(response: TokenResponse) -> Result<Tokens, String> {
-    let TokenResponse { access_token, expires_in, expires_on, refresh_token, id_token, .. } = response;
+    let TokenResponse { access_token, expires_in, expires_on, refresh_token, id_token, client_info, .. } = response;
     checks::check_token("access_token", access_token.secret())?;
     if let Some(refresh_token) = &refresh_token {
         checks::check_token("refresh_token", refresh_token.secret())?;
@@ -345,7 +384,7 @@ fn checked(response: TokenResponse) -> Result<Tokens, String> {
         access_token: Secret::new(access_token.into_secret()),
         expires_in,
         refresh_token: refresh_token.map(|t| Secret::new(t.into_secret())),
-        identity: id_token.as_deref().and_then(Identity::from_id_token),
+        identity: id_token.as_deref().and_then(|id| Identity::from_response(id, client_info.as_deref())),
     })
 }
 

@@ -110,6 +110,30 @@ impl Credential {
         self.protocol.as_deref().is_some_and(|p| !p.is_empty()) && self.host.as_deref().is_some_and(|h| !h.is_empty())
     }
 
+    /// The secrets the credential presents: its password, its `credential`, and, for
+    /// `authtype=Basic`, the password inside that credential (`base64(user:password)`, as a
+    /// helper answers git 2.46 and later with it, and git hands it back to `store` and `erase`).
+    pub fn secrets(&self) -> Vec<Secret> {
+        let mut secrets: Vec<Secret> = [&self.password, &self.credential].into_iter().flatten().cloned().collect();
+        if let Some(password) = self.basic_password() {
+            secrets.push(password);
+        }
+        secrets
+    }
+
+    /// The password inside an `authtype=Basic` credential.
+    pub fn basic_password(&self) -> Option<Secret> {
+        use base64::Engine as _;
+        if !self.authtype.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("basic")) {
+            return None;
+        }
+        let decoded = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.decode(self.credential.as_ref()?.expose()).ok()?,
+        );
+        let text = std::str::from_utf8(&decoded).ok()?;
+        Some(Secret::new(text.split_once(':')?.1))
+    }
+
     /// Reads one credential description, stopping at the first blank line or at EOF.
     pub fn read(mut input: impl BufRead) -> Result<Self, ProtocolError> {
         let mut credential = Self::default();

@@ -63,10 +63,17 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
         Response::MachineRefused { source, remedy } => {
             eprintln!("git-credential-azdo: Azure DevOps refused the token of {source}; {remedy}");
         }
-        Response::PatRefused { scope, outcome } => {
+        Response::PatRefused { scope, outcome, windows_auth } => {
             // git says the authentication failed; this says why, and what to do.
-            eprintln!("git-credential-azdo: {}", describe_refused_pat(&scope, outcome));
+            eprintln!("git-credential-azdo: {}", describe_refused_pat(&scope, outcome, windows_auth));
         }
+        Response::AccountRefused { organization, username, again } => {
+            eprintln!("git-credential-azdo: {}", describe_refused_account(&organization, &username, again));
+        }
+        Response::ClaimsChallenge { organization, username } => eprintln!(
+            "git-credential-azdo: Azure DevOps asks for a new token of {username} for {organization} (continuous \
+             access evaluation: the session was revoked or its conditions changed); run the command again"
+        ),
         Response::Error { message, .. } => anyhow::bail!(message),
         _ => {}
     }
@@ -75,18 +82,44 @@ pub fn run(action: Action, config: &Config, input: impl BufRead, output: impl Wr
 
 /// The environment's own token that `credential` carries, if it carries one.
 fn environment_token<'a>(machine: &'a MachineSources, credential: &Credential) -> Option<&'a MachineIdentity> {
-    let given = [credential.password.as_ref(), credential.credential.as_ref()];
+    let given = credential.secrets();
     machine.identities.iter().find(|identity| match identity {
-        MachineIdentity::PipelineToken { token, .. } | MachineIdentity::EnvPat { token } => {
-            given.iter().flatten().any(|g| *g == token)
-        }
+        MachineIdentity::PipelineToken { token, .. } | MachineIdentity::EnvPat { token } => given.contains(token),
         _ => false,
     })
 }
 
-/// One line on a PAT Azure DevOps refused: what became of it, and what to do.
-pub fn describe_refused_pat(scope: &Scope, outcome: PatOutcome) -> String {
+/// One line on an account's token that Azure DevOps refused for an organization.
+pub fn describe_refused_account(organization: &str, username: &str, again: bool) -> String {
+    if again {
+        problem(&Miss::Refused { organization: organization.to_owned(), username: username.to_owned() })
+            + "; "
+            + &refused_remedy(organization)
+    } else {
+        format!("Azure DevOps refused the token of {username} for {organization}; the next attempt fetches a new one")
+    }
+}
+
+fn refused_remedy(organization: &str) -> String {
+    format!(
+        "bind the account {organization} uses: git-credential-azdo bind --org {organization} --account NAME, or sign \
+         in with it: git-credential-azdo login --org {organization}"
+    )
+}
+
+/// One line on a PAT Azure DevOps refused: what became of it, and what to do. `windows_auth`:
+/// git sent it as a password to a server that offers Windows authentication, so curl most
+/// likely used NTLM.
+pub fn describe_refused_pat(scope: &Scope, outcome: PatOutcome, windows_auth: bool) -> String {
     let command = scope.pat_login_command();
+    if windows_auth {
+        return format!(
+            "the server of {scope} offers Windows authentication (NTLM, Negotiate) before Basic, so git sent the \
+             PAT, which Azure DevOps accepts, as a Windows password, and the server refused it; use git 2.46 or \
+             later (this helper then hands git the PAT as Basic), or have the server's administrator turn off \
+             Windows authentication for the collection's IIS site"
+        );
+    }
     match outcome {
         PatOutcome::Removed => format!(
             "Azure DevOps refused the PAT for {scope} (expired, revoked, or for another organization) and it was \
@@ -135,9 +168,35 @@ pub fn describe(miss: &Miss) -> String {
     let remedy = match miss {
         Miss::NeedsHttpPath { origin } => format!("run: git config --global credential.{origin}.useHttpPath true"),
         Miss::NoPat { scope } => format!("add one with: {}", scope.pat_login_command()),
+        Miss::InsecureRemote { origin } => {
+            let https = origin.replacen("http://", "https://", 1);
+            format!("change the remote to {https} (git remote set-url origin {https}/...)")
+        }
+        Miss::PipelineElsewhere { organization, .. } => format!(
+            "give the job access another way: a PAT for {organization} in AZURE_DEVOPS_EXT_PAT (a secret variable), \
+             or a service connection's identity (AZURE_CLIENT_ID and AZURE_TENANT_ID)"
+        ),
         Miss::NoAccount { organization, .. } | Miss::NeedsSignIn { organization, .. } => {
             format!("run: git-credential-azdo login --org {organization}")
         }
+        Miss::OtherTenant { organization, accounts, .. } => {
+            let guest = match accounts.as_slice() {
+                [only] => format!(
+                    "if {only} is a guest there: git-credential-azdo bind --org {organization} --account {only}"
+                ),
+                _ => format!(
+                    "bind one that is a guest there: git-credential-azdo bind --org {organization} --account NAME"
+                ),
+            };
+            format!(
+                "sign in with the account {organization} uses: git-credential-azdo login --org {organization}, or {guest}"
+            )
+        }
+        Miss::TenantRefused { organization, .. } => format!(
+            "sign in with the account {organization} uses: git-credential-azdo login --org {organization}, or bind \
+             another: git-credential-azdo bind --org {organization} --account NAME"
+        ),
+        Miss::Refused { organization, .. } => refused_remedy(organization),
         Miss::Unavailable { .. } => "try again in a moment".to_owned(),
         Miss::Identity { remedy, .. } => remedy.clone(),
         // Names the variable to set: the problem is its own remedy.
@@ -153,6 +212,12 @@ fn problem(miss: &Miss) -> String {
             format!("cannot tell the Azure DevOps organization or collection on {origin} without the remote's path")
         }
         Miss::NoPat { scope } => format!("no PAT is kept for {scope}"),
+        Miss::InsecureRemote { origin } => {
+            format!("{origin} is plain http: Azure DevOps Services takes no token unencrypted, and none is sent")
+        }
+        Miss::PipelineElsewhere { own, organization } => {
+            format!("the Azure Pipelines job token is for {own} and is never sent to {organization}")
+        }
         Miss::NoAccount { organization, .. } => {
             format!("no account is signed in for the Azure DevOps organization {organization}")
         }
@@ -164,6 +229,18 @@ fn problem(miss: &Miss) -> String {
         }
         Miss::Identity { source, reason, .. } => format!("could not get a token from {source}: {reason}"),
         Miss::MachineSetup { problem } => problem.clone(),
+        Miss::OtherTenant { organization, tenant, accounts } => format!(
+            "no signed-in account is of the tenant of the Azure DevOps organization {organization} ({tenant}; signed \
+             in: {})",
+            accounts.join(", ")
+        ),
+        Miss::TenantRefused { organization, username, tenant, reason } => {
+            format!("{username} gets no token for {organization} from its tenant {tenant} ({reason})")
+        }
+        Miss::Refused { organization, username } => format!(
+            "Azure DevOps refused {username} for {organization} twice in a row, so it is not used there for {} minutes",
+            crate::resolve::REFUSAL_BACKOFF.as_secs() / 60
+        ),
     }
 }
 
@@ -172,12 +249,19 @@ fn problem(miss: &Miss) -> String {
 fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow::Result<Option<Credential>> {
     // The tenant is the account's, or the organization's when git's 401 or an earlier answer
     // named it; else the sign-in discovers it.
-    let (organization, tenant, login_hint) = match miss {
-        Miss::NoAccount { organization, tenant } => (organization.clone(), tenant.clone(), None),
-        Miss::NeedsSignIn { organization, username, tenant, .. } => {
-            (organization.clone(), Some(tenant.clone()), Some(username.clone()))
+    let (organization, tenant, login_hint, claims) = match miss {
+        Miss::NoAccount { organization, tenant } => (organization.clone(), tenant.clone(), None, None),
+        Miss::NeedsSignIn { organization, username, tenant, claims, .. } => {
+            (organization.clone(), Some(tenant.clone()), Some(username.clone()), claims.clone())
         }
+        // Another account is needed: the user picks it on the sign-in page.
+        Miss::OtherTenant { organization, tenant, .. } | Miss::TenantRefused { organization, tenant, .. } => {
+            (organization.clone(), Some(tenant.clone()), None, None)
+        }
+        Miss::Refused { organization, .. } => (organization.clone(), None, None, None),
         Miss::NeedsHttpPath { .. }
+        | Miss::InsecureRemote { .. }
+        | Miss::PipelineElsewhere { .. }
         | Miss::NoPat { .. }
         | Miss::Unavailable { .. }
         | Miss::Identity { .. }
@@ -194,6 +278,7 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
         tenant,
         organizations: vec![organization],
         login_hint,
+        claims,
         live_progress: true,
     };
     let signed_in = signin::sign_in(&config, &request, &mut terminal)?;

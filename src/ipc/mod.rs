@@ -22,7 +22,7 @@ use crate::secret::Secret;
 use crate::store::{Backend, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// What the helper keeps of its deadline to take the daemon's answer and print it for git;
 /// the daemon is given the rest ([`Request::Get`]'s `budget_ms`, set by [`Request::within`]).
@@ -139,7 +139,14 @@ pub enum Response {
     /// was and what to check.
     MachineRefused { source: String, remedy: String },
     /// git's `erase` of a PAT that Azure DevOps refused, and what became of it.
-    PatRefused { scope: Scope, outcome: PatOutcome },
+    PatRefused { scope: Scope, outcome: PatOutcome, windows_auth: bool },
+    /// git's `erase` of an account's token that Azure DevOps refused for `organization` (no
+    /// claims challenge): `again` when a token fetched after an earlier refusal was refused
+    /// too, so that the account is not used for the organization for a while.
+    AccountRefused { organization: String, username: String, again: bool },
+    /// git's `erase` of a token refused with a claims challenge (continuous access evaluation):
+    /// the next `get` for the organization asks Entra for a token with those claims.
+    ClaimsChallenge { organization: String, username: String },
     /// The answer to [`Request::Logout`]: what was removed (nothing, when the target named
     /// nothing we keep).
     LoggedOut { accounts: Vec<String>, pats: Vec<Scope>, credentials: usize },
@@ -159,6 +166,11 @@ pub enum Miss {
     /// The remote's path names the organization or collection, and git was not told to send
     /// it: `credential.{origin}.useHttpPath` is not set.
     NeedsHttpPath { origin: String },
+    /// Azure DevOps Services over plain http (`origin`): no token is sent there.
+    InsecureRemote { origin: String },
+    /// Azure Pipelines' job token answers only for its own organization or collection (`own`),
+    /// not for this one.
+    PipelineElsewhere { own: Scope, organization: String },
     /// The user chose a PAT for the organization or collection, and none is kept (any more).
     NoPat { scope: Scope },
     /// A non-interactive identity could not give a token.
@@ -169,8 +181,26 @@ pub enum Miss {
     Unavailable { organization: String, username: String, reason: String },
     /// No account answers for the organization.
     NoAccount { organization: String, tenant: Option<String> },
-    /// The account that answers for the organization must sign in again.
-    NeedsSignIn { organization: String, username: String, reason: String, tenant: String },
+    /// The account that answers for the organization must sign in again; `claims` are those of
+    /// the challenge the sign-in must satisfy, if any.
+    NeedsSignIn {
+        organization: String,
+        username: String,
+        reason: String,
+        tenant: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claims: Option<String>,
+    },
+    /// The organization's tenant is known, and no signed-in account is of it (`accounts` are,
+    /// of other tenants): a token is not sent to an organization of another tenant unless the
+    /// user bound the account to it.
+    OtherTenant { organization: String, tenant: String, accounts: Vec<String> },
+    /// The account chosen for the organization is of another tenant, and the organization's
+    /// tenant gives it no token (it is not, or no longer, a guest there).
+    TenantRefused { organization: String, username: String, tenant: String, reason: String },
+    /// Azure DevOps refused the account's tokens for the organization twice in a row: it is not
+    /// used there for a while.
+    Refused { organization: String, username: String },
 }
 
 /// What answers an organization for [`Request::Token`]: a token, or why there is none.

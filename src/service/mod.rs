@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::{Account, AccountStore, Pat};
-use crate::azdo::{CheckError, PAT_USERNAME, Scope, Services};
-use crate::choice::{Auth, Choices, LiveChoices};
+use crate::azdo::{self, CheckError, PAT_USERNAME, Scope, Services};
+use crate::choice::{Choices, LiveChoices};
 use crate::config::Config;
 use crate::git::{Capabilities, Credential};
 use crate::identity::{MachineIdentity, MachineSources};
 use crate::ipc::{AccountStatus, ErrorKind, LogoutTarget, Miss, PatOutcome, Request, Response, StatusReport};
-use crate::resolve::{Resolver, Route};
+use crate::resolve::{Plan, Resolver, Route, Step};
 use crate::secret::Secret;
 use crate::store::{CredentialStore, StoreError, Vault};
 use crate::tokens::{Online, TokenCache, TokenError, TokenSource};
@@ -137,8 +137,9 @@ impl Service {
         let message = format!("could not answer within {budget:.1?}; try again in a moment");
         Ok(Answer { response: Response::Error { kind: ErrorKind::TimedOut, message }, source: None })
     }
+
     /// A `get` with `choices` for the user's, whose network waits end by `deadline`: the
-    /// response, and what gave it.
+    /// resolver's [`Plan`], carried out.
     async fn get_with(
         &self,
         request: Credential,
@@ -146,101 +147,91 @@ impl Service {
         choices: &Choices,
         deadline: tokio::time::Instant,
     ) -> Result<Answer, StoreError> {
-        let route = self.resolver.route(&request)?;
-        // Non-interactive identities configured where git runs answer first, where they may.
-        if let Some(answer) = self.machine_get(&request, &machine, &route, choices, deadline).await {
-            return Ok(answer);
+        let plan = self.resolver.plan(&request, &machine, choices).await?;
+        self.carry_out(plan, &request, deadline).await
+    }
+
+    /// Tries the plan's steps in order; the first credential answers. A PAT that answers after
+    /// an account could not says why the account could not.
+    async fn carry_out(
+        &self,
+        plan: Plan,
+        request: &Credential,
+        deadline: tokio::time::Instant,
+    ) -> Result<Answer, StoreError> {
+        let Plan { steps, otherwise, setup_problem } = plan;
+        let (mut first_miss, mut last_miss) = (None, None);
+        for step in steps {
+            match self.attempt(step, request, deadline).await? {
+                Ok(mut answer) => {
+                    if let Some(Source::Pat { instead_of, .. }) = &mut answer.source {
+                        *instead_of = first_miss;
+                    }
+                    return Ok(answer);
+                }
+                Err(miss) => {
+                    if first_miss.is_none() {
+                        first_miss.clone_from(&miss);
+                    }
+                    last_miss = miss;
+                }
+            }
         }
-        let azure_devops = matches!(route, Route::Organization { .. } | Route::Collection { .. });
-        let answer = self.route_get(request, route, choices, deadline).await?;
         // A half-configured identity explains a miss better than the usual words.
-        Ok(match (answer.source, machine.problem) {
-            (None, Some(problem)) if azure_devops => missed(Miss::MachineSetup { problem }),
-            (source, _) => Answer { source, ..answer },
+        let miss = match setup_problem {
+            Some(problem) => Some(Miss::MachineSetup { problem }),
+            None => last_miss.or(otherwise),
+        };
+        Ok(Answer { response: Response::Credential { credential: None, miss }, source: None })
+    }
+
+    /// One step of a plan: its answer, or why it gave none.
+    async fn attempt(
+        &self,
+        step: Step,
+        request: &Credential,
+        deadline: tokio::time::Instant,
+    ) -> Result<Result<Answer, Option<Miss>>, StoreError> {
+        Ok(match step {
+            Step::Machine(identity) => self.machine_answer(&identity, request, deadline).await,
+            Step::Account { account, organization, tenant, claims } => {
+                self.token_answer(&account, request, organization, &tenant, claims, deadline).await?
+            }
+            Step::Missed(miss) => Err(Some(miss)),
+            Step::Pat(pat) => self.pat_answer(&pat, request).await?,
+            Step::Stored => match self.stored_get(request.clone()).await? {
+                Some(stored) => Ok(found(stored, Source::Stored)),
+                None => Err(None),
+            },
         })
     }
 
-    async fn route_get(
-        &self,
-        request: Credential,
-        route: Route,
-        choices: &Choices,
-        deadline: tokio::time::Instant,
-    ) -> Result<Answer, StoreError> {
-        Ok(match route {
-            Route::Stored => match self.stored_get(request).await? {
-                Some(stored) => found(stored, Source::Stored),
-                None => Answer { response: Response::Credential { credential: None, miss: None }, source: None },
-            },
-            Route::NeedsHttpPath { origin } => match self.stored_get(request).await? {
-                Some(stored) => found(stored, Source::Stored),
-                None => missed(Miss::NeedsHttpPath { origin }),
-            },
-            Route::Collection { pat } => self.pat_answer(&pat, &request).await?,
-            Route::Organization { organization, user_hint } => {
-                self.organization_get(request, organization, user_hint, choices, deadline).await?
-            }
-        })
-    }
-
-    /// An organization's credential, in the order the user chose (see [`Auth`]).
-    async fn organization_get(
-        &self,
-        request: Credential,
-        organization: String,
-        user_hint: Option<String>,
-        choices: &Choices,
-        deadline: tokio::time::Instant,
-    ) -> Result<Answer, StoreError> {
-        let scope = Scope::Organization(organization.clone());
-        let choice = choices.auth.for_urls(&self.urls(&request, &organization));
-        let all = self.accounts.load()?;
-        let pat = all.pat(&scope).cloned();
-        match choice {
-            Auth::Pat => {
-                return match pat {
-                    Some(pat) => self.pat_answer(&pat, &request).await,
-                    None => Ok(missed(Miss::NoPat { scope })),
-                };
-            }
-            Auth::Auto => {
-                if let Some(account) = all.chosen(&organization, user_hint.as_deref()) {
-                    return self.token_or_pat(account, pat.as_ref(), &request, organization, deadline).await;
-                }
-                if let Some(pat) = pat {
-                    return self.pat_answer(&pat, &request).await;
-                }
-            }
-            Auth::OAuth => {}
-        }
-        let account = self.resolver.account_for(&organization, user_hint.as_deref(), &request.wwwauth).await?;
-        if let Some(account) = account {
-            return self.token_or_pat(&account, None, &request, organization, deadline).await;
-        }
-        if let Some(stored) = self.stored_get(request.clone()).await? {
-            return Ok(found(stored, Source::Stored));
-        }
-        let tenant = self.resolver.tenant_for(&organization, &request.wwwauth, false).await;
-        Ok(missed(Miss::NoAccount { organization, tenant }))
-    }
-
-    /// The account's token; when it cannot be had, `fallback` (the organization's PAT) if any.
-    async fn token_or_pat(
+    /// The account's token of `tenant` (satisfying a challenge's `claims`), or why it cannot
+    /// be had.
+    async fn token_answer(
         &self,
         account: &Account,
-        fallback: Option<&Pat>,
         request: &Credential,
         organization: String,
+        tenant: &str,
+        claims: Option<String>,
         deadline: tokio::time::Instant,
-    ) -> Result<Answer, StoreError> {
-        let miss = match self.tokens.get(account, deadline).await {
+    ) -> Result<Result<Answer, Option<Miss>>, StoreError> {
+        let miss = match self.tokens.get(account, tenant, claims.as_deref(), deadline).await {
             Ok(token) => {
+                if claims.is_some() {
+                    self.resolver.challenge_met(&organization);
+                }
                 let answer =
                     token_answer(&token.secret, Some(token.expires_utc()), &account.username, request.capabilities);
-                return Ok(found(answer, Source::Account(account.clone())));
+                return Ok(Ok(found(answer, Source::Account(account.clone()))));
             }
             Err(TokenError::NeedsSignIn { username, reason }) => {
-                Miss::NeedsSignIn { organization, username, reason, tenant: account.tenant_id.clone() }
+                // Signed in again where the token is asked for: the organization's tenant.
+                Miss::NeedsSignIn { organization, username, reason, tenant: tenant.to_owned(), claims }
+            }
+            Err(TokenError::TenantRefused { username, tenant, reason }) => {
+                Miss::TenantRefused { organization, username, tenant, reason }
             }
             Err(TokenError::Refresh { username, source }) => {
                 Miss::Unavailable { organization, username, reason: source.to_string() }
@@ -249,48 +240,30 @@ impl Service {
             Err(e @ TokenError::Identity(_)) => {
                 Miss::Unavailable { organization, username: account.username.clone(), reason: e.to_string() }
             }
-            // Shared with the other requests that waited on the same refresh.
+            // Shared with the other requests that waited on the same refresh: answered as it is.
             Err(TokenError::Store(e)) => {
                 tracing::warn!(error = %e, "request failed");
                 let response = Response::Error { kind: ErrorKind::Store, message: error_chain(&*e) };
-                return Ok(Answer { response, source: None });
+                return Ok(Ok(Answer { response, source: None }));
             }
         };
-        match fallback {
-            Some(pat) => {
-                tracing::info!(account = %account.username, scope = %pat.scope, "no token; answering with the PAT");
-                let mut answer = self.pat_answer(pat, request).await?;
-                if let Some(Source::Pat { instead_of, .. }) = &mut answer.source {
-                    *instead_of = Some(miss);
-                }
-                Ok(answer)
-            }
-            None => Ok(missed(miss)),
-        }
+        Ok(Err(Some(miss)))
     }
 
-    /// The PAT as git's password, with any non-empty username (the request's, if it has one).
-    /// Its expiry is not passed on: the user may have extended the PAT since telling us.
-    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Answer, StoreError> {
+    /// The PAT, over Basic with any non-empty username (the request's, if it has one). Its
+    /// expiry is not passed on: the user may have extended the PAT since telling us.
+    async fn pat_answer(&self, pat: &Pat, request: &Credential) -> Result<Result<Answer, Option<Miss>>, StoreError> {
         let Some(secret) = self.pat_secret(pat).await? else {
             tracing::warn!(scope = %pat.scope, "the PAT is missing from the secret store");
-            return Ok(missed(Miss::NoPat { scope: pat.scope.clone() }));
+            return Ok(Err(Some(Miss::NoPat { scope: pat.scope.clone() })));
         };
-        let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
         let source = Source::Pat { scope: pat.scope.clone(), instead_of: None };
-        Ok(found(Credential { username: Some(username), password: Some(secret), ..Credential::default() }, source))
+        Ok(Ok(found(pat_credential(&secret, request), source)))
     }
 
     async fn pat_secret(&self, pat: &Pat) -> Result<Option<Secret>, StoreError> {
         let (accounts, pat) = (self.accounts.clone(), pat.clone());
         crate::store::blocking(move || accounts.pat_secret(&pat)).await
-    }
-
-    /// The remote's URL as git gave it, and its organization's canonical one: what
-    /// `azdo.<url>.auth` keys are matched against.
-    fn urls(&self, request: &Credential, organization: &str) -> Vec<url::Url> {
-        let canonical = url::Url::parse(&self.resolver.services().organization_url(organization)).ok();
-        request_url(request).into_iter().chain(canonical).collect()
     }
 
     /// The PAT that `request` would have been answered with, if its password is that PAT.
@@ -304,10 +277,13 @@ impl Service {
                 };
                 pat
             }
-            Route::NeedsHttpPath { .. } | Route::Stored => return Ok(None),
+            Route::NeedsHttpPath { .. } | Route::Stored | Route::Insecure { .. } => return Ok(None),
         };
-        let Some(password) = request.password.as_ref() else { return Ok(None) };
-        Ok(self.pat_secret(&pat).await?.filter(|secret| secret == password).map(|secret| (pat, secret)))
+        let given = request.secrets();
+        if given.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.pat_secret(&pat).await?.filter(|secret| given.contains(secret)).map(|secret| (pat, secret)))
     }
 
     fn is_our_token(&self, request: &Credential) -> bool {
@@ -339,8 +315,7 @@ impl Service {
     /// token is kept, and the next `get` refreshes); a PAT is removed unless Azure DevOps still
     /// accepts it; anything else is erased from storage.
     async fn erase(&self, request: Credential) -> Result<Response, StoreError> {
-        let given: Vec<&Secret> =
-            [request.password.as_ref(), request.credential.as_ref()].into_iter().flatten().collect();
+        let given = request.secrets();
         // A non-interactive identity's token refused: most often it is not a user of the
         // organization, which only an administrator can change. Say so.
         if let Some(identity) = given.iter().find_map(|token| self.tokens.machine_of(token)) {
@@ -349,26 +324,78 @@ impl Service {
             }
             return Ok(Response::MachineRefused { source: identity.to_string(), remedy: identity.remedy() });
         }
+        let route = self.resolver.route(&request)?;
+        let refused_by = match &route {
+            Route::Organization { organization, .. } => Some(organization.clone()),
+            _ => None,
+        };
+        if let Some(organization) = &refused_by {
+            // What the 401 says: the organization's tenant, or a claims challenge.
+            self.resolver.tenant_for(organization, &request.wwwauth, false).await;
+            if let Some(claims) = crate::entra::claims::challenge_from_wwwauth(&request.wwwauth) {
+                self.resolver.note_challenge(organization, claims);
+            }
+        }
+        let account = given.iter().find_map(|token| self.tokens.account_of(token));
         // Both are looked at: `|=` does not stop at the first.
         let mut ours = false;
         for token in &given {
             ours |= self.tokens.forget(token);
         }
         if ours {
-            return Ok(Response::Done);
+            return self.account_refused(&request, account, refused_by);
         }
-        let route = self.resolver.route(&request)?;
         if let Some((pat, secret)) = self.pat_in(&request, &route).await? {
-            return self.refused(pat, secret).await;
+            return self.refused(pat, secret, &request).await;
+        }
+        if matches!(route, Route::Organization { .. }) && self.is_account_answer(&request)? {
+            return self.account_refused(&request, None, refused_by);
         }
         self.blocking(move |credentials| credentials.erase(&request)).await.map(|()| Response::Done)
+    }
+
+    /// Azure DevOps refused an account's token for an organization (the token is dropped
+    /// already): a claims challenge is met by the next `get`; otherwise a refusal git saw (the
+    /// 401's challenges came with it) is counted, and a second one in a row keeps the account
+    /// from the organization for a while.
+    fn account_refused(
+        &self,
+        request: &Credential,
+        token: Option<(String, String, tokio::time::Instant)>,
+        organization: Option<String>,
+    ) -> Result<Response, StoreError> {
+        let Some(organization) = organization else { return Ok(Response::Done) };
+        let all = self.accounts.load()?;
+        // The token's account, else the one its username names (a token this daemon did not
+        // hand out: it restarted, or the helper answered by itself).
+        let account = match &token {
+            Some((id, _, _)) => all.by_id(id),
+            None => request.username.as_deref().and_then(|u| all.find(u)),
+        };
+        let Some(account) = account else { return Ok(Response::Done) };
+        let username = account.username.clone();
+        if crate::entra::claims::challenge_from_wwwauth(&request.wwwauth).is_some() {
+            return Ok(Response::ClaimsChallenge { organization, username });
+        }
+        // Without the 401's challenges (a `git credential reject`, a git before 2.41) nothing
+        // says Azure DevOps refused it: the token is dropped, and that is all.
+        if request.wwwauth.is_empty() {
+            return Ok(Response::Done);
+        }
+        // A token of unknown age counts as fetched now.
+        let requested = token.map_or_else(tokio::time::Instant::now, |(_, _, at)| at);
+        let again = self.resolver.note_refusal(account, &organization, requested.into_std());
+        Ok(Response::AccountRefused { organization, username, again })
     }
 
     /// Azure DevOps refused a PAT for a repository: it is asked, without side effects, whether
     /// it takes the PAT at all. When it says no (401, or the sign-in page), the PAT is removed;
     /// when it says yes (the repository needs a scope or access the PAT lacks), or gives no
     /// answer about the PAT, the PAT is kept.
-    async fn refused(&self, pat: Pat, secret: Secret) -> Result<Response, StoreError> {
+    ///
+    /// When git sent it as a password (not as a Basic credential of ours) and the server offers
+    /// Windows authentication, git's curl most likely sent it with NTLM, which is said instead.
+    async fn refused(&self, pat: Pat, secret: Secret, request: &Credential) -> Result<Response, StoreError> {
         let outcome = match self.resolver.check_pat(&pat.scope, &secret).await {
             Ok(_) => PatOutcome::KeptValid,
             Err(e @ (CheckError::Refused(401) | CheckError::SignInPage(_))) => {
@@ -383,7 +410,14 @@ impl Service {
                 PatOutcome::KeptUnconfirmed
             }
         };
-        Ok(Response::PatRefused { scope: pat.scope, outcome })
+        let as_password = request.basic_password().is_none();
+        let windows_auth = outcome == PatOutcome::KeptValid
+            && as_password
+            && match azdo::windows_auth_in(&request.wwwauth) {
+                Some(offered) => offered,
+                None => self.resolver.offers_windows_auth(&pat.scope).await,
+            };
+        Ok(Response::PatRefused { scope: pat.scope, outcome, windows_auth })
     }
 
     async fn stored_get(&self, request: Credential) -> Result<Option<Credential>, StoreError> {
@@ -539,21 +573,6 @@ pub(crate) fn found(credential: Credential, source: Source) -> Answer {
     Answer { response: Response::Credential { credential: Some(credential), miss: None }, source: Some(source) }
 }
 
-pub(crate) fn missed(miss: Miss) -> Answer {
-    Answer { response: Response::Credential { credential: None, miss: Some(miss) }, source: None }
-}
-
-/// `protocol://[user@]host/path` of a request, when it makes a URL.
-pub(crate) fn request_url(request: &Credential) -> Option<url::Url> {
-    let (protocol, host) = (request.protocol.as_deref()?, request.host.as_deref()?);
-    let mut url = url::Url::parse(&format!("{protocol}://{host}/")).ok()?;
-    url.set_path(request.path.as_deref().unwrap_or_default());
-    if let Some(username) = request.username.as_deref() {
-        url.set_username(username).ok()?;
-    }
-    Some(url)
-}
-
 /// Our answer with an account's token: a Bearer credential when git can take one, else the
 /// token as the account's password (Azure DevOps accepts it over Basic with any username).
 pub fn token_answer(token: &Secret, expires_utc: Option<u64>, username: &str, caps: Capabilities) -> Credential {
@@ -567,6 +586,29 @@ pub fn token_answer(token: &Secret, expires_utc: Option<u64>, username: &str, ca
         answer.username = Some(username.to_owned());
         answer.password = Some(token.clone());
     }
+    answer
+}
+
+/// A PAT for git, sent over Basic with the request's username (any non-empty one will do). When
+/// git can take it (2.46 and later announce `capability[]=authtype`), the `Authorization`
+/// value is given whole (`authtype=Basic`, `credential=base64(user:PAT)`), so that git sends
+/// Basic and nothing else: a server that also offers Windows authentication (Azure DevOps
+/// Server on IIS) would otherwise have curl pick NTLM, which refuses the PAT. Otherwise the PAT
+/// is the password.
+pub fn pat_credential(pat: &Secret, request: &Credential) -> Credential {
+    use base64::Engine as _;
+    let username = request.username.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| PAT_USERNAME.to_owned());
+    if !request.capabilities.authtype {
+        return Credential { username: Some(username), password: Some(pat.clone()), ..Credential::default() };
+    }
+    let pair = zeroize::Zeroizing::new(format!("{username}:{}", pat.expose()));
+    let mut answer = Credential {
+        authtype: Some("Basic".into()),
+        credential: Some(Secret::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()))),
+        ephemeral: true,
+        ..Credential::default()
+    };
+    answer.capabilities.authtype = true;
     answer
 }
 

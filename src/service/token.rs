@@ -28,7 +28,7 @@ impl Service {
         if entra_only {
             choices.auth = Rules::always(Auth::OAuth);
         }
-        let chosen = choices.auth.for_urls(&self.urls(&request, &organization)) == Auth::Pat;
+        let chosen = choices.auth.for_urls(&self.resolver.urls(&request, &organization)) == Auth::Pat;
         // As a git without capabilities asks: the token is the password.
         request.capabilities = Capabilities::default();
         let Answer { response, source } =

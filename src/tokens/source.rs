@@ -21,12 +21,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One request for a token, without retries or deadlines of its own: the cache retries
 /// transient failures and bounds every wait.
 pub trait TokenSource: Send + Sync + fmt::Debug {
-    /// One refresh-token request to the Entra of `settings`, for an account of `tenant`.
+    /// One refresh-token request to the Entra of `settings`, for a token of `tenant`, with the
+    /// claims of a challenge when there is one.
     fn refresh<'a>(
         &'a self,
         settings: &'a EntraSettings,
         tenant: &'a str,
         refresh_token: &'a Secret,
+        challenge: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Tokens, EntraError>>;
 
     /// One token request for a non-interactive identity, within `timeout`.
@@ -70,9 +72,10 @@ impl TokenSource for Online {
         settings: &'a EntraSettings,
         tenant: &'a str,
         refresh_token: &'a Secret,
+        challenge: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Tokens, EntraError>> {
         let entra = self.entra(settings);
-        Box::pin(async move { entra.refresh(tenant, refresh_token).await })
+        Box::pin(async move { entra.refresh(tenant, refresh_token, challenge).await })
     }
 
     fn fetch<'a>(

@@ -42,6 +42,8 @@ struct Fake {
     lifetime: Mutex<Duration>,
     /// When each request arrived.
     calls: Mutex<Vec<Instant>>,
+    /// The tenant and challenge of each refresh.
+    refreshes: Mutex<Vec<(String, Option<String>)>>,
     issued: AtomicUsize,
 }
 
@@ -51,6 +53,7 @@ impl Fake {
             mode: Mutex::new(Entra::Answers),
             lifetime: Mutex::new(lifetime),
             calls: Mutex::default(),
+            refreshes: Mutex::default(),
             issued: AtomicUsize::new(0),
         })
     }
@@ -97,9 +100,11 @@ impl TokenSource for Fake {
     fn refresh<'a>(
         &'a self,
         _settings: &'a EntraSettings,
-        _tenant: &'a str,
+        tenant: &'a str,
         _refresh_token: &'a Secret,
+        challenge: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Tokens, EntraError>> {
+        self.refreshes.lock().unwrap().push((tenant.to_owned(), challenge.map(str::to_owned)));
         let refused =
             EntraError::Refused(Box::new(EntraErrorBody { error: "invalid_grant".into(), ..Default::default() }));
         let answer = self.answer(|retry_after| EntraError::Unavailable { status: 503, retry_after }, refused);
@@ -160,8 +165,13 @@ impl World {
 
     async fn get_within(&self, budget: Duration) -> (Result<AccessToken, TokenError>, Duration) {
         let started = Instant::now();
-        let outcome = self.cache.get(&self.account, started + budget).await;
+        let outcome = self.cache.get(&self.account, &self.account.tenant_id, None, started + budget).await;
         (outcome, started.elapsed())
+    }
+
+    /// A `get` of a token of `tenant`, with a claims `challenge`.
+    async fn get_of(&self, tenant: &str, challenge: Option<&str>) -> Result<AccessToken, TokenError> {
+        self.cache.get(&self.account, tenant, challenge, Instant::now() + GET_BUDGET).await
     }
 
     /// Runs the refresh ahead of time, as the daemon does, until the returned guard drops.
@@ -422,7 +432,7 @@ async fn a_refused_refresh_token_needs_a_sign_in_and_entra_is_not_asked_again() 
     assert!(matches!(error(outcome), TokenError::NeedsSignIn { .. }));
     let account = w.accounts.load().unwrap().by_id(&w.account.id).cloned().unwrap();
     assert!(account.needs_sign_in.as_deref().is_some_and(|r| r.contains("invalid_grant")), "{account:?}");
-    let outcome = w.cache.get(&account, Instant::now() + GET_BUDGET).await;
+    let outcome = w.cache.get(&account, &account.tenant_id, None, Instant::now() + GET_BUDGET).await;
     assert!(matches!(error(outcome), TokenError::NeedsSignIn { .. }));
     assert_eq!(w.entra.calls().len(), 1);
 }
@@ -460,4 +470,39 @@ fn absurd_lifetimes_neither_overflow_nor_panic() {
     assert!(token.expires_utc() > crate::store::unix_now());
     assert!(!AccessToken::new(Secret::new("t"), now, Duration::ZERO).valid(now));
     assert!(token.due_at(AHEAD_MARGIN).is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_tenants_refusal_leaves_the_account_alone_and_that_tenant_is_not_asked_for_a_while() {
+    let w = World::new(HOUR);
+    w.entra.set(Entra::Refuses);
+    let refused = error(w.get_of("guest-tenant", None).await);
+    assert!(matches!(&refused, TokenError::TenantRefused { tenant, .. } if tenant == "guest-tenant"), "{refused}");
+    assert_eq!(w.accounts.load().unwrap().accounts[0].needs_sign_in, None, "the account is not marked");
+    assert!(matches!(error(w.get_of("guest-tenant", None).await), TokenError::TenantRefused { .. }));
+    assert_eq!(w.entra.calls().len(), 1, "not asked again meanwhile");
+
+    tokio::time::sleep(TENANT_BACKOFF).await;
+    w.entra.set(Entra::Answers);
+    secret(&w.get_of("guest-tenant", None).await);
+    assert_eq!(w.entra.calls().len(), 2, "asked again after the back-off");
+    let tenants: Vec<String> = w.entra.refreshes.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(tenants, ["guest-tenant"; 2], "asked at the tenant the token is for");
+
+    // Refused at the account's own tenant: it must sign in again, as before.
+    w.entra.set(Entra::Refuses);
+    assert!(matches!(error(w.get_of("t", None).await), TokenError::NeedsSignIn { .. }));
+    assert!(w.accounts.load().unwrap().accounts[0].needs_sign_in.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_challenge_drops_the_cached_token_and_its_refresh_carries_the_claims() {
+    let w = World::new(HOUR);
+    let first = secret(&w.get_of("t", None).await);
+    let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#;
+    let second = secret(&w.get_of("t", Some(claims)).await);
+    assert_ne!(first, second, "not the cached token");
+    assert_eq!(secret(&w.get_of("t", None).await), second, "the new one is cached");
+    let seen = w.entra.refreshes.lock().unwrap().clone();
+    assert_eq!(seen, [("t".to_owned(), None), ("t".to_owned(), Some(claims.to_owned()))]);
 }

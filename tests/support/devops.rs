@@ -2,10 +2,17 @@
 //!
 //! - Services ([`start`]): organizations on `/{org}/...` and on `{org}.visualstudio.com`,
 //!   anonymous requests answered with the 401 and headers of shared/AZURE.md, and Bearer or
-//!   Basic accepted only with a live token that the fake Entra issued to a user of the
-//!   organization's tenant, or with a PAT ([`FakePats`]) made for the organization.
+//!   Basic accepted only with a live token that the fake Entra issued in the organization's
+//!   tenant (to a member or a guest of it; for an organization backed by personal accounts, the
+//!   all-zero tenant, a token of the MSA transfer tenant), or with a PAT ([`FakePats`]) made for
+//!   the organization. A user can be refused by one organization of their tenant
+//!   ([`FakePats::deny`]), and tokens issued before a critical event are refused with a
+//!   continuous-access-evaluation claims challenge ([`FakePats::revoke_sessions`]).
 //! - Server ([`start_server`]): collections on `/{collection path}/...` (`/tfs/DefaultCollection`
-//!   or `/Main`), no Entra, Basic with a PAT made for the collection.
+//!   or `/Main`), no Entra, Basic with a PAT made for the collection. Like IIS with Windows
+//!   authentication it offers `Negotiate` and `NTLM` before `Basic`, and refuses an NTLM or
+//!   Negotiate attempt (a PAT is no Windows password) without a challenge to continue, so that a
+//!   client that picks NTLM fails as it does against a real server.
 //!
 //! A PAT can be valid, expired or revoked (401), or answered by the sign-in page (203, even
 //! when asked not to redirect); one without a Code scope is refused (401), and a read-only one
@@ -20,7 +27,9 @@ use axum::body::Body;
 use axum::http::{Method, Response, StatusCode, header};
 use base64::Engine as _;
 
-use super::entra::{FakeEntra, State};
+use std::time::Instant;
+
+use super::entra::{FakeEntra, State, TRANSFER_TENANT};
 use super::git_server::{Auth, Decision, Gate, GitServer};
 
 /// What a PAT does when presented.
@@ -54,11 +63,89 @@ impl FakePat {
     }
 }
 
-/// The PATs the fake Azure DevOps knows, shared by its Services and Server fronts.
+/// How a claims challenge's claims are encoded: Microsoft's documentation shows standard base64
+/// with padding; the Azure SDK for Go decodes URL-safe base64 without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClaimsEncoding {
+    #[default]
+    Standard,
+    UrlSafeUnpadded,
+}
+
+/// What tests set about the fake Azure DevOps beyond its PATs.
+#[derive(Debug, Default)]
+struct Policies {
+    /// (organization, user): members of the tenant that the organization does not let in.
+    denied: Vec<(String, String)>,
+    /// Users whose sessions were revoked (a critical event): their tokens issued before it are
+    /// refused with a claims challenge.
+    revoked: HashMap<String, (Instant, u64)>,
+    encoding: ClaimsEncoding,
+    /// Services offer Windows authentication too (no real organization does).
+    windows_auth: bool,
+}
+
+/// The PATs the fake Azure DevOps knows, shared by its Services and Server fronts, and the
+/// policies tests set on it.
 #[derive(Debug, Clone, Default)]
-pub struct FakePats(Arc<Mutex<HashMap<String, FakePat>>>, Arc<std::sync::atomic::AtomicBool>);
+pub struct FakePats(Arc<Mutex<HashMap<String, FakePat>>>, Arc<std::sync::atomic::AtomicBool>, Arc<Mutex<Policies>>);
 
 impl FakePats {
+    /// `organization` refuses `user`'s tokens (a member of its tenant without access to it).
+    pub fn deny(&self, organization: &str, user: &str) {
+        self.2.lock().unwrap().denied.push((organization.into(), user.into()));
+    }
+
+    /// `organization` lets `user` in again.
+    pub fn undeny(&self, organization: &str, user: &str) {
+        self.2.lock().unwrap().denied.retain(|(o, u)| o != organization || u != user);
+    }
+
+    /// A critical event for `user` now (sessions revoked, an IP change): tokens issued before it
+    /// are refused with a claims challenge asking for a token not before it.
+    pub fn revoke_sessions(&self, user: &str, encoding: ClaimsEncoding) {
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let mut policies = self.2.lock().unwrap();
+        policies.revoked.insert(user.into(), (Instant::now(), unix));
+        policies.encoding = encoding;
+    }
+
+    /// The unix time of `user`'s last critical event ([`Self::revoke_sessions`]): the `nbf` its
+    /// claims challenge asks for.
+    pub fn revoked_at(&self, user: &str) -> u64 {
+        self.2.lock().unwrap().revoked[user].1
+    }
+
+    /// Services organizations offer `Negotiate` and `NTLM` too, as IIS would.
+    pub fn offer_windows_auth(&self) {
+        self.2.lock().unwrap().windows_auth = true;
+    }
+
+    fn windows_auth(&self) -> bool {
+        self.2.lock().unwrap().windows_auth
+    }
+
+    /// Whether `organization` refuses `user` ([`Self::deny`]).
+    pub fn denies(&self, organization: &str, user: &str) -> bool {
+        self.2.lock().unwrap().denied.iter().any(|(o, u)| o == organization && u == user)
+    }
+
+    /// The claims challenge a token of `user` issued at `issued` gets, if its session was revoked
+    /// since.
+    fn challenge_for(&self, user: &str, issued: Instant) -> Option<String> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let policies = self.2.lock().unwrap();
+        let (at, unix) = *policies.revoked.get(user)?;
+        if issued >= at {
+            return None;
+        }
+        let claims = format!(r#"{{"access_token":{{"nbf":{{"essential":true, "value":"{unix}"}}}}}}"#);
+        Some(match policies.encoding {
+            ClaimsEncoding::Standard => STANDARD.encode(claims),
+            ClaimsEncoding::UrlSafeUnpadded => URL_SAFE_NO_PAD.encode(claims),
+        })
+    }
+
     /// While set, `connectionData` answers 503 (git's own requests are still served).
     pub fn set_connection_data_down(&self, down: bool) {
         self.1.store(down, std::sync::atomic::Ordering::SeqCst);
@@ -118,7 +205,13 @@ pub fn start_server(root: &Path, known: &FakePats, collections: &[&str]) -> GitS
         let Some(collection) = collections.iter().find(|c| path.starts_with(&format!("{c}/"))) else {
             return Decision::Respond { auth: Auth::None, response: not_found() };
         };
-        let auth = match basic(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if let Some(attempt) = windows_attempt(authorization) {
+            // IIS would answer the first NTLM message with its own and then refuse the PAT as a
+            // Windows password: modelled as one refusal, which curl does not continue from.
+            return Decision::Respond { auth: Auth::Refused(attempt), response: server_challenge() };
+        }
+        let auth = match basic(authorization) {
             Some(Ok(token)) => match known.check(&token, collection, !asks_connection_data(parts), is_push(parts)) {
                 Some((user, PatState::Valid)) => Auth::Accepted(format!("Basic {user}")),
                 Some((_, state)) if path.ends_with("/_apis/connectionData") && state == PatState::SignInPage => {
@@ -145,6 +238,12 @@ pub fn start_server(root: &Path, known: &FakePats, collections: &[&str]) -> GitS
         }
     });
     GitServer::start_with(root, gate)
+}
+
+/// The scheme of an NTLM or Negotiate `Authorization`, if it is one.
+fn windows_attempt(authorization: Option<&str>) -> Option<String> {
+    let scheme = authorization?.split_whitespace().next()?;
+    ["NTLM", "Negotiate"].iter().any(|s| scheme.eq_ignore_ascii_case(s)).then(|| scheme.to_owned())
 }
 
 fn asks_connection_data(parts: &axum::http::request::Parts) -> bool {
@@ -189,6 +288,10 @@ fn decide(
         return Decision::Respond { auth: Auth::None, response: not_found() };
     };
     let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let windows = known.windows_auth();
+    if let Some(attempt) = windows_attempt(authorization).filter(|_| windows) {
+        return Decision::Respond { auth: Auth::Refused(attempt), response: challenge(tenant, windows, None) };
+    }
     let is_connection_data = path_info == format!("/{organization}/_apis/connectionData");
     if is_connection_data && known.connection_data_down() {
         let response = Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(Body::empty()).unwrap();
@@ -206,12 +309,17 @@ fn decide(
             return Decision::Respond { auth: Auth::Refused(format!("Basic {token}")), response: sign_in_page() };
         }
         Some((token, _)) => Auth::Refused(format!("Basic {token}")),
-        None => check(issued, tenant, authorization),
+        None => check(issued, known, &organization, tenant, authorization),
     };
     let is_organization_head =
         parts.method == Method::HEAD && path_info.trim_end_matches('/') == format!("/{organization}");
+    let claims = match &auth {
+        Auth::Refused(presented) => claims_challenge(issued, known, presented),
+        _ => None,
+    };
     if is_connection_data {
-        return connection_data(auth, parts.headers.contains_key("x-tfs-fedauthredirect"), Some(tenant));
+        let suppress = parts.headers.contains_key("x-tfs-fedauthredirect");
+        return connection_data(auth, suppress, Some((tenant, windows, claims.as_deref())));
     }
     match &auth {
         Auth::Accepted(user) if !is_organization_head => Decision::Serve {
@@ -219,12 +327,28 @@ fn decide(
             path_info,
             auth,
         },
-        _ => Decision::Respond { auth, response: challenge(tenant) },
+        _ => Decision::Respond { auth, response: challenge(tenant, windows, claims.as_deref()) },
     }
 }
 
-/// `Bearer <token>`, or Basic with any non-empty username and the token as password.
-fn check(issued: &Mutex<State>, tenant: &str, authorization: Option<&str>) -> Auth {
+/// The claims challenge for a refused token, when it was refused for a revoked session.
+fn claims_challenge(issued: &Mutex<State>, known: &FakePats, presented: &str) -> Option<String> {
+    let token = presented.split_once(' ')?.1;
+    let state = issued.lock().unwrap();
+    let (user, how) = state.holder(token)?;
+    known.challenge_for(&user.username, how.at)
+}
+
+/// `Bearer <token>`, or Basic with any non-empty username and the token as password: a live
+/// token issued in the organization's tenant (for one backed by personal accounts, the transfer
+/// tenant's), of a user the organization lets in, and not from before a critical event.
+fn check(
+    issued: &Mutex<State>,
+    known: &FakePats,
+    organization: &str,
+    tenant: &str,
+    authorization: Option<&str>,
+) -> Auth {
     let Some(value) = authorization else { return Auth::None };
     let (scheme, token) = if let Some(token) = value.strip_prefix("Bearer ") {
         ("Bearer", token.to_owned())
@@ -235,16 +359,26 @@ fn check(issued: &Mutex<State>, tenant: &str, authorization: Option<&str>) -> Au
         }
     };
     let state = issued.lock().unwrap();
-    match state.owner(&token) {
-        Some(user) if user.tenant == tenant => Auth::Accepted(format!("{scheme} {}", user.username)),
-        _ => Auth::Refused(format!("{scheme} {token}")),
+    let accepted = state.holder(&token).filter(|(user, how)| {
+        let of_the_tenant = how.tenant == tenant || (tenant == ZERO_TENANT && how.tenant == TRANSFER_TENANT);
+        of_the_tenant
+            && !known.denies(organization, &user.username)
+            && known.challenge_for(&user.username, how.at).is_none()
+    });
+    match accepted {
+        Some((user, _)) => Auth::Accepted(format!("{scheme} {}", user.username)),
+        None => Auth::Refused(format!("{scheme} {token}")),
     }
 }
 
+/// The tenant of organizations backed by personal Microsoft accounts.
+pub const ZERO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+
 /// `connectionData`: the user as JSON for a good credential; for a bad one, the 401 when the
 /// client asked for no redirect, else the 203 with a sign-in page that Azure DevOps gives.
-/// `tenant` is the organization's; a Server collection has none.
-fn connection_data(auth: Auth, suppress_redirect: bool, tenant: Option<&str>) -> Decision {
+/// `services` is the organization's tenant, whether Windows authentication is offered and the
+/// claims challenge of a refused token; a Server collection has none of them.
+fn connection_data(auth: Auth, suppress_redirect: bool, services: Option<(&str, bool, Option<&str>)>) -> Decision {
     let response = match &auth {
         Auth::Accepted(user) => {
             let name = user.split_once(' ').map(|(_, u)| u).unwrap_or_default();
@@ -258,7 +392,9 @@ fn connection_data(auth: Auth, suppress_redirect: bool, tenant: Option<&str>) ->
                 .body(Body::from(body.to_string()))
                 .unwrap()
         }
-        _ if suppress_redirect => tenant.map_or_else(server_challenge, challenge),
+        _ if suppress_redirect => {
+            services.map_or_else(server_challenge, |(tenant, windows, claims)| challenge(tenant, windows, claims))
+        }
         _ => sign_in_page(),
     };
     Decision::Respond { auth, response }
@@ -272,24 +408,43 @@ fn sign_in_page() -> Response<Body> {
         .unwrap()
 }
 
-/// Azure DevOps Server's 401 (Windows authentication aside: git would pick NTLM over Basic).
+/// Azure DevOps Server's 401 on IIS with Windows authentication and Basic enabled (the headers
+/// of git-for-windows/git#389 and curl/curl#2799, plus Basic): git's curl picks NTLM over Basic
+/// for a username and password.
 fn server_challenge() -> Response<Body> {
     Response::builder()
         .status(StatusCode::UNAUTHORIZED)
+        .header(header::CONTENT_TYPE, "text/html")
+        .header(header::SERVER, "Microsoft-IIS/10.0")
+        .header(header::WWW_AUTHENTICATE, "Negotiate")
+        .header(header::WWW_AUTHENTICATE, "NTLM")
         .header(header::WWW_AUTHENTICATE, "Basic realm=\"tfs.example.com\"")
         .header("X-VSS-E2EID", "6f5f0b49-0000-0000-0000-000000000000")
+        .header("X-TFS-ProcessId", "f43a2e0e-cb9e-4da2-beb5-40443fbdb01a")
         .body(Body::from("unauthorized"))
         .unwrap()
 }
 
-/// The answer to an anonymous or refused request, as Azure DevOps Services gives it.
-fn challenge(tenant: &str) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::UNAUTHORIZED)
-        .header(
-            header::WWW_AUTHENTICATE,
-            format!("Bearer authorization_uri=https://login.microsoftonline.com/{tenant}"),
-        )
+/// The answer to an anonymous or refused request, as Azure DevOps Services gives it: its tenant
+/// in the Bearer challenge (a bare `Bearer` for an organization backed by personal accounts),
+/// or, for a token refused for a revoked session, the continuous-access-evaluation challenge
+/// (modelled on the recorded Graph one, which names `common`).
+fn challenge(tenant: &str, windows: bool, claims: Option<&str>) -> Response<Body> {
+    let bearer = match claims {
+        Some(claims) => format!(
+            "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", \
+             client_id=\"00000003-0000-0000-c000-000000000000\", errorDescription=\"Continuous access evaluation \
+             resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp\", \
+             error=\"insufficient_claims\", claims=\"{claims}\""
+        ),
+        None if tenant == ZERO_TENANT => "Bearer".to_owned(),
+        None => format!("Bearer authorization_uri=https://login.microsoftonline.com/{tenant}"),
+    };
+    let mut response = Response::builder().status(StatusCode::UNAUTHORIZED).header(header::WWW_AUTHENTICATE, bearer);
+    if windows {
+        response = response.header(header::WWW_AUTHENTICATE, "Negotiate").header(header::WWW_AUTHENTICATE, "NTLM");
+    }
+    response
         .header(header::WWW_AUTHENTICATE, "Basic realm=\"https://tfsprodweu2.visualstudio.com/\"")
         .header(header::WWW_AUTHENTICATE, "TFS-Federated")
         .header("X-VSS-ResourceTenant", tenant)

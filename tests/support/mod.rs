@@ -7,6 +7,7 @@
 pub mod devops;
 pub mod entra;
 pub mod git_server;
+pub mod proxy;
 pub mod scale;
 mod server;
 pub mod vssps;
@@ -195,6 +196,12 @@ impl Drop for TestEnv {
             let _ = Command::new("kill").arg(pid.to_string()).status();
         }
     }
+}
+
+/// An HTTP client for a test's own requests to the fakes (on loopback, no proxy).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
 /// The variable that, outside CI, lets a test this machine cannot run pass as skipped.

@@ -34,7 +34,6 @@ use super::devops::{FakePats, PatState};
 use super::entra::{FakeEntra, State as EntraState};
 
 pub const API_VERSION: &str = "7.1-preview.1";
-const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const DAY: i64 = 24 * 60 * 60;
 
 /// Organization and tenant policies on PATs ("Manage personal access tokens using policies").
@@ -156,18 +155,20 @@ async fn handle(
         organization,
         query,
         body: body_json,
-        caller: caller.map(|(name, _)| name),
+        caller: caller.map(|(name, _, _)| name),
         status: response.status().as_u16(),
     });
     response
 }
 
-/// The user name and tenant of a live Entra token in `Authorization: Bearer`.
-fn bearer_owner(entra: &Mutex<EntraState>, headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+/// The user name and the tenant (where it was issued) of a live Entra token in
+/// `Authorization: Bearer`.
+/// `Authorization: Bearer`, and whether its user is a personal Microsoft account.
+fn bearer_owner(entra: &Mutex<EntraState>, headers: &axum::http::HeaderMap) -> Option<(String, String, bool)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ")?;
     let state = entra.lock().unwrap();
-    state.owner(token).map(|u| (u.username.clone(), u.tenant.clone()))
+    state.holder(token).map(|(u, issued)| (u.username.clone(), issued.tenant.clone(), u.is_personal()))
 }
 
 #[expect(clippy::too_many_arguments, reason = "the parts of one request, taken apart once")]
@@ -195,20 +196,20 @@ fn answer(
             "VssVersionOutOfRangeException",
         );
     }
-    let Some((owner, owner_tenant)) = bearer_owner(entra, &parts.headers) else {
+    let Some((owner, owner_tenant, personal)) = bearer_owner(entra, &parts.headers) else {
         return unauthorized(parts, &tenant);
     };
     if entra.lock().unwrap().is_application(&owner) {
         return vss_error(403, "Service principals are not allowed to perform this action.", "InvalidAccessException");
     }
-    if owner_tenant == MSA_TENANT {
+    if personal {
         return vss_error(
             403,
             "Personal Microsoft accounts are not allowed to perform this action.",
             "InvalidAccessException",
         );
     }
-    if owner_tenant != tenant {
+    if owner_tenant != tenant || known.denies(organization, &owner) {
         return unauthorized(parts, &tenant);
     }
     let mut state = state.lock().unwrap();
