@@ -137,12 +137,28 @@ async fn flow(
             let url = pending.url.to_string();
             writeln!(terminal, "Opening the sign-in page in your browser. If it does not open, visit:\n  {url}")?;
             terminal.flush()?;
-            if let Err(e) = open_browser(config.browser.as_deref(), &url) {
-                writeln!(terminal, "(could not open a browser: {e})")?;
-            }
-            let waiting = entra.finish_browser_sign_in(pending, SIGN_IN_TIMEOUT);
+            // A browser the user configured that cannot start ends the sign-in at once: nobody
+            // would come back. The system's browser failing leaves the address above to visit.
+            let browser = match open_browser(config.browser.as_deref(), &url) {
+                Ok(browser) => browser,
+                Err(e) if config.browser.is_some() => bail!(browser_failed(config, &e.to_string())),
+                Err(e) => {
+                    writeln!(terminal, "(could not open a browser: {e})")?;
+                    None
+                }
+            };
+            let gave_up = async {
+                match browser {
+                    Some(browser) => browser.failed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let waiting = entra.finish_browser_sign_in(pending, SIGN_IN_TIMEOUT, gave_up);
             let progress = Progress { what: "Waiting for the sign-in in the browser", live: request.live_progress };
-            progress.wait(waiting, SIGN_IN_TIMEOUT, terminal).await?
+            match progress.wait(waiting, SIGN_IN_TIMEOUT, terminal).await {
+                Err(crate::entra::EntraError::Browser(why)) => bail!(browser_failed(config, &why)),
+                other => other?,
+            }
         }
         Method::DeviceCode => {
             let code = entra.start_device_sign_in(&tenant, claims).await?;
@@ -163,6 +179,16 @@ async fn flow(
         bail!("Entra ID did not issue a refresh token (was offline_access refused?)");
     }
     Ok((tokens, discovered))
+}
+
+/// One line for a configured browser that failed: which command, why, and what to change.
+fn browser_failed(config: &Config, why: &str) -> String {
+    let command = config.browser.as_deref().unwrap_or_default();
+    format!(
+        "the browser command `{command}` failed: {why}; fix {} (or azdo.browser), or unset it to use the \
+         system's browser, or sign in with: git-credential-azdo login --device",
+        crate::config::ENV_BROWSER
+    )
 }
 
 /// What the user sees while a sign-in waits for them: on a terminal, one line rewritten each

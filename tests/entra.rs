@@ -516,3 +516,66 @@ fn no_token_reaches_the_logs_at_the_most_verbose_level() {
         assert!(!status.contains(&secret), "{secret} leaked into status");
     }
 }
+
+#[test]
+#[cfg(unix)]
+fn a_browser_command_with_arguments_is_run_as_git_runs_its_editor() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    // A browser that records its arguments, then follows the page as the test browser does.
+    let browser = support::world::test_browser(&w.env);
+    let seen = w.env.path("browser-args");
+    let wrapper = w.env.path("my browser");
+    std::fs::create_dir_all(&wrapper).unwrap();
+    let wrapper = wrapper.join("open-it");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nfor last; do :; done\nexec '{}' \"$last\"\n",
+            seen.display(),
+            browser.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    // Quoted as for core.editor, with options and a variable the shell expands.
+    w.env.set_env("BROWSER_PROFILE", "work");
+    w.env.set_env(
+        "GIT_CREDENTIAL_AZDO_BROWSER",
+        format!("'{}' --new-window -P \"$BROWSER_PROFILE\"", wrapper.display()),
+    );
+    let out = w.login(&["--org", "contoso"]);
+    assert_success(&out, "login with a browser command line");
+    let args = std::fs::read_to_string(&seen).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(args[..3], ["--new-window", "-P", "work"], "{args:?}");
+    assert!(args[3].contains("/oauth2/v2.0/authorize?") && args.len() == 4, "then the page: {args:?}");
+
+    // A path with spaces given whole, unquoted, is that program.
+    w.env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", &wrapper);
+    assert_success(&w.login(&["--org", "contoso"]), "login with an unquoted path");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap().lines().count(), 1, "only the page");
+}
+
+#[test]
+fn a_browser_that_cannot_be_started_fails_the_sign_in_at_once_in_one_line() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let missing = w.env.path("no-such-browser");
+    // Run directly, and through the shell (its arguments make it a command line): neither can
+    // start, and the sign-in ends now, not after the five minutes it gives a person. (A wait
+    // would run into the 30 s every command is given here, and fail the test.)
+    for (value, why) in [
+        (missing.display().to_string(), "No such file or directory"),
+        (format!("{} --new-window", missing.display()), "the command was not found (exit status 127)"),
+        ("false".to_owned(), "it exited with exit status: 1"),
+    ] {
+        w.env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", &value);
+        let out = w.login(&["--org", "contoso"]);
+        assert!(!out.status.success(), "{value}");
+        let line = support::our_only_line(&out);
+        assert!(line.contains(&format!("the browser command `{value}` failed: ")), "{line}");
+        assert!(line.contains(why) && line.contains("GIT_CREDENTIAL_AZDO_BROWSER"), "{line}");
+        assert!(line.contains("login --device"), "{line}");
+    }
+    assert!(w.entra.with(|s| s.grants("authorization_code")) == 0, "nobody signed in");
+}
