@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use crate::accounts::{Account, AccountStore};
 use crate::azdo::{ORGANIZATIONS_TENANT, Services};
 use crate::config::Config;
-use crate::entra::{Entra, Tokens, open_browser};
+use crate::entra::{Entra, EntraError, Tokens, open_browser};
 use crate::store::Vault;
 
 /// How long a sign-in may wait for the user.
@@ -58,7 +58,7 @@ pub struct SignedIn {
     pub account: Account,
     pub tokens: Tokens,
     /// Organizations the new token could not be confirmed for, and why.
-    pub unconfirmed: Vec<(String, String)>,
+    pub unconfirmed: Vec<(String, crate::azdo::CheckError)>,
 }
 
 /// Signs in, talking to the user on `terminal`, and keeps the account and its refresh token.
@@ -73,11 +73,19 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
         .context("failed to start the async runtime")?;
     // git's proxy and certificates for the Azure DevOps URL serve its organizations' calls.
     let devops = (crate::net::client_for(config.devops_url.as_str()), Services::new(&config.devops_url));
-    let (tokens, discovered, unconfirmed) = runtime.block_on(async {
-        let (tokens, discovered) = flow(config, request, &devops, terminal).await?;
-        let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;
-        anyhow::Ok((tokens, discovered, unconfirmed))
-    })?;
+    let (tokens, discovered, unconfirmed) = runtime
+        .block_on(async {
+            let (tokens, discovered) = flow(config, request, &devops, terminal).await?;
+            let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;
+            anyhow::Ok((tokens, discovered, unconfirmed))
+        })
+        .map_err(|e| match e.downcast_ref::<EntraError>() {
+            // No network, a proxy, or the wrong authority host: say what to check.
+            Some(EntraError::Unreachable(_)) => {
+                anyhow::anyhow!("{e:#}; {}", config.unreachable_advice(&config.entra.authority_host))
+            }
+            _ => e,
+        })?;
     // What Azure DevOps named is the organization's tenant: the daemon asks for its tokens there.
     if let (Some(tenant), Some(organization)) = (discovered, request.organizations.first())
         && let Err(e) = accounts.remember_tenant(organization, &tenant)
@@ -99,13 +107,13 @@ async fn confirm(
     (client, services): &(reqwest::Client, Services),
     organizations: &[String],
     tokens: &Tokens,
-) -> Vec<(String, String)> {
+) -> Vec<(String, crate::azdo::CheckError)> {
     let bearer = crate::secret::Secret::new(format!("Bearer {}", tokens.access_token.expose()));
     let mut unconfirmed = Vec::new();
     for organization in organizations {
         let url = crate::azdo::Scope::Organization(organization.clone()).connection_data_url(services);
         if let Err(e) = crate::azdo::connection_data(client, &url, &bearer, crate::azdo::DISCOVERY_TIMEOUT).await {
-            unconfirmed.push((organization.clone(), e.to_string()));
+            unconfirmed.push((organization.clone(), e));
         }
     }
     unconfirmed
@@ -125,7 +133,18 @@ async fn flow(
     if tenant.is_none()
         && let Some(organization) = request.organizations.first()
     {
-        discovered = crate::azdo::discover_tenant(client, services, organization).await;
+        match crate::azdo::find_tenant(client, services, organization).await {
+            Ok(found) => discovered = found,
+            Err(why) => {
+                let url = url::Url::parse(&services.organization_url(organization))?;
+                writeln!(
+                    terminal,
+                    "Warning: Azure DevOps could not be asked for the tenant of {organization} ({why}), so the \
+                     sign-in page offers any work or school account; {}.",
+                    config.unreachable_advice(&url)
+                )?;
+            }
+        }
         tenant.clone_from(&discovered);
     }
     let tenant = tenant.unwrap_or_else(|| ORGANIZATIONS_TENANT.to_owned());

@@ -579,3 +579,66 @@ fn a_browser_that_cannot_be_started_fails_the_sign_in_at_once_in_one_line() {
     }
     assert!(w.entra.with(|s| s.grants("authorization_code")) == 0, "nobody signed in");
 }
+
+/// An address on loopback where nothing listens: connecting is refused at once, as when the
+/// network is down.
+fn nowhere() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+#[test]
+fn login_without_a_network_says_what_to_check() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let (entra, devops) = (nowhere(), nowhere());
+    w.env.set_env("AZURE_AUTHORITY_HOST", &entra);
+    w.env.set_env("GIT_CREDENTIAL_AZDO_DEVOPS_URL", &devops);
+    for proxy in
+        ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]
+    {
+        w.env.set_env(proxy, "");
+    }
+    let out = w.login(&["--device", "--org", "contoso"]);
+    assert!(!out.status.success());
+    // Azure DevOps, asked for the organization's tenant: a warning, and the sign-in goes on.
+    let warning = stdout(&out);
+    assert!(warning.contains("Warning: Azure DevOps could not be asked for the tenant of contoso"), "{warning}");
+    assert!(warning.contains(&format!("can this machine reach {devops}?")), "{warning}");
+    assert!(warning.contains("none is set (git's http.proxy, http_proxy, ALL_PROXY)"), "{warning}");
+    assert!(
+        warning.contains(&format!(
+            "GIT_CREDENTIAL_AZDO_DEVOPS_URL (or azdo.devopsUrl): {devops} is not the usual https://dev.azure.com"
+        )),
+        "{warning}"
+    );
+    // Entra ID: the error, and what to check.
+    let line = support::our_only_line(&out);
+    assert!(line.contains("Entra ID could not be reached"), "{line}");
+    assert!(
+        line.contains(&format!("check the network (can this machine reach {entra}?) and the proxy: none is set")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "AZURE_AUTHORITY_HOST (or azdo.authorityHost): {entra} is not the usual https://login.microsoftonline.com"
+        )),
+        "{line}"
+    );
+
+    // The proxy in use (git's, as git takes it), without its password.
+    let proxy = format!("http://me:proxy-secret@{}", nowhere().trim_start_matches("http://"));
+    let config = w.env.path("gitconfig");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[http]\n\tproxy = {proxy}\n")).unwrap();
+    let line = support::our_only_line(&w.login(&["--device", "--org", "contoso"]));
+    assert!(
+        line.contains("the proxy: http://me@127.0.0.1:") && line.contains(" is used (git's http.proxy, else"),
+        "{line}"
+    );
+    assert!(!line.contains("proxy-secret"), "{line}");
+
+    // A PAT cannot be checked either: not saved, and the same advice.
+    let out = w.env.helper(&["login", "--pat", "--org", "contoso"], "a-pat\n");
+    let line = support::our_only_line(&out);
+    assert!(line.contains("the PAT was not saved; check the network"), "{line}");
+}

@@ -219,14 +219,24 @@ pub const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// `X-VSS-ResourceTenant`. `None` when neither names one or the server cannot be reached in
 /// [`DISCOVERY_TIMEOUT`].
 pub async fn discover_tenant(client: &reqwest::Client, services: &Services, organization: &str) -> Option<String> {
+    find_tenant(client, services, organization).await.unwrap_or_else(|why| {
+        tracing::debug!(error = %why, "tenant discovery failed");
+        None
+    })
+}
+
+/// [`discover_tenant`], saying why when Azure DevOps could not be asked (for `login`, which
+/// tells the user).
+pub async fn find_tenant(
+    client: &reqwest::Client,
+    services: &Services,
+    organization: &str,
+) -> Result<Option<String>, String> {
     let url = services.organization_url(organization);
     let response = client.head(&url).timeout(DISCOVERY_TIMEOUT).send().await;
     match response {
-        Ok(response) => tenant_from_headers(response.headers()),
-        Err(e) => {
-            tracing::debug!(error = %crate::entra::describe_http_error(&e), "tenant discovery failed");
-            None
-        }
+        Ok(response) => Ok(tenant_from_headers(response.headers())),
+        Err(e) => Err(crate::entra::describe_http_error(&e)),
     }
 }
 

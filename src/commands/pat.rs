@@ -41,7 +41,14 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
             && crate::azdo::offers_windows_auth(&client, &url, crate::azdo::DISCOVERY_TIMEOUT).await;
         (user, windows_auth)
     });
-    let user = user.map_err(|e| refusal(&services, &scope, &e))?;
+    let user = user.map_err(|e| match e {
+        CheckError::Unreachable(_) => {
+            let url = url::Url::parse(&scope.connection_data_url(&services)).ok();
+            let advice = url.map(|url| format!("; {}", config.unreachable_advice(&url))).unwrap_or_default();
+            anyhow::anyhow!("{}{advice}", refusal(&services, &scope, &e))
+        }
+        _ => refusal(&services, &scope, &e),
+    })?;
 
     let vault = Arc::new(Vault::open(&config.state_dir, config.store).context("failed to open the secret store")?);
     let accounts = AccountStore::new(&config.state_dir, vault);
