@@ -69,7 +69,7 @@ fn run() -> anyhow::Result<()> {
         Command::Bind { organization, account } => return commands::accounts::bind(&config, &organization, &account),
         Command::Unbind { organization } => return commands::accounts::unbind(&config, &organization),
         Command::Install { system, servers } => return commands::install::install(&config, level(system), &servers),
-        Command::Uninstall { system } => return commands::install::uninstall(level(system)),
+        Command::Uninstall { system } => return commands::install::uninstall(&config, level(system)),
     };
     helper::run(action, &config, std::io::stdin().lock(), std::io::stdout().lock())
 }

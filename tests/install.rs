@@ -117,7 +117,7 @@ fn install_system_writes_the_machine_config_and_keeps_the_users_own() {
     clone_and_push(&w, "clone");
 
     assert_success(&w.env.helper(&["uninstall", "--system"], ""), "uninstall --system");
-    assert_eq!(std::fs::read_to_string(&system).unwrap(), "");
+    assert!(!system.exists(), "install created the machine's file; uninstall removes it, empty");
 }
 
 #[test]
@@ -134,4 +134,47 @@ fn an_install_path_with_spaces_is_run_directly_by_git() {
     assert!(text.contains(r"Program\\ Files\\ \\(x86\\)/it\\'s\\ here/git-credential-azdo"), "escaped: {text}");
     clone_and_push(&w, "clone");
     assert_eq!(username_for(&w, &w.url("contoso")).as_deref(), Some("pat"));
+}
+
+#[test]
+fn uninstall_removes_a_config_file_that_install_created_and_left_empty_and_no_other() {
+    let env = support::TestEnv::new();
+    let config = env.path("gitconfig");
+    let run = |args: &[&str]| {
+        let out = env.helper(args, "");
+        assert_success(&out, &args.join(" "));
+        stdout(&out)
+    };
+
+    // No file before install: none after uninstall.
+    std::fs::remove_file(&config).unwrap();
+    run(&["install"]);
+    assert!(std::fs::read_to_string(&config).unwrap().contains("git-credential-azdo"));
+    run(&["install"]);
+    let text = run(&["uninstall"]);
+    assert!(
+        text.contains(&format!("Removed {}: install created it, and it is empty now.", config.display())),
+        "{text}"
+    );
+    assert!(!config.exists(), "no empty file is left where there was none");
+
+    // An empty file before install: the same empty file after.
+    std::fs::write(&config, "").unwrap();
+    run(&["install"]);
+    assert!(!run(&["uninstall"]).contains("Removed"));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "", "the file that was there stays");
+
+    // Created by install, but the user has put a setting (or a comment) in it since: kept.
+    for own in ["[user]\n\tname = Alice\n", "# my settings\n"] {
+        std::fs::remove_file(&config).unwrap();
+        run(&["install"]);
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{own}{text}")).unwrap();
+        assert!(!run(&["uninstall"]).contains("Removed"));
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), own, "the user's lines stay");
+        // And the next install into that file does not count it as created.
+        run(&["install"]);
+        run(&["uninstall"]);
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), own);
+    }
 }

@@ -76,7 +76,7 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
             if !collection.is_https() {
                 writeln!(out, "Warning: {} is plain http: the PAT travels unencrypted.", collection.origin())?;
             }
-            send_path(collection, &mut out)?;
+            send_path(config, collection, &mut out)?;
             if windows_auth {
                 windows_auth_advice(collection, crate::config::git_version(), &mut out)?;
             }
@@ -193,8 +193,8 @@ fn windows_auth_advice(collection: &Collection, git: Option<(u32, u32)>, out: &m
 
 /// git asks us about the collection's server and sends the path, which tells collections
 /// apart; the PAT is used for nothing else.
-fn send_path(collection: &Collection, out: &mut impl Write) -> anyhow::Result<()> {
-    match super::install::configure_server(collection.origin()) {
+fn send_path(config: &Config, collection: &Collection, out: &mut impl Write) -> anyhow::Result<()> {
+    match super::install::configure_server(config, collection.origin()) {
         Ok(true) => writeln!(
             out,
             "git now asks git-credential-azdo for {} and sends it the path, which names the collection.",
