@@ -27,7 +27,8 @@ pub enum Command {
     /// git's credential-helper action: forget the credential on stdin.
     Erase,
     /// Configure git to ask this helper for Azure DevOps (dev.azure.com and *.visualstudio.com,
-    /// plus any --url), ahead of the other helpers there and leaving them for every other host.
+    /// plus any --url), ahead of the other helpers there and leaving them for every other host;
+    /// and import Git Credential Manager's organization bindings and credential type.
     Install {
         /// Change the machine's git configuration instead of yours (needs an administrator).
         #[arg(long)]
@@ -35,6 +36,10 @@ pub enum Command {
         /// Also an Azure DevOps Server (repeatable), as in `https://tfs.example.com`.
         #[arg(long = "url", value_name = "URL")]
         servers: Vec<String>,
+        /// Leave Git Credential Manager's organization bindings and credential type alone
+        /// (by default they are imported; GCM's own settings are never changed).
+        #[arg(long)]
+        no_import: bool,
     },
     /// Remove what `install` added to git's configuration (and nothing else).
     Uninstall {

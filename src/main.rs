@@ -68,7 +68,9 @@ fn run() -> anyhow::Result<()> {
         Command::Accounts { json } => return commands::accounts::list(&config, json),
         Command::Bind { organization, account } => return commands::accounts::bind(&config, &organization, &account),
         Command::Unbind { organization } => return commands::accounts::unbind(&config, &organization),
-        Command::Install { system, servers } => return commands::install::install(&config, level(system), &servers),
+        Command::Install { system, servers, no_import } => {
+            return commands::install::install(&config, level(system), &servers, !no_import);
+        }
         Command::Uninstall { system } => return commands::install::uninstall(&config, level(system)),
     };
     helper::run(action, &config, std::io::stdin().lock(), std::io::stdout().lock())

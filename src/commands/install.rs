@@ -35,14 +35,14 @@ pub enum Level {
 }
 
 impl Level {
-    fn flag(self) -> &'static str {
+    pub(super) fn flag(self) -> &'static str {
         match self {
             Self::Global => "--global",
             Self::System => "--system",
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Global => "global",
             Self::System => "system",
@@ -75,7 +75,9 @@ pub fn services_sites(services: &Services) -> Vec<Site> {
     ]
 }
 
-pub fn install(config: &Config, level: Level, servers: &[String]) -> anyhow::Result<()> {
+/// `install`: our sections at `level`, then what Git Credential Manager configured and what
+/// becomes of it ([`super::gcm`]; imported unless `import` is false).
+pub fn install(config: &Config, level: Level, servers: &[String], import: bool) -> anyhow::Result<()> {
     let mut sites = services_sites(&Services::new(&config.devops_url));
     for server in servers {
         sites.push(Site { url: server_origin(server)?, http_path: true });
@@ -89,7 +91,18 @@ pub fn install(config: &Config, level: Level, servers: &[String]) -> anyhow::Res
     } else {
         writeln!(out, "Already installed: git asks {helper} for {addresses} (in the {} git config).", level.name())?;
     }
-    writeln!(out, "Next, sign in: git-credential-azdo login --org ORGANIZATION (or --pat, or --device)")?;
+    let gcm = super::gcm::take_over(config, level, import)?;
+    for line in &gcm.lines {
+        writeln!(out, "{line}")?;
+    }
+    if gcm.sign_ins.is_empty() {
+        writeln!(out, "Next, sign in: git-credential-azdo login --org ORGANIZATION (or --pat, or --device)")?;
+    } else {
+        writeln!(out, "Next, sign in (each binds its organizations):")?;
+        for command in &gcm.sign_ins {
+            writeln!(out, "  {command}")?;
+        }
+    }
     Ok(())
 }
 
@@ -288,7 +301,7 @@ fn server_origin(text: &str) -> anyhow::Result<String> {
 
 /// Every key and value in the `level` file, in order. Keys come as git prints them: section
 /// and name in lower case, the subsection (the URL) as written.
-fn read(level: Level) -> anyhow::Result<Vec<(String, String)>> {
+pub(super) fn read(level: Level) -> anyhow::Result<Vec<(String, String)>> {
     read_file(level).map(|(_, entries)| entries)
 }
 
@@ -322,12 +335,12 @@ fn nothing_to_unset(error: GitConfigError) -> Result<(), GitConfigError> {
 
 #[derive(Debug, thiserror::Error)]
 #[error("git config failed: {message}")]
-struct GitConfigError {
+pub(super) struct GitConfigError {
     code: Option<i32>,
     message: String,
 }
 
-fn git_config(level: Level, args: &[&str]) -> Result<(), GitConfigError> {
+pub(super) fn git_config(level: Level, args: &[&str]) -> Result<(), GitConfigError> {
     let mut full = vec!["config", level.flag()];
     full.extend_from_slice(args);
     let output = crate::config::run_git(&full).map_err(|e| GitConfigError { code: None, message: e.to_string() })?;
@@ -367,9 +380,16 @@ pub fn helper_value(exe: &std::path::Path) -> anyhow::Result<String> {
 
 /// Whether a `credential.*.helper` value runs this program, wherever it was installed.
 pub fn is_ours(value: &str) -> bool {
-    // The program is the value up to the first whitespace the shell does not take literally.
+    let program = helper_program(value);
+    let name = program.rsplit('/').next().unwrap_or_default();
+    matches!(name, "git-credential-azdo" | "git-credential-azdo.exe" | "azdo")
+}
+
+/// The program a `credential.*.helper` value runs: the value up to the first whitespace the
+/// shell does not take literally, without the backslashes that escape.
+pub(super) fn helper_program(value: &str) -> String {
     let mut program = String::new();
-    let mut chars = value.chars();
+    let mut chars = value.trim_start().chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => program.extend(chars.next()),
@@ -377,8 +397,7 @@ pub fn is_ours(value: &str) -> bool {
             c => program.push(c),
         }
     }
-    let name = program.rsplit('/').next().unwrap_or_default();
-    matches!(name, "git-credential-azdo" | "git-credential-azdo.exe" | "azdo")
+    program
 }
 
 #[cfg(test)]
