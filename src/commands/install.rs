@@ -127,7 +127,7 @@ pub fn uninstall(config: &Config, level: Level) -> anyhow::Result<()> {
 
 /// Writes `sites`' sections at `level` so that `helper` answers for them; returns whether
 /// anything changed. Running it again changes nothing. A configuration file that this creates
-/// is recorded ([`Created`]), for `uninstall` to remove when it leaves it empty.
+/// is recorded (`install.json`), for `uninstall` to remove when it leaves it empty.
 pub fn configure(config: &Config, level: Level, sites: &[Site], helper: &str) -> anyhow::Result<bool> {
     let (existed, current) = read_file(level)?;
     let changed = write_sites(level, &current, sites, helper)?;

@@ -95,7 +95,7 @@ impl Entra {
 }
 
 /// Opens `url` in `browser` when one is configured (a command line, read as git reads
-/// `core.editor`: see [`browser_command`]), else in the system's browser. The configured
+/// `core.editor`: see `browser_command`), else in the system's browser. The configured
 /// browser's process is returned, to tell when it failed.
 pub fn open_browser(browser: Option<&str>, url: &str) -> std::io::Result<Option<Browser>> {
     let Some(command) = browser else { return open::that_detached(url).map(|()| None) };
