@@ -101,8 +101,17 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), for `man -l -`.
-    Man,
+    /// Print the manual page (roff), for `man -l -`: the top page, or a subcommand's
+    /// (`man login`, `man pat create`); or, with --dir, write every page into a directory.
+    Man {
+        /// The subcommand whose page to print (`login`, or `pat create`).
+        #[arg(value_name = "SUBCOMMAND")]
+        command: Vec<String>,
+        /// Write every page (git-credential-azdo.1, git-credential-azdo-login.1, ...) into DIR,
+        /// for a package's man1 directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Actions git may add in the future: ignored, as git's documentation asks of helpers.
     #[command(external_subcommand)]
     Unknown(Vec<OsString>),

@@ -35,8 +35,89 @@ fn version_completions_and_man_page_cover_every_command() {
     assert_success(&man, "man");
     let page = stdout(&man);
     assert!(page.starts_with(".ie") && page.contains(".TH git-credential-azdo 1"), "a roff page");
+    assert!(page.contains(".SH ENVIRONMENT") && page.contains(".SH FILES"), "the top page's own sections");
     for command in COMMANDS {
-        assert!(page.contains(command), "the man page names {command}");
+        assert!(
+            page.contains(&format!("git\\-credential\\-azdo\\-{command}(1)")),
+            "the man page names {command}'s page"
+        );
+    }
+
+    // A page per subcommand, with its options; all of them into a directory, for packages.
+    let login = stdout(&env.helper(&["man", "login"], ""));
+    assert!(login.contains(".TH git-credential-azdo-login 1") && login.contains("\\-\\-device"), "{login}");
+    let create = stdout(&env.helper(&["man", "pat", "create"], ""));
+    assert!(create.contains(".TH git-credential-azdo-pat-create 1") && create.contains("\\-\\-scope"), "{create}");
+    let unknown = env.helper(&["man", "nope"], "");
+    assert!(!unknown.status.success() && stderr(&unknown).contains("has no subcommand nope"));
+    let dir = env.path("man1");
+    let written = env.helper(&["man", "--dir", dir.to_str().unwrap()], "");
+    assert_success(&written, "man --dir");
+    assert_eq!(std::fs::read_to_string(dir.join("git-credential-azdo.1")).unwrap(), page);
+    assert_eq!(std::fs::read_to_string(dir.join("git-credential-azdo-login.1")).unwrap(), login);
+    for command in COMMANDS.iter().chain(["pat-create", "pat-list", "pat-revoke", "daemon-stop"].iter()) {
+        let file = dir.join(format!("git-credential-azdo-{command}.1"));
+        assert!(stdout(&written).contains(&*file.to_string_lossy()), "{} was written", file.display());
+        assert!(file.is_file(), "{}", file.display());
+    }
+    if std::process::Command::new("man").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        // man(1) reads every page as roff, without a warning.
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let out = std::process::Command::new("man")
+                .arg("-l")
+                .arg(&path)
+                .env("MANWIDTH", "80")
+                .env("MANPAGER", "cat")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success() && !out.stdout.is_empty(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// The environment variables the program reads, as string literals in its source.
+fn variables_in_the_source() -> Vec<String> {
+    const OURS: [&str; 6] = ["GIT_CREDENTIAL_AZDO_", "GIT_SSL_", "AZURE_", "SYSTEM_", "ACTIONS_", "IDENTITY_"];
+    let mut found = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for literal in text.split('"').skip(1).step_by(2) {
+                let is_name = !literal.is_empty() && literal.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                if is_name && OURS.iter().any(|p| literal.starts_with(p)) && !literal.ends_with('_') {
+                    found.push(literal.to_owned());
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn every_environment_variable_read_is_in_the_man_page_and_the_readme() {
+    let variables = variables_in_the_source();
+    assert!(variables.len() > 25 && variables.contains(&"GIT_CREDENTIAL_AZDO_BROWSER".to_owned()), "{variables:?}");
+    let env = TestEnv::new();
+    let page = stdout(&env.helper(&["man"], ""));
+    let environment = &page[page.find(".SH ENVIRONMENT").unwrap()..page.find(".SH FILES").unwrap()];
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for variable in variables.iter().map(String::as_str).chain(["NO_COLOR", "GIT_TERMINAL_PROMPT", "HTTPS_PROXY"]) {
+        assert!(environment.contains(variable), "ENVIRONMENT lists {variable}");
+        assert!(readme.contains(variable), "the README names {variable}");
     }
 }
 

@@ -307,15 +307,23 @@ fn install_imports_git_credential_managers_bindings_and_credential_type_and_leav
 
 #[test]
 fn gcms_default_credential_type_imports_no_choice_and_no_import_imports_nothing() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
     assert_success(&w.login(&[]), "login");
     configure_gcm(&w, None);
+    // Git for Windows names GCM in the machine's file.
+    let system = w.env.path("system-gitconfig");
+    std::fs::write(&system, "[credential]\n\thelper = manager\n").unwrap();
+    w.env.set_env("GIT_CONFIG_SYSTEM", &system);
+    w.env.set_env("GIT_CONFIG_NOSYSTEM", "0");
     let global = w.env.path("gitconfig");
     let before = std::fs::read_to_string(&global).unwrap();
     let home = w.env.path("home");
 
     let text = install_from(&w, &home, &["--no-import"]);
-    assert!(text.contains("Found Git Credential Manager"), "{text}");
+    assert!(
+        text.contains("Found Git Credential Manager (credential.helper = manager, in the system git config; credential.helper = /usr/local/bin/git-credential-manager, in the global git config)"),
+        "{text}"
+    );
     assert!(text.contains("were not imported (--no-import)") && !text.contains("bound to"), "{text}");
     assert!(stdout(&w.env.helper(&["accounts"], "")).contains("organizations: none bound"));
 

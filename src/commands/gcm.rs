@@ -51,8 +51,9 @@ use crate::store::Vault;
 /// What GCM configured, as found in git's configuration.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Found {
-    /// `credential[.<url>].helper` entries that run GCM, at the level installed to.
-    pub helpers: Vec<(String, String)>,
+    /// `credential[.<url>].helper` entries that run GCM, in any of git's configuration files:
+    /// key, value, and the file's scope (`system`, `global`, `local`).
+    pub helpers: Vec<(String, String, String)>,
     /// GCM's `credential.https://dev.azure.com.useHttpPath`, at that level.
     pub use_http_path: bool,
     /// Organization bindings in the user's global configuration: organization (lower case),
@@ -79,7 +80,7 @@ impl Found {
     /// Reads what GCM configured at `level` (bindings: the global configuration, and the
     /// repository's when run inside one; none for the system's, which has no user).
     pub fn read(level: Level) -> anyhow::Result<Self> {
-        let mut found = Self::default();
+        let mut found = Self { helpers: gcm_helpers(), ..Self::default() };
         for (key, value) in read(level)? {
             found.add(&key, &value, Scope::Level(level));
         }
@@ -118,7 +119,6 @@ impl Found {
             return;
         }
         match variable.as_str() {
-            "helper" if is_gcm(value) => self.helpers.push((key.to_owned(), value.to_owned())),
             "usehttppath"
                 if url.is_some_and(|u| u.trim_end_matches('/').eq_ignore_ascii_case("https://dev.azure.com")) =>
             {
@@ -156,6 +156,24 @@ pub fn is_gcm(value: &str) -> bool {
     matches!(name, "manager" | "manager-core" | "git-credential-manager" | "git-credential-manager-core")
 }
 
+/// The `credential[.<url>].helper` entries that run GCM, in every file git reads (with the
+/// file's scope, as `git config --show-scope` names it).
+fn gcm_helpers() -> Vec<(String, String, String)> {
+    let Ok(output) = crate::config::run_git(&["config", "--null", "--show-scope", "--list"]) else { return Vec::new() };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split('\0');
+    let mut helpers = Vec::new();
+    while let (Some(scope), Some(entry)) = (fields.next(), fields.next()) {
+        let Some((key, value)) = entry.split_once('\n') else { continue };
+        let is_helper = key.get(..11).is_some_and(|p| p.eq_ignore_ascii_case("credential."))
+            && key.rsplit_once('.').is_some_and(|(_, v)| v.eq_ignore_ascii_case("helper"));
+        if is_helper && is_gcm(value) {
+            helpers.push((key.to_owned(), value.to_owned(), scope.to_owned()));
+        }
+    }
+    helpers
+}
+
 /// The repository's own configuration, when run inside one.
 fn local_entries() -> Vec<(String, String)> {
     let Ok(output) = crate::config::run_git(&["config", "--local", "--null", "--list"]) else { return Vec::new() };
@@ -185,16 +203,16 @@ pub fn take_over(config: &Config, level: Level, import: bool) -> anyhow::Result<
     }
     let mut outcome = Outcome::default();
     let mut lines = Vec::new();
-    let helpers: Vec<String> = found.helpers.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    let helpers: Vec<String> =
+        found.helpers.iter().map(|(k, v, scope)| format!("{k} = {v}, in the {scope} git config")).collect();
     if helpers.is_empty() {
         lines.push("Found Git Credential Manager's settings for Azure DevOps; they are left as they are.".to_owned());
     } else {
         lines.push(format!(
-            "Found Git Credential Manager ({}, in the {} git config): git now asks git-credential-azdo ahead of it \
-             for Azure DevOps; it still answers for other hosts, and again for Azure DevOps after uninstall. Its \
-             settings are left as they are.",
-            helpers.join(", "),
-            level.name()
+            "Found Git Credential Manager ({}): git now asks git-credential-azdo ahead of it for Azure DevOps; it \
+             still answers for other hosts, and again for Azure DevOps after uninstall. Its settings are left as they \
+             are.",
+            helpers.join("; ")
         ));
     }
     if !import {
@@ -476,7 +494,6 @@ mod tests {
         let f = found(
             &[
                 ("credential.helper", ""),
-                ("credential.helper", "/usr/local/bin/git-credential-manager"),
                 ("credential.azreposcredentialtype", "OAuth"),
                 ("credential.https://dev.azure.com.usehttppath", "true"),
                 ("credential.azrepos:org/Contoso.username", "alice@contoso.com"),
@@ -489,7 +506,6 @@ mod tests {
             ],
             &[("credential.azrepos:org/Contoso.username", ""), ("credential.helper", "manager")],
         );
-        assert_eq!(f.helpers, [("credential.helper".to_owned(), "/usr/local/bin/git-credential-manager".to_owned())]);
         assert!(f.use_http_path);
         let bindings: Vec<(&str, &str)> = f.bindings.iter().map(|(o, u)| (o.as_str(), u.as_str())).collect();
         assert_eq!(bindings, [("contoso", "carol@contoso.com"), ("fabrikam", "bob@fabrikam.com")], "the later wins");
