@@ -269,7 +269,9 @@ pub fn take_over(config: &Config, level: Level, import: bool) -> anyhow::Result<
             }
         }
     }
-    lines.extend(import_credential_types(level, &found.credential_types)?);
+    // GCM's default type is worth a word only to someone who used it for Azure Repos.
+    let used_for_azure_repos = !found.bindings.is_empty() || !found.local_bindings.is_empty();
+    lines.extend(import_credential_types(level, &found.credential_types, used_for_azure_repos)?);
     if lines.len() > 1 {
         lines.insert(1, "From Git Credential Manager's settings:".to_owned());
     }
@@ -401,10 +403,14 @@ fn username_key(services: &Services, remote: &str, organization: &str) -> Option
 }
 
 /// `credential[.<url>].azreposCredentialType` as `azdo.[<url>.]auth`, where that is not set.
-fn import_credential_types(level: Level, types: &[(Option<String>, String)]) -> anyhow::Result<Vec<String>> {
+fn import_credential_types(
+    level: Level,
+    types: &[(Option<String>, String)],
+    say_default: bool,
+) -> anyhow::Result<Vec<String>> {
     let flag = level.flag();
     let mut lines = Vec::new();
-    if !types.iter().any(|(url, _)| url.is_none()) {
+    if say_default && !types.iter().any(|(url, _)| url.is_none()) {
         lines.push(
             "  credential type: Git Credential Manager made PATs with your sign-in (its default); git-credential-azdo \
              signs in with Entra ID instead and needs no PAT (azdo.auth stays auto: a PAT is used when you add one)"
