@@ -27,7 +27,8 @@ pub enum Command {
     /// git's credential-helper action: forget the credential on stdin.
     Erase,
     /// Configure git to ask this helper for Azure DevOps (dev.azure.com and *.visualstudio.com,
-    /// plus any --url), ahead of the other helpers there and leaving them for every other host.
+    /// plus any --url), ahead of the other helpers there and leaving them for every other host;
+    /// and import Git Credential Manager's organization bindings and credential type.
     Install {
         /// Change the machine's git configuration instead of yours (needs an administrator).
         #[arg(long)]
@@ -35,6 +36,10 @@ pub enum Command {
         /// Also an Azure DevOps Server (repeatable), as in `https://tfs.example.com`.
         #[arg(long = "url", value_name = "URL")]
         servers: Vec<String>,
+        /// Leave Git Credential Manager's organization bindings and credential type alone
+        /// (by default they are imported; GCM's own settings are never changed).
+        #[arg(long)]
+        no_import: bool,
     },
     /// Remove what `install` added to git's configuration (and nothing else).
     Uninstall {
@@ -96,8 +101,17 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), for `man -l -`.
-    Man,
+    /// Print the manual page (roff), for `man -l -`: the top page, or a subcommand's
+    /// (`man login`, `man pat create`); or, with --dir, write every page into a directory.
+    Man {
+        /// The subcommand whose page to print (`login`, or `pat create`).
+        #[arg(value_name = "SUBCOMMAND")]
+        command: Vec<String>,
+        /// Write every page (git-credential-azdo.1, git-credential-azdo-login.1, ...) into DIR,
+        /// for a package's man1 directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Actions git may add in the future: ignored, as git's documentation asks of helpers.
     #[command(external_subcommand)]
     Unknown(Vec<OsString>),

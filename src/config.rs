@@ -210,6 +210,37 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What to check when `url` (Entra ID's, or Azure DevOps') could not be reached, as one
+    /// clause for the end of an error line: the network, the proxy the call went through (as
+    /// git would take it: git's `http.<url>.proxy`, else the environment; [`crate::net`]), and
+    /// the endpoint's setting when it is not the public cloud's.
+    pub fn unreachable_advice(&self, url: &url::Url) -> String {
+        let origin = url.origin().ascii_serialization();
+        let environment = if url.scheme() == "http" { "http_proxy" } else { "HTTPS_PROXY" };
+        let proxy = match crate::net::proxy_for(url) {
+            Some(proxy) => format!(
+                "{} is used (git's http.proxy, else {environment} or ALL_PROXY, as git takes them)",
+                crate::secret::redact_url(&proxy)
+            ),
+            None => match env_string("NO_PROXY").or_else(|| env_string("no_proxy")) {
+                Some(list) => format!("none is used (NO_PROXY={list}, or no git http.proxy, {environment}, ALL_PROXY)"),
+                None => format!("none is set (git's http.proxy, {environment}, ALL_PROXY)"),
+            },
+        };
+        let endpoint = |setting: &GitSetting, current: &url::Url, default: &str| {
+            let is_it = current.origin() == url.origin();
+            let is_default = url::Url::parse(default).is_ok_and(|d| d.origin() == current.origin());
+            (is_it && !is_default)
+                .then(|| format!("; and {} (or {}): {origin} is not the usual {default}", setting.env, setting.git))
+        };
+        let setting = endpoint(&AUTHORITY_HOST, &self.entra.authority_host, DEFAULT_AUTHORITY_HOST)
+            .or_else(|| endpoint(&DEVOPS_URL, &self.devops_url, DEFAULT_DEVOPS_URL))
+            .unwrap_or_default();
+        format!("check the network (can this machine reach {origin}?) and the proxy: {proxy}{setting}")
+    }
+}
+
 /// `https://vssps.dev.azure.com` for `https://dev.azure.com`; an address stays as it is.
 fn vssps_for(devops_url: &url::Url) -> url::Url {
     let mut url = devops_url.clone();

@@ -45,7 +45,7 @@
 //! - [`config`]: settings from the environment; [`fs`]: private directories, atomic writes;
 //!   [`secret`]: the redacting secret type; [`logging`], [`cli`].
 //! - [`commands`]: the subcommands people type: `install` (git's configuration, through
-//!   `git config`), `login`, `logout`, `accounts`, `status`, `daemon`, `completions`, `man`;
+//!   `git config`, and what Git Credential Manager configured: [`commands::gcm`]), `login`, `logout`, `accounts`, `status`, `daemon`, `completions`, `man`;
 //!   `token` (the token git would get, for REST scripts: the daemon chooses it with `get`'s own
 //!   code, [`ipc::Request::Token`]) and `pat` (PATs made, listed and revoked through the PAT API
 //!   with the user's Entra token).
@@ -82,7 +82,10 @@
 //! - Only the holder of `daemon.lock` binds or removes the daemon's socket. A socket given
 //!   explicitly (`--socket`, another machine's daemon forwarded here) is never bound, replaced
 //!   or started from the helper.
-//! - `install` and `uninstall` touch only sections of their own (`credential.<url>/`).
+//! - `install` and `uninstall` touch only sections of their own (`credential.<url>/`), but for
+//!   what `install` imports from Git Credential Manager when asked to (by default): the
+//!   `azdo.[<url>.]auth` choice where none is set, and git's `credential.<url>.username` in the
+//!   repository it runs in, where none is set. GCM's own settings are never changed.
 
 pub mod accounts;
 pub mod azdo;

@@ -4,6 +4,8 @@
 //! `GIT_CREDENTIAL_AZDO_LOG` takes a filter (`debug`, `git_credential_azdo=trace`), and
 //! `GIT_CREDENTIAL_AZDO_LOG_FILE` a file to append to instead of stderr (owner-only). No event
 //! anywhere in the crate records a secret; [`crate::secret::Secret`] prints as `<redacted>`.
+//! Lines are coloured only on a terminal (and not when `NO_COLOR` is set): never in the file,
+//! never in a pipe or in git's captured stderr.
 
 use std::sync::Mutex;
 
@@ -32,6 +34,14 @@ pub fn init() {
     // A second initialisation (tests) is harmless; its error is not.
     let _ = match file {
         Some(file) => builder.with_ansi(false).with_writer(Mutex::new(file)).finish().with(filter).try_init(),
-        None => builder.with_writer(std::io::stderr).finish().with(filter).try_init(),
+        None => {
+            builder.with_ansi(colour(&std::io::stderr())).with_writer(std::io::stderr).finish().with(filter).try_init()
+        }
     };
+}
+
+/// Whether log lines written to `stream` may carry colour: only on a terminal, and not when the
+/// user asked for none (<https://no-color.org>).
+fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

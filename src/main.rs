@@ -47,7 +47,7 @@ fn run() -> anyhow::Result<()> {
         // git's documentation: a helper ignores actions it does not know, silently.
         Command::Unknown(_) => return Ok(()),
         Command::Completions { shell } => return commands::generate::completions(shell),
-        Command::Man => return commands::generate::man(),
+        Command::Man { command, dir } => return commands::generate::man(&command, dir.as_deref()),
         _ => {}
     }
     let mut config = Config::from_env()?;
@@ -58,7 +58,7 @@ fn run() -> anyhow::Result<()> {
         Command::Get => Action::Get,
         Command::Store => Action::Store,
         Command::Erase => Action::Erase,
-        Command::Unknown(_) | Command::Completions { .. } | Command::Man => return Ok(()),
+        Command::Unknown(_) | Command::Completions { .. } | Command::Man { .. } => return Ok(()),
         Command::Daemon { action } => return commands::daemon::run(&config, action),
         Command::Status { json } => return commands::status::run(&config, json),
         Command::Token(args) => return commands::token::run(&config, &args),
@@ -68,8 +68,10 @@ fn run() -> anyhow::Result<()> {
         Command::Accounts { json } => return commands::accounts::list(&config, json),
         Command::Bind { organization, account } => return commands::accounts::bind(&config, &organization, &account),
         Command::Unbind { organization } => return commands::accounts::unbind(&config, &organization),
-        Command::Install { system, servers } => return commands::install::install(&config, level(system), &servers),
-        Command::Uninstall { system } => return commands::install::uninstall(level(system)),
+        Command::Install { system, servers, no_import } => {
+            return commands::install::install(&config, level(system), &servers, !no_import);
+        }
+        Command::Uninstall { system } => return commands::install::uninstall(&config, level(system)),
     };
     helper::run(action, &config, std::io::stdin().lock(), std::io::stdout().lock())
 }

@@ -100,9 +100,17 @@ pub fn init(config: &crate::config::Config) {
 /// A client for calls to `url`, built with what git would use for it. Before [`init`], with
 /// the environment alone.
 pub fn client_for(url: &str) -> reqwest::Client {
-    NETWORK
-        .get_or_init(|| Network::new(&[], Env::read(&|name| std::env::var(name).ok()), None, Vec::new()))
-        .client_for(url)
+    network().client_for(url)
+}
+
+/// The proxy calls to `url` go through ([`client_for`]'s), `None` when they go direct: for
+/// the advice given when `url` cannot be reached.
+pub fn proxy_for(url: &url::Url) -> Option<String> {
+    network().choose(url).proxy
+}
+
+fn network() -> &'static Network {
+    NETWORK.get_or_init(|| Network::new(&[], Env::read(&|name| std::env::var(name).ok()), None, Vec::new()))
 }
 
 impl Network {

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use crate::accounts::{Account, AccountStore};
 use crate::azdo::{ORGANIZATIONS_TENANT, Services};
 use crate::config::Config;
-use crate::entra::{Entra, Tokens, open_browser};
+use crate::entra::{Entra, EntraError, Tokens, open_browser};
 use crate::store::Vault;
 
 /// How long a sign-in may wait for the user.
@@ -58,7 +58,7 @@ pub struct SignedIn {
     pub account: Account,
     pub tokens: Tokens,
     /// Organizations the new token could not be confirmed for, and why.
-    pub unconfirmed: Vec<(String, String)>,
+    pub unconfirmed: Vec<(String, crate::azdo::CheckError)>,
 }
 
 /// Signs in, talking to the user on `terminal`, and keeps the account and its refresh token.
@@ -73,11 +73,19 @@ pub fn sign_in(config: &Config, request: &Request, terminal: &mut dyn Write) -> 
         .context("failed to start the async runtime")?;
     // git's proxy and certificates for the Azure DevOps URL serve its organizations' calls.
     let devops = (crate::net::client_for(config.devops_url.as_str()), Services::new(&config.devops_url));
-    let (tokens, discovered, unconfirmed) = runtime.block_on(async {
-        let (tokens, discovered) = flow(config, request, &devops, terminal).await?;
-        let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;
-        anyhow::Ok((tokens, discovered, unconfirmed))
-    })?;
+    let (tokens, discovered, unconfirmed) = runtime
+        .block_on(async {
+            let (tokens, discovered) = flow(config, request, &devops, terminal).await?;
+            let unconfirmed = confirm(&devops, &request.organizations, &tokens).await;
+            anyhow::Ok((tokens, discovered, unconfirmed))
+        })
+        .map_err(|e| match e.downcast_ref::<EntraError>() {
+            // No network, a proxy, or the wrong authority host: say what to check.
+            Some(EntraError::Unreachable(_)) => {
+                anyhow::anyhow!("{e:#}; {}", config.unreachable_advice(&config.entra.authority_host))
+            }
+            _ => e,
+        })?;
     // What Azure DevOps named is the organization's tenant: the daemon asks for its tokens there.
     if let (Some(tenant), Some(organization)) = (discovered, request.organizations.first())
         && let Err(e) = accounts.remember_tenant(organization, &tenant)
@@ -99,13 +107,13 @@ async fn confirm(
     (client, services): &(reqwest::Client, Services),
     organizations: &[String],
     tokens: &Tokens,
-) -> Vec<(String, String)> {
+) -> Vec<(String, crate::azdo::CheckError)> {
     let bearer = crate::secret::Secret::new(format!("Bearer {}", tokens.access_token.expose()));
     let mut unconfirmed = Vec::new();
     for organization in organizations {
         let url = crate::azdo::Scope::Organization(organization.clone()).connection_data_url(services);
         if let Err(e) = crate::azdo::connection_data(client, &url, &bearer, crate::azdo::DISCOVERY_TIMEOUT).await {
-            unconfirmed.push((organization.clone(), e.to_string()));
+            unconfirmed.push((organization.clone(), e));
         }
     }
     unconfirmed
@@ -125,7 +133,18 @@ async fn flow(
     if tenant.is_none()
         && let Some(organization) = request.organizations.first()
     {
-        discovered = crate::azdo::discover_tenant(client, services, organization).await;
+        match crate::azdo::find_tenant(client, services, organization).await {
+            Ok(found) => discovered = found,
+            Err(why) => {
+                let url = url::Url::parse(&services.organization_url(organization))?;
+                writeln!(
+                    terminal,
+                    "Warning: Azure DevOps could not be asked for the tenant of {organization} ({why}), so the \
+                     sign-in page offers any work or school account; {}.",
+                    config.unreachable_advice(&url)
+                )?;
+            }
+        }
         tenant.clone_from(&discovered);
     }
     let tenant = tenant.unwrap_or_else(|| ORGANIZATIONS_TENANT.to_owned());
@@ -137,12 +156,28 @@ async fn flow(
             let url = pending.url.to_string();
             writeln!(terminal, "Opening the sign-in page in your browser. If it does not open, visit:\n  {url}")?;
             terminal.flush()?;
-            if let Err(e) = open_browser(config.browser.as_deref(), &url) {
-                writeln!(terminal, "(could not open a browser: {e})")?;
-            }
-            let waiting = entra.finish_browser_sign_in(pending, SIGN_IN_TIMEOUT);
+            // A browser the user configured that cannot start ends the sign-in at once: nobody
+            // would come back. The system's browser failing leaves the address above to visit.
+            let browser = match open_browser(config.browser.as_deref(), &url) {
+                Ok(browser) => browser,
+                Err(e) if config.browser.is_some() => bail!(browser_failed(config, &e.to_string())),
+                Err(e) => {
+                    writeln!(terminal, "(could not open a browser: {e})")?;
+                    None
+                }
+            };
+            let gave_up = async {
+                match browser {
+                    Some(browser) => browser.failed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let waiting = entra.finish_browser_sign_in(pending, SIGN_IN_TIMEOUT, gave_up);
             let progress = Progress { what: "Waiting for the sign-in in the browser", live: request.live_progress };
-            progress.wait(waiting, SIGN_IN_TIMEOUT, terminal).await?
+            match progress.wait(waiting, SIGN_IN_TIMEOUT, terminal).await {
+                Err(crate::entra::EntraError::Browser(why)) => bail!(browser_failed(config, &why)),
+                other => other?,
+            }
         }
         Method::DeviceCode => {
             let code = entra.start_device_sign_in(&tenant, claims).await?;
@@ -163,6 +198,16 @@ async fn flow(
         bail!("Entra ID did not issue a refresh token (was offline_access refused?)");
     }
     Ok((tokens, discovered))
+}
+
+/// One line for a configured browser that failed: which command, why, and what to change.
+fn browser_failed(config: &Config, why: &str) -> String {
+    let command = config.browser.as_deref().unwrap_or_default();
+    format!(
+        "the browser command `{command}` failed: {why}; fix {} (or azdo.browser), or unset it to use the \
+         system's browser, or sign in with: git-credential-azdo login --device",
+        crate::config::ENV_BROWSER
+    )
 }
 
 /// What the user sees while a sign-in waits for them: on a terminal, one line rewritten each

@@ -516,3 +516,129 @@ fn no_token_reaches_the_logs_at_the_most_verbose_level() {
         assert!(!status.contains(&secret), "{secret} leaked into status");
     }
 }
+
+#[test]
+#[cfg(unix)]
+fn a_browser_command_with_arguments_is_run_as_git_runs_its_editor() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    // A browser that records its arguments, then follows the page as the test browser does.
+    let browser = support::world::test_browser(&w.env);
+    let seen = w.env.path("browser-args");
+    let wrapper = w.env.path("my browser");
+    std::fs::create_dir_all(&wrapper).unwrap();
+    let wrapper = wrapper.join("open-it");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nfor last; do :; done\nexec '{}' \"$last\"\n",
+            seen.display(),
+            browser.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    // Quoted as for core.editor, with options and a variable the shell expands.
+    w.env.set_env("BROWSER_PROFILE", "work");
+    w.env.set_env(
+        "GIT_CREDENTIAL_AZDO_BROWSER",
+        format!("'{}' --new-window -P \"$BROWSER_PROFILE\"", wrapper.display()),
+    );
+    let out = w.login(&["--org", "contoso"]);
+    assert_success(&out, "login with a browser command line");
+    let args = std::fs::read_to_string(&seen).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(args[..3], ["--new-window", "-P", "work"], "{args:?}");
+    assert!(args[3].contains("/oauth2/v2.0/authorize?") && args.len() == 4, "then the page: {args:?}");
+
+    // A path with spaces given whole, unquoted, is that program.
+    w.env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", &wrapper);
+    assert_success(&w.login(&["--org", "contoso"]), "login with an unquoted path");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap().lines().count(), 1, "only the page");
+}
+
+#[test]
+fn a_browser_that_cannot_be_started_fails_the_sign_in_at_once_in_one_line() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let missing = w.env.path("no-such-browser");
+    // Run directly, and through the shell (its arguments make it a command line): neither can
+    // start, and the sign-in ends now, not after the five minutes it gives a person. (A wait
+    // would run into the 30 s every command is given here, and fail the test.)
+    for (value, why) in [
+        (missing.display().to_string(), "No such file or directory"),
+        (format!("{} --new-window", missing.display()), "the command was not found (exit status 127)"),
+        ("false".to_owned(), "it exited with exit status: 1"),
+    ] {
+        w.env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", &value);
+        let out = w.login(&["--org", "contoso"]);
+        assert!(!out.status.success(), "{value}");
+        let line = support::our_only_line(&out);
+        assert!(line.contains(&format!("the browser command `{value}` failed: ")), "{line}");
+        assert!(line.contains(why) && line.contains("GIT_CREDENTIAL_AZDO_BROWSER"), "{line}");
+        assert!(line.contains("login --device"), "{line}");
+    }
+    assert!(w.entra.with(|s| s.grants("authorization_code")) == 0, "nobody signed in");
+}
+
+/// An address on loopback where nothing listens: connecting is refused at once, as when the
+/// network is down.
+fn nowhere() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+#[test]
+fn login_without_a_network_says_what_to_check() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let (entra, devops) = (nowhere(), nowhere());
+    w.env.set_env("AZURE_AUTHORITY_HOST", &entra);
+    w.env.set_env("GIT_CREDENTIAL_AZDO_DEVOPS_URL", &devops);
+    for proxy in
+        ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]
+    {
+        w.env.set_env(proxy, "");
+    }
+    let out = w.login(&["--device", "--org", "contoso"]);
+    assert!(!out.status.success());
+    // Azure DevOps, asked for the organization's tenant: a warning, and the sign-in goes on.
+    let warning = stdout(&out);
+    assert!(warning.contains("Warning: Azure DevOps could not be asked for the tenant of contoso"), "{warning}");
+    assert!(warning.contains(&format!("can this machine reach {devops}?")), "{warning}");
+    assert!(warning.contains("none is set (git's http.proxy, http_proxy, ALL_PROXY)"), "{warning}");
+    assert!(
+        warning.contains(&format!(
+            "GIT_CREDENTIAL_AZDO_DEVOPS_URL (or azdo.devopsUrl): {devops} is not the usual https://dev.azure.com"
+        )),
+        "{warning}"
+    );
+    // Entra ID: the error, and what to check.
+    let line = support::our_only_line(&out);
+    assert!(line.contains("Entra ID could not be reached"), "{line}");
+    assert!(
+        line.contains(&format!("check the network (can this machine reach {entra}?) and the proxy: none is set")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "AZURE_AUTHORITY_HOST (or azdo.authorityHost): {entra} is not the usual https://login.microsoftonline.com"
+        )),
+        "{line}"
+    );
+
+    // The proxy in use (git's, as git takes it), without its password.
+    let proxy = format!("http://me:proxy-secret@{}", nowhere().trim_start_matches("http://"));
+    let config = w.env.path("gitconfig");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[http]\n\tproxy = {proxy}\n")).unwrap();
+    let line = support::our_only_line(&w.login(&["--device", "--org", "contoso"]));
+    assert!(
+        line.contains("the proxy: http://me@127.0.0.1:") && line.contains(" is used (git's http.proxy, else"),
+        "{line}"
+    );
+    assert!(!line.contains("proxy-secret"), "{line}");
+
+    // A PAT cannot be checked either: not saved, and the same advice.
+    let out = w.env.helper(&["login", "--pat", "--org", "contoso"], "a-pat\n");
+    let line = support::our_only_line(&out);
+    assert!(line.contains("the PAT was not saved; check the network"), "{line}");
+}

@@ -231,3 +231,33 @@ fn a_stopped_keyring_does_not_hang_git() {
     let out = env.helper(&["get"], get);
     assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (answer, ""));
 }
+
+#[test]
+fn status_says_why_secrets_are_in_the_file_and_how_to_get_the_keyring() {
+    let mut env = TestEnv::new();
+    // The user's choice (the tests' environment chooses the file).
+    let status = stdout(&env.helper(&["status"], ""));
+    assert!(status.contains("store:   file"), "{status}");
+    assert!(
+        status.contains("because GIT_CREDENTIAL_AZDO_STORE=file chooses it; to use the keyring, unset it"),
+        "{status}"
+    );
+
+    // No Secret Service to reach: said, by the daemon as by the in-process answer.
+    env.set_env("GIT_CREDENTIAL_AZDO_STORE", "auto");
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}", env.path("no-bus").display()));
+    for daemon in [false, true] {
+        if daemon {
+            assert_success(&env.helper(&["get"], "protocol=https\nhost=example.com\n\n"), "get");
+            support::wait_for("the daemon", std::time::Duration::from_secs(10), || env.daemon_pid().is_some());
+        }
+        let status = stdout(&env.helper(&["status"], ""));
+        assert_eq!(status.contains("daemon:  running"), daemon, "{status}");
+        assert!(status.contains("store:   file"), "{status}");
+        assert!(status.contains("because a Secret Service (the desktop keyring) could not be reached: "), "{status}");
+        assert!(status.contains("to use the keyring, run one in your session"), "{status}");
+        assert!(!status.contains("chooses it"), "{status}");
+        let json = stdout(&env.helper(&["status", "--json"], ""));
+        assert!(json.contains("\"why\": \"no_keyring\""), "{json}");
+    }
+}

@@ -189,6 +189,26 @@ fn server_collections_with_and_without_tfs_get_their_own_pat() {
 }
 
 #[test]
+fn a_tfs_collection_on_the_azure_devops_url_is_a_collection_not_an_organization() {
+    let mut w = World::new(&[], &[]);
+    let tfs = server(&w);
+    // The Azure DevOps URL and the Server are one address (a server given as the Azure DevOps
+    // URL, or a test's fake): `/tfs/DefaultCollection` is not an organization named `tfs`.
+    w.env.set_env("GIT_CREDENTIAL_AZDO_DEVOPS_URL", format!("http://{}", tfs.addr));
+    let collection = format!("http://{}/tfs/DefaultCollection", tfs.addr);
+    let pat = w.pats.issue("/tfs/DefaultCollection", "Carol", true);
+    let out = login_pat(&w, &["--url", &format!("{collection}/proj/_git/repo")], &pat);
+    assert_success(&out, "login --pat --url");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("Saved the PAT for {collection} (it belongs to Carol)")), "{text}");
+    assert!(!text.contains("PAT for tfs"), "{text}");
+    let url = format!("{collection}/proj/_git/repo");
+    let out = w.env.git(&["clone", "-q", &url, w.env.path("clone").to_str().unwrap()], "");
+    assert_success(&out, "git clone from the collection");
+    assert!(tfs.auth_log().contains(&Auth::Accepted("Basic Carol".into())), "{:?}", tfs.auth_log());
+}
+
+#[test]
 fn an_organizations_entra_account_and_pat_answer_as_the_setting_says() {
     let w = World::new(
         &[("alice@contoso.com", CONTOSO_TENANT)],

@@ -13,7 +13,8 @@ class GitCredentialAzdo < Formula
   def install
     system "cargo", "install", *std_cargo_args
     generate_completions_from_executable(bin/"git-credential-azdo", "completions")
-    (man1/"git-credential-azdo.1").write Utils.safe_popen_read(bin/"git-credential-azdo", "man")
+    # The top page and one per subcommand (git-credential-azdo-login.1, ...).
+    system bin/"git-credential-azdo", "man", "--dir", man1
   end
 
   # Optional: the helper starts the daemon on demand anyway.

@@ -130,6 +130,12 @@ impl Services {
 
         if host == self.host {
             let from_path = request.path.as_deref().and_then(|p| p.split('/').find(|s| !s.is_empty()));
+            // `/tfs/{collection}/...` is an Azure DevOps Server collection on the same address
+            // (a server given as the Azure DevOps URL, or a test's fake on loopback), not an
+            // organization named `tfs`: Services has no such path.
+            if from_path.is_some_and(|first| first.eq_ignore_ascii_case("tfs")) {
+                return Remote::Other;
+            }
             let Some(organization) = from_path.or(username) else { return Remote::ServicesWithoutOrganization };
             let Some(organization) = organization_name(organization) else { return Remote::Other };
             // `https://contoso@dev.azure.com/contoso/...`: the username is the organization, not a user.
@@ -213,14 +219,24 @@ pub const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// `X-VSS-ResourceTenant`. `None` when neither names one or the server cannot be reached in
 /// [`DISCOVERY_TIMEOUT`].
 pub async fn discover_tenant(client: &reqwest::Client, services: &Services, organization: &str) -> Option<String> {
+    find_tenant(client, services, organization).await.unwrap_or_else(|why| {
+        tracing::debug!(error = %why, "tenant discovery failed");
+        None
+    })
+}
+
+/// [`discover_tenant`], saying why when Azure DevOps could not be asked (for `login`, which
+/// tells the user).
+pub async fn find_tenant(
+    client: &reqwest::Client,
+    services: &Services,
+    organization: &str,
+) -> Result<Option<String>, String> {
     let url = services.organization_url(organization);
     let response = client.head(&url).timeout(DISCOVERY_TIMEOUT).send().await;
     match response {
-        Ok(response) => tenant_from_headers(response.headers()),
-        Err(e) => {
-            tracing::debug!(error = %crate::entra::describe_http_error(&e), "tenant discovery failed");
-            None
-        }
+        Ok(response) => Ok(tenant_from_headers(response.headers())),
+        Err(e) => Err(crate::entra::describe_http_error(&e)),
     }
 }
 
@@ -449,6 +465,12 @@ mod tests {
         assert_eq!(fake.classify(&r), services("contoso", None));
         assert_eq!(fake.classify(&request("http", "contoso.visualstudio.com", None, None)), Remote::Other);
         assert_eq!(fake.classify(&request("https", "127.0.0.1:8080", Some("contoso"), None)), Remote::Other);
+        // A Server collection on the same address is not an organization named `tfs`.
+        let collection = request("http", "127.0.0.1:8080", Some("tfs/DefaultCollection/p/_git/r"), None);
+        assert_eq!(fake.classify(&collection), Remote::Other);
+        assert_eq!(fake.classify(&request("http", "127.0.0.1:8080", Some("TFS/Main"), Some("bob"))), Remote::Other);
+        let scope = Scope::from_url(&fake, "http://127.0.0.1:8080/tfs/DefaultCollection/p/_git/r").unwrap();
+        assert_eq!(scope.to_string(), "http://127.0.0.1:8080/tfs/DefaultCollection", "a collection's PAT");
         assert_eq!(fake.organization_url("contoso"), "http://127.0.0.1:8080/contoso");
         assert_eq!(fake.origin(), "http://127.0.0.1:8080");
         assert_eq!(Services::default().origin(), "https://dev.azure.com");

@@ -35,14 +35,14 @@ pub enum Level {
 }
 
 impl Level {
-    fn flag(self) -> &'static str {
+    pub(super) fn flag(self) -> &'static str {
         match self {
             Self::Global => "--global",
             Self::System => "--system",
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Global => "global",
             Self::System => "system",
@@ -75,13 +75,15 @@ pub fn services_sites(services: &Services) -> Vec<Site> {
     ]
 }
 
-pub fn install(config: &Config, level: Level, servers: &[String]) -> anyhow::Result<()> {
+/// `install`: our sections at `level`, then what Git Credential Manager configured and what
+/// becomes of it ([`super::gcm`]; imported unless `import` is false).
+pub fn install(config: &Config, level: Level, servers: &[String], import: bool) -> anyhow::Result<()> {
     let mut sites = services_sites(&Services::new(&config.devops_url));
     for server in servers {
         sites.push(Site { url: server_origin(server)?, http_path: true });
     }
     let helper = this_helper()?;
-    let changed = configure(level, &sites, &helper)?;
+    let changed = configure(config, level, &sites, &helper)?;
     let mut out = std::io::stdout().lock();
     let addresses = sites.iter().map(|s| s.url.as_str()).collect::<Vec<_>>().join(", ");
     if changed {
@@ -89,11 +91,23 @@ pub fn install(config: &Config, level: Level, servers: &[String]) -> anyhow::Res
     } else {
         writeln!(out, "Already installed: git asks {helper} for {addresses} (in the {} git config).", level.name())?;
     }
-    writeln!(out, "Next, sign in: git-credential-azdo login --org ORGANIZATION (or --pat, or --device)")?;
+    let gcm = super::gcm::take_over(config, level, import)?;
+    for line in &gcm.lines {
+        writeln!(out, "{line}")?;
+    }
+    if gcm.sign_ins.is_empty() {
+        writeln!(out, "Next, sign in: git-credential-azdo login --org ORGANIZATION (or --pat, or --device)")?;
+    } else {
+        writeln!(out, "Next, sign in (each binds its organizations):")?;
+        for command in &gcm.sign_ins {
+            writeln!(out, "  {command}")?;
+        }
+    }
     Ok(())
 }
 
-pub fn uninstall(level: Level) -> anyhow::Result<()> {
+pub fn uninstall(config: &Config, level: Level) -> anyhow::Result<()> {
+    let file = file_of(level);
     let removed = remove(level)?;
     let mut out = std::io::stdout().lock();
     if removed.is_empty() {
@@ -101,28 +115,46 @@ pub fn uninstall(level: Level) -> anyhow::Result<()> {
     } else {
         let addresses = removed.join(", ");
         writeln!(out, "git no longer asks git-credential-azdo for {addresses} (in the {} git config).", level.name())?;
+        if let Some(file) = file
+            && remove_if_created_and_empty(config, level, &file)
+        {
+            writeln!(out, "Removed {}: install created it, and it is empty now.", file.display())?;
+        }
         writeln!(out, "Accounts and PATs are kept; remove them with: git-credential-azdo logout --all")?;
     }
     Ok(())
 }
 
 /// Writes `sites`' sections at `level` so that `helper` answers for them; returns whether
-/// anything changed. Running it again changes nothing.
-pub fn configure(level: Level, sites: &[Site], helper: &str) -> anyhow::Result<bool> {
-    let current = read(level)?;
+/// anything changed. Running it again changes nothing. A configuration file that this creates
+/// is recorded (`install.json`), for `uninstall` to remove when it leaves it empty.
+pub fn configure(config: &Config, level: Level, sites: &[Site], helper: &str) -> anyhow::Result<bool> {
+    let (existed, current) = read_file(level)?;
+    let changed = write_sites(level, &current, sites, helper)?;
+    if changed && !existed {
+        if let Some(file) = file_of(level) {
+            Created::remember(config, &file);
+        } else {
+            tracing::warn!(level = level.name(), "cannot tell which git config file was created");
+        }
+    }
+    Ok(changed)
+}
+
+fn write_sites(level: Level, current: &[(String, String)], sites: &[Site], helper: &str) -> anyhow::Result<bool> {
     let mut changed = false;
     for site in sites {
         let section = site.section();
         let helper_key = format!("{section}.helper");
         let path_key = format!("{section}.usehttppath");
-        let helpers: Vec<&str> = values(&current, &helper_key).collect();
+        let helpers: Vec<&str> = values(current, &helper_key).collect();
         if helpers != ["", helper] {
             git_config(level, &["--unset-all", &helper_key]).or_else(nothing_to_unset)?;
             git_config(level, &["--add", &helper_key, ""])?;
             git_config(level, &["--add", &helper_key, helper])?;
             changed = true;
         }
-        let http_path: Vec<&str> = values(&current, &path_key).collect();
+        let http_path: Vec<&str> = values(current, &path_key).collect();
         if site.http_path && http_path != ["true"] {
             git_config(level, &["--replace-all", &path_key, "true"])?;
             changed = true;
@@ -164,8 +196,92 @@ pub fn remove(level: Level) -> anyhow::Result<Vec<String>> {
 
 /// Adds an Azure DevOps Server's address to the global configuration, for `login --pat --url`.
 /// Returns whether anything changed.
-pub fn configure_server(origin: &str) -> anyhow::Result<bool> {
-    configure(Level::Global, &[Site { url: origin.to_owned(), http_path: true }], &this_helper()?)
+pub fn configure_server(config: &Config, origin: &str) -> anyhow::Result<bool> {
+    configure(config, Level::Global, &[Site { url: origin.to_owned(), http_path: true }], &this_helper()?)
+}
+
+/// The git configuration files `install` created: they did not exist before it wrote to them.
+/// `uninstall` removes such a file when it leaves it empty, rather than leave an empty
+/// `~/.gitconfig` behind where there was none; a file that existed before, or that holds
+/// anything else by then, is kept. `install.json` in the state directory: git's file has no
+/// room for a marker that git would not show as a setting, and an empty file left by
+/// `uninstall` cannot say whether it was there before.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Created {
+    #[serde(default)]
+    version: u32,
+    #[serde(default)]
+    files: Vec<std::path::PathBuf>,
+}
+
+impl Created {
+    const VERSION: u32 = 1;
+
+    fn path(config: &Config) -> std::path::PathBuf {
+        config.state_dir.join("install.json")
+    }
+
+    fn load(config: &Config) -> anyhow::Result<Self> {
+        Ok(crate::store::read_state(&Self::path(config), Self::VERSION, |c: &Self| c.version)?)
+    }
+
+    fn save(&self, config: &Config) -> anyhow::Result<()> {
+        crate::fs::ensure_private_dir(&config.state_dir)?;
+        let json = serde_json::to_vec_pretty(&Self { version: Self::VERSION, files: self.files.clone() })?;
+        crate::fs::write_atomic(&Self::path(config), &json)?;
+        Ok(())
+    }
+
+    /// Records that `file` was created. A failure costs only the removal of an empty file
+    /// later: a warning, not an error.
+    fn remember(config: &Config, file: &std::path::Path) {
+        let result = Self::load(config).and_then(|mut created| {
+            if created.files.iter().any(|f| f == file) {
+                return Ok(());
+            }
+            created.files.push(file.to_owned());
+            created.save(config)
+        });
+        if let Err(e) = result {
+            tracing::warn!(file = %file.display(), error = %format!("{e:#}"), "cannot record that install created it");
+        }
+    }
+
+    /// Forgets `file`; whether it was recorded.
+    fn forget(config: &Config, file: &std::path::Path) -> bool {
+        let Ok(mut created) = Self::load(config) else { return false };
+        let before = created.files.len();
+        created.files.retain(|f| f != file);
+        if created.files.len() == before {
+            return false;
+        }
+        if let Err(e) = created.save(config) {
+            tracing::warn!(error = %format!("{e:#}"), "cannot update install.json");
+        }
+        true
+    }
+}
+
+/// Removes `file`, the `level` configuration, when `install` created it and it is empty now
+/// (nothing but blank lines: no setting, no comment); whether it did. A symbolic link is
+/// never removed.
+fn remove_if_created_and_empty(config: &Config, level: Level, file: &std::path::Path) -> bool {
+    if !Created::forget(config, file) {
+        return false;
+    }
+    let empty = matches!(read_file(level), Ok((true, entries)) if entries.is_empty())
+        && std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_file())
+        && std::fs::read(file).is_ok_and(|bytes| bytes.iter().all(u8::is_ascii_whitespace));
+    empty && std::fs::remove_file(file).is_ok()
+}
+
+/// The file git reads and writes for `level`, as git names it (`--show-origin`); `None` when it
+/// has no entries to tell by.
+fn file_of(level: Level) -> Option<std::path::PathBuf> {
+    let output = crate::config::run_git(&["config", level.flag(), "--show-origin", "--null", "--list"]).ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let origin = text.split('\0').next()?.strip_prefix("file:")?;
+    (!origin.is_empty()).then(|| std::path::PathBuf::from(origin))
 }
 
 /// This program, as a helper line.
@@ -185,22 +301,27 @@ fn server_origin(text: &str) -> anyhow::Result<String> {
 
 /// Every key and value in the `level` file, in order. Keys come as git prints them: section
 /// and name in lower case, the subsection (the URL) as written.
-fn read(level: Level) -> anyhow::Result<Vec<(String, String)>> {
+pub(super) fn read(level: Level) -> anyhow::Result<Vec<(String, String)>> {
+    read_file(level).map(|(_, entries)| entries)
+}
+
+/// [`read`], and whether the file exists (one that does not is empty).
+fn read_file(level: Level) -> anyhow::Result<(bool, Vec<(String, String)>)> {
     let output =
         crate::config::run_git(&["config", level.flag(), "--null", "--list"]).context("failed to run git config")?;
     if !output.status.success() {
         let reason = first_line(&output.stderr);
-        // A file that does not exist yet is empty.
         if reason.contains("No such file or directory") {
-            return Ok(Vec::new());
+            return Ok((false, Vec::new()));
         }
         bail!("git config {} --list failed: {reason}", level.flag());
     }
-    Ok(String::from_utf8_lossy(&output.stdout)
+    let entries = String::from_utf8_lossy(&output.stdout)
         .split('\0')
         .filter_map(|entry| entry.split_once('\n'))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect())
+        .collect();
+    Ok((true, entries))
 }
 
 fn values<'a>(entries: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a str> {
@@ -214,12 +335,12 @@ fn nothing_to_unset(error: GitConfigError) -> Result<(), GitConfigError> {
 
 #[derive(Debug, thiserror::Error)]
 #[error("git config failed: {message}")]
-struct GitConfigError {
+pub(super) struct GitConfigError {
     code: Option<i32>,
     message: String,
 }
 
-fn git_config(level: Level, args: &[&str]) -> Result<(), GitConfigError> {
+pub(super) fn git_config(level: Level, args: &[&str]) -> Result<(), GitConfigError> {
     let mut full = vec!["config", level.flag()];
     full.extend_from_slice(args);
     let output = crate::config::run_git(&full).map_err(|e| GitConfigError { code: None, message: e.to_string() })?;
@@ -259,9 +380,16 @@ pub fn helper_value(exe: &std::path::Path) -> anyhow::Result<String> {
 
 /// Whether a `credential.*.helper` value runs this program, wherever it was installed.
 pub fn is_ours(value: &str) -> bool {
-    // The program is the value up to the first whitespace the shell does not take literally.
+    let program = helper_program(value);
+    let name = program.rsplit('/').next().unwrap_or_default();
+    matches!(name, "git-credential-azdo" | "git-credential-azdo.exe" | "azdo")
+}
+
+/// The program a `credential.*.helper` value runs: the value up to the first whitespace the
+/// shell does not take literally, without the backslashes that escape.
+pub(super) fn helper_program(value: &str) -> String {
     let mut program = String::new();
-    let mut chars = value.chars();
+    let mut chars = value.trim_start().chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => program.extend(chars.next()),
@@ -269,8 +397,7 @@ pub fn is_ours(value: &str) -> bool {
             c => program.push(c),
         }
     }
-    let name = program.rsplit('/').next().unwrap_or_default();
-    matches!(name, "git-credential-azdo" | "git-credential-azdo.exe" | "azdo")
+    program
 }
 
 #[cfg(test)]

@@ -34,7 +34,18 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
     let account = &signed_in.account;
     let name = account.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     writeln!(out, "Signed in as {}{name}, tenant {}.", account.username, account.tenant_id)?;
+    let services = crate::azdo::Services::new(&config.devops_url);
     for (organization, why) in &signed_in.unconfirmed {
+        if let crate::azdo::CheckError::Unreachable(reason) = why {
+            let url = url::Url::parse(&services.organization_url(organization))?;
+            writeln!(
+                out,
+                "Warning: Azure DevOps could not be asked whether {} can use {organization} ({reason}); {}.",
+                account.username,
+                config.unreachable_advice(&url)
+            )?;
+            continue;
+        }
         writeln!(
             out,
             "Warning: {} cannot reach {organization} yet: {why}. Is it the account (or tenant) that organization uses?",

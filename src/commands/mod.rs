@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod daemon;
+pub mod gcm;
 pub mod generate;
 pub mod install;
 pub mod login;

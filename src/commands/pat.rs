@@ -41,7 +41,14 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
             && crate::azdo::offers_windows_auth(&client, &url, crate::azdo::DISCOVERY_TIMEOUT).await;
         (user, windows_auth)
     });
-    let user = user.map_err(|e| refusal(&services, &scope, &e))?;
+    let user = user.map_err(|e| match e {
+        CheckError::Unreachable(_) => {
+            let url = url::Url::parse(&scope.connection_data_url(&services)).ok();
+            let advice = url.map(|url| format!("; {}", config.unreachable_advice(&url))).unwrap_or_default();
+            anyhow::anyhow!("{}{advice}", refusal(&services, &scope, &e))
+        }
+        _ => refusal(&services, &scope, &e),
+    })?;
 
     let vault = Arc::new(Vault::open(&config.state_dir, config.store).context("failed to open the secret store")?);
     let accounts = AccountStore::new(&config.state_dir, vault);
@@ -69,7 +76,7 @@ pub fn run(config: &Config, args: &LoginArgs) -> anyhow::Result<()> {
             if !collection.is_https() {
                 writeln!(out, "Warning: {} is plain http: the PAT travels unencrypted.", collection.origin())?;
             }
-            send_path(collection, &mut out)?;
+            send_path(config, collection, &mut out)?;
             if windows_auth {
                 windows_auth_advice(collection, crate::config::git_version(), &mut out)?;
             }
@@ -186,8 +193,8 @@ fn windows_auth_advice(collection: &Collection, git: Option<(u32, u32)>, out: &m
 
 /// git asks us about the collection's server and sends the path, which tells collections
 /// apart; the PAT is used for nothing else.
-fn send_path(collection: &Collection, out: &mut impl Write) -> anyhow::Result<()> {
-    match super::install::configure_server(collection.origin()) {
+fn send_path(config: &Config, collection: &Collection, out: &mut impl Write) -> anyhow::Result<()> {
+    match super::install::configure_server(config, collection.origin()) {
         Ok(true) => writeln!(
             out,
             "git now asks git-credential-azdo for {} and sends it the path, which names the collection.",

@@ -5,6 +5,7 @@ use std::io::Write as _;
 
 use crate::config::Config;
 use crate::ipc::{Request, Response, StatusReport};
+use crate::store::FileReason;
 
 pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let report = report(config)?;
@@ -107,6 +108,9 @@ fn render(config: &Config, report: &StatusReport) -> String {
         }
     }
     let _ = writeln!(out, "store:   {} (state in {})", report.backend, config.state_dir.display());
+    if let Some(reason) = &report.file_store {
+        out.push_str(&why_file(reason));
+    }
     out.push_str("accounts:\n");
     for line in super::accounts::render(&report.accounts).lines() {
         let _ = writeln!(out, "  {line}");
@@ -128,6 +132,32 @@ fn render(config: &Config, report: &StatusReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Why secrets are in the owner-only file, and how to have them in the keyring instead.
+fn why_file(reason: &FileReason) -> String {
+    let restart = "then restart the daemon: git-credential-azdo daemon stop (secrets already in the file stay there)";
+    match reason {
+        FileReason::Chosen => format!(
+            "         because {}=file chooses it; to use the keyring, unset it, {restart}\n",
+            crate::config::ENV_STORE
+        ),
+        FileReason::NoKeyring(detail) => {
+            let keyring = if cfg!(any(target_os = "macos", windows)) {
+                "the system keyring"
+            } else {
+                "a Secret Service (the desktop keyring)"
+            };
+            let fix = if cfg!(any(target_os = "macos", windows)) {
+                "run the daemon in your own logon session"
+            } else {
+                "run one in your session (GNOME Keyring, KWallet or KeePassXC) with DBUS_SESSION_BUS_ADDRESS set"
+            };
+            format!(
+                "         because {keyring} could not be reached: {detail}\n         to use the keyring, {fix}, {restart}\n"
+            )
+        }
+    }
 }
 
 /// The PATs by organization or collection, with their owner, age and expiry (never their value),
@@ -224,6 +254,17 @@ mod tests {
     }
 
     #[test]
+    fn the_file_store_says_why_and_how_to_get_the_keyring() {
+        let chosen = why_file(&FileReason::Chosen);
+        assert!(chosen.contains("because GIT_CREDENTIAL_AZDO_STORE=file chooses it"), "{chosen}");
+        assert!(chosen.contains("unset it") && chosen.contains("git-credential-azdo daemon stop"), "{chosen}");
+        let missing = why_file(&FileReason::NoKeyring("no session bus".into()));
+        assert!(missing.contains("could not be reached: no session bus\n"), "{missing}");
+        assert!(missing.contains("to use the keyring, ") && missing.contains("daemon stop"), "{missing}");
+        assert!(missing.lines().all(|l| l.starts_with("         ")), "under the store line: {missing}");
+    }
+
+    #[test]
     fn attention_names_what_to_do_for_accounts_and_lapsing_pats() {
         let now = 1_795_000_000;
         let pat = |organization: &str, expires_at: Option<u64>| Pat {
@@ -237,6 +278,7 @@ mod tests {
         let report = StatusReport {
             daemon: None,
             backend: Backend::File,
+            file_store: None,
             credentials: Vec::new(),
             accounts: vec![crate::ipc::AccountStatus {
                 username: "alice@contoso.com".into(),

@@ -1,6 +1,7 @@
 //! Browser sign-in: authorization code with PKCE and a `state` check, answered on a loopback
 //! redirect (`http://localhost:{port}`) that this process listens on for one sign-in.
 
+use std::process::Stdio;
 use std::time::Duration;
 
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
@@ -64,16 +65,22 @@ impl Entra {
         Ok(BrowserSignIn { url, listeners, redirect, state, verifier, tenant: tenant.to_owned(), claims })
     }
 
-    /// Waits up to `deadline` for the browser to come back, then redeems the code.
+    /// Waits up to `deadline` for the browser to come back, then redeems the code. `gave_up`
+    /// ends the wait at once with its reason (the browser command failed, so nobody will come
+    /// back); it is not polled once the browser has come back.
     pub async fn finish_browser_sign_in(
         &self,
         sign_in: BrowserSignIn,
         deadline: Duration,
+        gave_up: impl Future<Output = String>,
     ) -> Result<Tokens, EntraError> {
         let BrowserSignIn { listeners, redirect, state, verifier, tenant, claims, .. } = sign_in;
-        let code = tokio::time::timeout(deadline, wait_for_code(&listeners, &state))
-            .await
-            .map_err(|_| EntraError::TimedOut(deadline))??;
+        let code = tokio::select! {
+            code = tokio::time::timeout(deadline, wait_for_code(&listeners, &state)) => {
+                code.map_err(|_| EntraError::TimedOut(deadline))??
+            }
+            why = gave_up => return Err(EntraError::Browser(why)),
+        };
         let client = self.oauth_client(&tenant)?.set_redirect_uri(redirect);
         let result = client
             .exchange_code(AuthorizationCode::new(code))
@@ -87,11 +94,79 @@ impl Entra {
     }
 }
 
-/// Opens `url` in `browser` when one is configured, else in the system's browser.
-pub fn open_browser(browser: Option<&str>, url: &str) -> std::io::Result<()> {
-    match browser {
-        Some(program) => open::with_detached(url, program),
-        None => open::that_detached(url),
+/// Opens `url` in `browser` when one is configured (a command line, read as git reads
+/// `core.editor`: see `browser_command`), else in the system's browser. The configured
+/// browser's process is returned, to tell when it failed.
+pub fn open_browser(browser: Option<&str>, url: &str) -> std::io::Result<Option<Browser>> {
+    let Some(command) = browser else { return open::that_detached(url).map(|()| None) };
+    let mut cmd = tokio::process::Command::from(browser_command(command, url)?);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // Its own process group: a Ctrl-C that stops the sign-in does not close the browser.
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let child = cmd.spawn()?;
+    Ok(Some(Browser { child }))
+}
+
+/// The browser command the user configured, started on a sign-in page.
+#[derive(Debug)]
+pub struct Browser {
+    child: tokio::process::Child,
+}
+
+impl Browser {
+    /// Resolves only if the command fails, with why: it exited unsuccessfully (a shell that
+    /// could not find the program exits 127). A browser that hands the page to one already
+    /// running and exits 0, or that keeps running, never resolves it.
+    pub async fn failed(mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) if !status.success() => match status.code() {
+                Some(127) => "the command was not found (exit status 127)".to_owned(),
+                Some(126) => "the command could not be run (exit status 126)".to_owned(),
+                _ => format!("it exited with {status}"),
+            },
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// The characters for which git runs a command through the shell (git's `run-command.c`,
+/// `prepare_shell_cmd`).
+const SHELL_CHARS: &str = "|&;<>()$`\\\"' \t\n*?[#~=%";
+
+/// The process that opens `url` with the configured `browser`. A value naming an existing file
+/// is that program (spaces and all). Otherwise it is read as git reads `core.editor`: a value
+/// with no shell metacharacters is a program, run with the URL as its argument; on Unix, any
+/// other value is a shell command line, run as `sh -c '{value} "$@"' '{value}' URL`
+/// (`firefox --new-window`, `open -a "Google Chrome"`). Windows has no `sh` to count on: the
+/// value is split into words as that shell would split it (quotes and backslashes), and the
+/// program found as the system finds it.
+fn browser_command(browser: &str, url: &str) -> std::io::Result<std::process::Command> {
+    let value = browser.trim();
+    if value.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the browser setting is empty"));
+    }
+    if std::path::Path::new(value).is_file() || !value.contains(|c| SHELL_CHARS.contains(c)) {
+        return Ok(open::with_command(url, value));
+    }
+    #[cfg(not(windows))]
+    {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(format!("{value} \"$@\"")).arg(value).arg(url);
+        Ok(cmd)
+    }
+    #[cfg(windows)]
+    {
+        let words = shlex::split(value).filter(|w| !w.is_empty()).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "the browser command line has an unmatched quote")
+        })?;
+        let (program, args) = words.split_first().ok_or(std::io::ErrorKind::InvalidInput)?;
+        let mut cmd = match args.split_first() {
+            None => return Ok(open::with_command(url, program.as_str())),
+            Some((first, _)) => open::with_command(first, program.as_str()),
+        };
+        cmd.args(&args[1..]).arg(url);
+        Ok(cmd)
     }
 }
 

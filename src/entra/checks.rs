@@ -121,11 +121,23 @@ pub fn within(field: &str, seconds: Number, range: std::ops::RangeInclusive<Dura
     Ok(Duration::from_secs_f64(value.clamp(start, end)))
 }
 
-/// The wait a `Retry-After` header value asks for: delta-seconds (fractions and surrounding
-/// spaces tolerated), at most [`MAX_RETRY_AFTER`]. An HTTP date, a negative or unreadable value
-/// is `None`: the caller's own back-off applies.
+/// The wait a `Retry-After` header value asks for, from now: see [`retry_after_at`].
 pub fn retry_after(value: &str) -> Option<Duration> {
-    let seconds: f64 = value.trim().parse().ok()?;
+    retry_after_at(value, std::time::SystemTime::now())
+}
+
+/// The wait a `Retry-After` header value asks for from `now`, in either of its forms (RFC 9110
+/// section 10.2.3): delta-seconds (fractions and surrounding spaces tolerated), or an HTTP date
+/// (IMF-fixdate, or the obsolete RFC 850 and asctime forms, which recipients must accept; a
+/// date past is no wait). At most [`MAX_RETRY_AFTER`]. A negative or unreadable value is
+/// `None`: the caller's own back-off applies.
+pub fn retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        let at = httpdate::parse_http_date(value).ok()?;
+        return Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER));
+    }
+    let seconds: f64 = value.parse().ok()?;
     if !seconds.is_finite() || seconds < 0.0 {
         return None;
     }
@@ -215,9 +227,22 @@ mod tests {
         assert_eq!(retry_after("0"), Some(Duration::ZERO));
         assert_eq!(retry_after("18446744073709551615"), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after("1e400"), None, "infinite");
-        for odd in ["-1", "NaN", "", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        for odd in ["-1", "NaN", "", "soon", "Wed, 21 Oct 2015 25:28:00 GMT", "Sun, 06 Nov 1994"] {
             assert_eq!(retry_after(odd), None, "{odd}");
         }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_in_any_of_its_forms() {
+        // Sun, 06 Nov 1994 08:49:37 GMT
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        assert_eq!(retry_after_at("Sun, 06 Nov 1994 08:50:07 GMT", now), secs(30), "IMF-fixdate");
+        assert_eq!(retry_after_at("Sunday, 06-Nov-94 08:50:07 GMT", now), secs(30), "RFC 850");
+        assert_eq!(retry_after_at("Sun Nov  6 08:50:07 1994", now), secs(30), "asctime");
+        assert_eq!(retry_after_at(" Sun, 06 Nov 1994 08:00:00 GMT ", now), secs(0), "a date past is no wait");
+        assert_eq!(retry_after_at("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(MAX_RETRY_AFTER), "bounded");
+        assert_eq!(retry_after_at("120", now), secs(120), "seconds, whatever the clock");
     }
 
     #[test]

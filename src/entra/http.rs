@@ -182,6 +182,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_error_answer_keeps_its_retry_after_in_either_form() {
+        let in_two_minutes = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        for (header, least, most) in [("7", 7, 7), (in_two_minutes.as_str(), 110, 120)] {
+            let answer =
+                format!("HTTP/1.1 429 Too Many Requests\r\nretry-after: {header}\r\ncontent-length: 0\r\n\r\n");
+            let (entra, _) = answering(answer.into_bytes()).await;
+            let http = Http::new("http://127.0.0.1");
+            let response = http.send(token_request(&entra)).await.unwrap();
+            assert_eq!(response.status().as_u16(), 429);
+            let wait = http.take_last_error().and_then(|e| e.retry_after).expect("a Retry-After");
+            assert!((least..=most).contains(&wait.as_secs()), "{header}: {wait:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn redirects_are_not_followed_so_a_token_request_goes_nowhere_else() {
         let (elsewhere, reached) = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec()).await;
         // 307 and 308 would repeat the POST, refresh token and all, at the new address.

@@ -19,7 +19,7 @@ use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionRespons
 use oauth2::{EndpointNotSet, EndpointSet, StandardRevocableToken};
 use serde::{Deserialize, Serialize};
 
-pub use browser::{BrowserSignIn, open_browser};
+pub use browser::{Browser, BrowserSignIn, open_browser};
 pub use device::DeviceCode;
 pub(crate) use http::{
     HttpError, builder as http_builder, client as http_client, describe as describe_http_error, read_body,
@@ -98,6 +98,9 @@ pub enum EntraError {
     /// The user declined, or the browser reported an error.
     #[error("the sign-in was cancelled: {0}")]
     Cancelled(String),
+    /// The browser command the user configured failed: nobody will come back to sign in.
+    #[error("the browser could not open the sign-in page: {0}")]
+    Browser(String),
 }
 
 impl EntraError {
@@ -106,7 +109,7 @@ impl EntraError {
         match self {
             Self::Unavailable { .. } | Self::Unreachable(_) => true,
             Self::Refused(body) => matches!(body.error.as_str(), "temporarily_unavailable" | "server_error"),
-            Self::Malformed(_) | Self::TimedOut(_) | Self::Cancelled(_) => false,
+            Self::Malformed(_) | Self::TimedOut(_) | Self::Cancelled(_) | Self::Browser(_) => false,
         }
     }
 

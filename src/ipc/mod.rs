@@ -19,7 +19,7 @@ use crate::azdo::Scope;
 use crate::git::Credential;
 use crate::identity::MachineSources;
 use crate::secret::Secret;
-use crate::store::{Backend, StoredSummary};
+use crate::store::{Backend, FileReason, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
 pub const PROTOCOL_VERSION: u32 = 8;
@@ -122,7 +122,10 @@ pub enum LogoutTarget {
 }
 
 /// What the daemon answers.
-#[expect(clippy::large_enum_variant, reason = "one response per connection: boxing would save nothing")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one response per connection: boxing would save nothing (allow, not expect: whether it fires changes with the size of each variant)"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
@@ -255,6 +258,9 @@ pub struct StatusReport {
     pub daemon: Option<DaemonInfo>,
     /// Where new secrets are kept.
     pub backend: Backend,
+    /// Why that is the owner-only file, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_store: Option<FileReason>,
     pub credentials: Vec<StoredSummary>,
     #[serde(default)]
     pub accounts: Vec<AccountStatus>,

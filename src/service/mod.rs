@@ -515,7 +515,14 @@ impl Service {
             })
             .collect();
         let pats = self.accounts.load()?.pats.clone();
-        Ok(StatusReport { daemon: None, backend: self.credentials.backend(), credentials, accounts, pats })
+        Ok(StatusReport {
+            daemon: None,
+            backend: self.credentials.backend(),
+            file_store: self.credentials.file_reason(),
+            credentials,
+            accounts,
+            pats,
+        })
     }
 }
 

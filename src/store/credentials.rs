@@ -122,6 +122,11 @@ impl CredentialStore {
         self.vault.backend()
     }
 
+    /// Why new secrets go to the owner-only file, when they do.
+    pub fn file_reason(&self) -> Option<super::FileReason> {
+        self.vault.file_reason().cloned()
+    }
+
     /// The stored credential git should use for `request`, as git's own helpers choose it.
     pub fn get(&self, request: &Credential) -> Result<Option<Credential>, StoreError> {
         if !request.has_protocol_and_host() {

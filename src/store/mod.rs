@@ -22,7 +22,7 @@ pub use credentials::{CredentialStore, StoredSummary};
 pub use file::FileStore;
 pub use keyring::{KeyringStore, SERVICE as KEYRING_SERVICE};
 pub use memory::MemoryStore;
-pub use vault::Vault;
+pub use vault::{FileReason, Vault};
 
 pub use file::LOCK_WAIT;
 pub(crate) use file::lock_exclusive;

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Backend, FileStore, KeyringStore, SecretStore, StoreError};
 use crate::config::StoreChoice;
 use crate::secret::Secret;
@@ -17,6 +19,18 @@ pub struct Vault {
     /// Whether a keyring that is unavailable may fall back to the next store (the user did not
     /// insist on the keyring).
     fallback: bool,
+    /// Why new secrets go to the owner-only file, when they do.
+    file_reason: Option<FileReason>,
+}
+
+/// Why secrets go to the owner-only file rather than the OS keyring, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "why", content = "detail")]
+pub enum FileReason {
+    /// The user chose it (`GIT_CREDENTIAL_AZDO_STORE=file`).
+    Chosen,
+    /// No keyring could be reached (`auto`): what trying one said.
+    NoKeyring(String),
 }
 
 impl Vault {
@@ -30,13 +44,14 @@ impl Vault {
         })?;
         let file: Arc<dyn SecretStore> = Arc::new(FileStore::new(state_dir));
         Ok(match choice {
-            StoreChoice::File => Self::with_stores(vec![file], false),
+            StoreChoice::File => Self { file_reason: Some(FileReason::Chosen), ..Self::with_stores(vec![file], false) },
             StoreChoice::Keyring => Self::with_stores(vec![Arc::new(KeyringStore::platform()?), file], false),
             StoreChoice::Auto => match KeyringStore::platform() {
                 Ok(keyring) => Self::with_stores(vec![Arc::new(keyring), file], true),
                 Err(e) => {
                     tracing::debug!(error = %e, "no usable keyring; secrets go to the owner-only file");
-                    Self::with_stores(vec![file], false)
+                    let detail = crate::entra::printable(&e.to_string(), 300);
+                    Self { file_reason: Some(FileReason::NoKeyring(detail)), ..Self::with_stores(vec![file], false) }
                 }
             },
         })
@@ -48,7 +63,13 @@ impl Vault {
     /// When `stores` is empty.
     pub fn with_stores(stores: Vec<Arc<dyn SecretStore>>, fallback: bool) -> Self {
         assert!(!stores.is_empty(), "a vault needs a secret store");
-        Self { stores, fallback }
+        Self { stores, fallback, file_reason: None }
+    }
+
+    /// Why new secrets go to the owner-only file, when they do because of how the vault was
+    /// opened.
+    pub fn file_reason(&self) -> Option<&FileReason> {
+        self.file_reason.as_ref()
     }
 
     /// Where new secrets are kept.
