@@ -42,7 +42,7 @@ pub struct Account {
     pub organizations: Vec<String>,
     /// Where the refresh token is kept.
     pub backend: Backend,
-    /// Unix seconds.
+    /// Unix seconds; a later sign-in of the same account always has a larger value.
     pub signed_in_at: u64,
     /// Set when Entra refused the refresh token: why, in one line. Only a new sign-in clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +220,9 @@ impl AccountStore {
             if let Some(old) = all.accounts.iter().position(|a| a.id == account.id) {
                 let old = all.accounts.remove(old);
                 account.organizations = old.organizations;
+                // What the daemon kept about the old sign-in (refusals, back-offs) is keyed on
+                // this: a sign-in within the same second must still be a new one.
+                account.signed_in_at = account.signed_in_at.max(old.signed_in_at.saturating_add(1));
             }
             all.accounts.push(account.clone());
             for organization in organizations {
@@ -360,6 +363,8 @@ mod tests {
         let again = accounts.save_sign_in(&identity("alice", "t1"), &settings(), &Secret::new("r3"), &[]).unwrap();
         assert_eq!(again.needs_sign_in, None, "a new sign-in clears the mark");
         assert_eq!(again.organizations, ["contoso"], "and keeps the bindings");
+        let third = accounts.save_sign_in(&identity("alice", "t1"), &settings(), &Secret::new("r4"), &[]).unwrap();
+        assert!(third.signed_in_at > again.signed_in_at, "a sign-in within the same second is still a new one");
     }
 
     #[test]
