@@ -94,6 +94,29 @@ fn absurd_lifetimes_from_entra_are_refused_or_clamped_and_the_daemon_survives_th
     }
 }
 
+/// Entra's refusal with a list of error codes as long as a body may be (or codes that are not
+/// numbers): git's user sees Entra's error and its code in one short line, and so does `status`
+/// later (the reason is kept with the account).
+#[test]
+fn an_entra_refusal_with_absurd_error_codes_is_one_short_line() {
+    let w = alice_signed_in();
+    let url = w.url("contoso");
+    let many = vec!["70008"; 150_000].join(",");
+    for codes in [format!("[{many}]"), r#"["70008", -1, 0.5, null, {"x": 1}]"#.to_owned()] {
+        assert_success(&w.login(&["--org", "contoso"]), "login");
+        let body = format!(
+            r#"{{"error":"invalid_grant","error_description":"AADSTS70008: The refresh token has expired","error_codes":{codes},"trace_id":7}}"#
+        );
+        w.entra.with(|s| s.fail_next.extend(std::iter::repeat_n((400, None, body), 20)));
+        let out = fill(&w, &url);
+        w.entra.with(|s| s.fail_next.clear());
+        let case = &codes[..codes.len().min(40)];
+        refused(&out, &["alice@contoso.com must sign in again", "invalid_grant (AADSTS70008)", "has expired"], case);
+        let status = w.env.helper(&["status"], "");
+        assert!(stdout(&status).len() < 4000, "{case}: {}", stdout(&status).len());
+    }
+}
+
 /// A `Retry-After` far beyond any deadline: the refresh gives up at once, with one line.
 #[test]
 fn an_absurd_retry_after_is_not_waited_for_and_the_daemon_survives_it() {
