@@ -352,3 +352,38 @@ fn absurd_answers_from_managed_identity_endpoints_and_the_azure_cli() {
         }
     }
 }
+
+/// An Azure CLI that prints without end, on stdout or on stderr: it is killed once it has
+/// printed more than any answer of its could be, git gets one line saying so at once, and the
+/// daemon holds no more of it than that.
+#[test]
+#[cfg(target_os = "linux")]
+fn an_azure_cli_that_prints_without_end_is_cut_off() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let url = w.url("contoso");
+    let bin = w.env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    w.env.set_env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
+    w.start_daemon();
+    let daemon = w.env.daemon_pid().unwrap();
+    let high_water_kib = || {
+        let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().to_owned();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let before = high_water_kib();
+    for stream in ["stdout", "stderr"] {
+        let flood = format!(
+            "#!/bin/sh\nexec python3 -c 'import sys\nchunk = b\"{{\" * (1 << 16)\nwhile True: sys.{stream}.buffer.write(chunk)'\n"
+        );
+        std::fs::write(bin.join("az"), flood).unwrap();
+        std::fs::set_permissions(bin.join("az"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = fill(&w, &url);
+        refused(&out, &["the Azure CLI (az) printed more than 1024 KiB"], stream);
+        assert_eq!(w.env.daemon_pid(), Some(daemon), "{stream}: the daemon lives on");
+    }
+    let grown = high_water_kib().saturating_sub(before);
+    assert!(grown < 64 << 10, "the daemon grew by {grown} KiB");
+}
