@@ -459,3 +459,36 @@ fn no_token_or_pat_reaches_the_logs() {
     let accounts = std::fs::read_to_string(w.env.state_dir().join("accounts.json")).unwrap();
     assert!(accounts.contains("authorization_id") && !accounts.contains(&pat), "{accounts}");
 }
+
+/// A PAT API whose new PAT holds control characters (a terminal escape, a line break): nothing
+/// is printed or kept, the line says why, and git's answers for the organization are as before.
+#[test]
+fn a_new_pat_that_is_not_printable_is_neither_printed_nor_kept() {
+    let (mut w, _vssps) = alice();
+    let url = w.url("contoso");
+    let before = w.env.fill(&url).expect("alice's token");
+    for value in ["pat\u{1b}]0;owned\u{7}", "pat\r\nusername=mallory", "pat with spaces"] {
+        let answer = serde_json::json!({
+            "patToken": {"authorizationId": "id-1", "displayName": "Hostile", "scope": "vso.code_write", "token": value},
+            "patTokenError": "none",
+        })
+        .to_string();
+        let server = support::Server::start(move |_request| {
+            let answer = answer.clone();
+            async move {
+                axum::http::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(answer))
+                    .unwrap()
+            }
+        });
+        w.env.set_env("GIT_CREDENTIAL_AZDO_VSSPS_URL", format!("http://{}", server.addr));
+        let out = helper(&w, &["pat", "create", "--org", "contoso", "--scope", "code:write", "--keep"]);
+        let line = refused(&out);
+        assert!(line.contains("answered a new PAT that cannot be used (its value holds a space, control"), "{line}");
+        assert!(!line.contains("owned") && !line.contains("mallory"), "the value is not shown: {line}");
+        let accounts = std::fs::read_to_string(w.env.state_dir().join("accounts.json")).unwrap();
+        assert!(!accounts.contains("id-1"), "not kept: {accounts}");
+        assert_eq!(w.env.fill(&url).map(|(user, _)| user), Some(before.0.clone()), "git is answered as before");
+    }
+}
