@@ -492,3 +492,26 @@ fn a_new_pat_that_is_not_printable_is_neither_printed_nor_kept() {
         assert_eq!(w.env.fill(&url).map(|(user, _)| user), Some(before.0.clone()), "git is answered as before");
     }
 }
+
+/// `token` with a deadline shorter than the daemon's own, Entra not answering: the daemon is
+/// given what is left of the command's deadline (as for git's `get`), so the answer is its
+/// own, in time, rather than the helper giving up on it.
+#[test]
+fn token_ends_by_its_own_deadline_when_entra_does_not_answer() {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+    let (mut w, _vssps) = alice();
+    w.start_daemon();
+    let daemon = w.env.daemon_pid();
+    w.entra.with(|s| s.token_delay = std::time::Duration::from_secs(60));
+    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", DEADLINE.as_secs().to_string());
+    let started = std::time::Instant::now();
+    let line = refused(&helper(&w, &["token", "--org", "contoso"]));
+    let took = started.elapsed();
+    assert!(took < DEADLINE + std::time::Duration::from_millis(700), "took {took:?}");
+    assert_eq!(
+        line,
+        "git-credential-azdo: could not get a token of alice@contoso.com for contoso: Entra ID could not be reached: \
+         no answer within the deadline; try again in a moment"
+    );
+    assert_eq!(w.env.daemon_pid(), daemon, "answered by the daemon");
+}
