@@ -99,6 +99,34 @@ fn the_daemon_keeps_neither_the_repository_directory_nor_one_commands_git_settin
     assert!(environ.contains("GIT_CREDENTIAL_AZDO_STORE=file"), "the user's settings are kept");
 }
 
+/// The helper that starts the daemon may run in a pipeline or a pod whose environment holds
+/// secrets (the job token, a client secret): the daemon outlives that job and runs programs of
+/// its own (the Azure CLI, `git config`), so none of them is in its environment. (It is given
+/// what it needs with each request instead.)
+#[test]
+#[cfg(target_os = "linux")]
+fn the_daemon_keeps_no_secret_of_the_environment_that_started_it() {
+    let env = env_with_credential();
+    let secrets = [
+        ("SYSTEM_ACCESSTOKEN", "job-token-secret"),
+        ("AZURE_DEVOPS_EXT_PAT", "env-pat-secret"),
+        ("AZURE_CLIENT_SECRET", "client-secret"),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-request-secret"),
+        ("IDENTITY_HEADER", "identity-header-secret"),
+        ("MSI_SECRET", "msi-secret"),
+    ];
+    let mut cmd = env.command(support::BIN);
+    cmd.arg("get").envs(secrets);
+    let out = support::run(cmd, GET);
+    assert_eq!(stdout(&out), ANSWER);
+    let pid = env.daemon_pid().expect("the helper started the daemon");
+    let environ = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap()).into_owned();
+    for (name, secret) in secrets {
+        assert!(!environ.contains(secret) && !environ.contains(&format!("{name}=")), "{name}");
+    }
+    assert!(environ.contains("GIT_CREDENTIAL_AZDO_STORE=file"), "the user's settings are kept");
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn twenty_racing_helpers_leave_exactly_one_daemon() {
