@@ -213,13 +213,14 @@ impl LiveChoices {
     }
 
     /// The choices now. Costs a few `stat` calls, and a `git config` run (off the async
-    /// threads, with its own deadline) after the files changed.
+    /// threads, with its own deadline) after the files changed. When git cannot be run or does
+    /// not finish in time, the choices read last still hold (and git is asked again next time).
     pub async fn get(&self) -> Arc<Choices> {
         let (git, choices) = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();
         if git.is_current() {
             return choices;
         }
-        let Ok(git) = tokio::task::spawn_blocking(GitConfig::read).await else { return choices };
+        let Ok(Some(git)) = tokio::task::spawn_blocking(GitConfig::read).await else { return choices };
         let choices = Arc::new(Choices::from_git(&git.values));
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = (Arc::new(git), choices.clone());
         choices

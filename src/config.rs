@@ -145,8 +145,15 @@ impl Config {
     /// system configuration, and the repository's when run inside one), keeps the keys for the
     /// settings read per request ([`crate::choice`]), and gives git's `http.*` settings to
     /// [`crate::net`] for this process's calls.
-    pub fn with_git_config(mut self) -> anyhow::Result<Self> {
-        let git = GitConfig::read();
+    pub fn with_git_config(self) -> anyhow::Result<Self> {
+        self.with_git_config_within(GIT_CONFIG_TIMEOUT)
+    }
+
+    /// [`Self::with_git_config`], giving `git config` at most `limit` (and never more than its
+    /// usual two seconds): a caller with a deadline of its own goes on with the defaults when git
+    /// is slow.
+    pub fn with_git_config_within(mut self, limit: Duration) -> anyhow::Result<Self> {
+        let git = GitConfig::read_within(limit.min(GIT_CONFIG_TIMEOUT)).unwrap_or_default();
         let lookup = |key: &GitSetting| {
             if env_string(key.env).is_some() {
                 return None;
@@ -280,17 +287,35 @@ pub struct GitConfig {
 
 impl GitConfig {
     /// Reads the keys (global and system configuration, and the repository's when run inside
-    /// one). A git that cannot be run, or takes too long, gives nothing: defaults then apply.
-    pub fn read() -> Self {
+    /// one), giving git two seconds. A git that cannot be run, or takes too long, gives `None`.
+    pub fn read() -> Option<Self> {
+        Self::read_within(GIT_CONFIG_TIMEOUT)
+    }
+
+    /// [`Self::read`], giving git at most `limit`.
+    pub fn read_within(limit: Duration) -> Option<Self> {
         // Fingerprints first: a change made while git reads is then seen as one.
         let files = watched_files().into_iter().map(|path| (path.clone(), fingerprint(&path))).collect();
-        let output = git_output(&["config", "--null", "--get-regexp", r"^(azdo|http)\."]).unwrap_or_default();
+        let args = ["config", "--null", "--get-regexp", r"^(azdo|http)\."];
+        let output = match run_git_within(&args, limit) {
+            // `--get-regexp` exits 1 when no key matches.
+            Ok(output) if output.status.success() || output.status.code() == Some(1) => output.stdout,
+            Ok(output) => {
+                tracing::warn!(status = %output.status, "going on without git's settings");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "going on without git's settings");
+                return None;
+            }
+        };
+        let output = String::from_utf8_lossy(&output);
         let values = output
             .split('\0')
             .filter_map(|entry| entry.split_once('\n'))
             .map(|(key, value)| (key.to_owned(), value.to_owned()))
             .collect();
-        Self { values, files }
+        Some(Self { values, files })
     }
 
     /// Whether the config files are as they were when read (always, when none were).
@@ -345,6 +370,11 @@ fn parse_git_version(text: &str) -> Option<(u32, u32)> {
 
 /// Runs `git args` to completion within two seconds (killing it after that), with its output.
 pub fn run_git(args: &[&str]) -> std::io::Result<std::process::Output> {
+    run_git_within(args, GIT_CONFIG_TIMEOUT)
+}
+
+/// Runs `git args` to completion within `limit` (killing it after that), with its output.
+pub fn run_git_within(args: &[&str], limit: Duration) -> std::io::Result<std::process::Output> {
     use std::io::Read;
     use wait_timeout::ChildExt as _;
     let mut child = std::process::Command::new("git")
@@ -365,10 +395,11 @@ pub fn run_git(args: &[&str]) -> std::io::Result<std::process::Output> {
     };
     let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let Some(status) = child.wait_timeout(GIT_CONFIG_TIMEOUT)? else {
+    let Some(status) = child.wait_timeout(limit)? else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "git did not finish within 2 s"));
+        let message = format!("git did not finish within {:.1} s", limit.as_secs_f32());
+        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message));
     };
     let joined = |reader: std::thread::JoinHandle<Vec<u8>>| reader.join().unwrap_or_default();
     Ok(std::process::Output { status, stdout: joined(stdout), stderr: joined(stderr) })

@@ -8,12 +8,63 @@ use std::path::Path;
 /// so it is never briefly open to others. An existing directory owned by someone else is refused;
 /// one of ours with a looser mode is tightened.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    // Before anything is made there, and after: see [`replaceable`].
+    let refuse = |reason: String| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} could be replaced by another user: {reason}", dir.display()),
+        )
+    };
+    if let Some(reason) = replaceable(dir) {
+        return Err(refuse(reason));
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)?;
-    check_private_dir(dir)
+    check_private_dir(dir)?;
+    match replaceable(dir) {
+        Some(reason) => Err(refuse(reason)),
+        None => Ok(()),
+    }
+}
+
+/// Why another user could put a directory of theirs where `dir` is, or `None` when none can:
+/// a directory on the way to it (as written, and with links resolved) or a link on the way
+/// belongs to another user (root aside), or a directory on the way is writable by all without
+/// the sticky bit (which keeps others from renaming what is not theirs, as in `/tmp`). Checking
+/// `dir` itself once is then enough: nobody can swap it, or what leads to it, between that
+/// check and a later use of the path. (A directory writable by its group is not refused: many
+/// homes are, for a group of the user's own.)
+#[cfg(unix)]
+fn replaceable(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = rustix::process::geteuid().as_raw();
+    let unsafe_at = |path: &Path, meta: &std::fs::Metadata| {
+        if meta.uid() != 0 && meta.uid() != ours {
+            return Some(format!("{} belongs to user {}", path.display(), meta.uid()));
+        }
+        let open_to_all = meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0;
+        (meta.is_dir() && open_to_all).then(|| {
+            format!("{} is writable by all users and not sticky (mode {:o})", path.display(), meta.mode() & 0o7777)
+        })
+    };
+    // Without a current directory, a relative path leads nowhere: creating it fails anyway.
+    let absolute = std::path::absolute(dir).ok()?;
+    // What does not exist yet is made by this user, owner-only.
+    let as_written =
+        absolute.ancestors().skip(1).filter_map(|a| Some((a.to_owned(), std::fs::symlink_metadata(a).ok()?)));
+    let resolved = absolute.parent().and_then(|parent| std::fs::canonicalize(parent).ok());
+    let resolved =
+        resolved.iter().flat_map(|r| r.ancestors()).filter_map(|a| Some((a.to_owned(), std::fs::metadata(a).ok()?)));
+    as_written.chain(resolved).find_map(|(path, meta)| unsafe_at(&path, &meta))
+}
+
+#[cfg(not(unix))]
+fn replaceable(_dir: &Path) -> Option<String> {
+    // The per-user profile directories used on Windows are private.
+    None
 }
 
 #[cfg(unix)]
@@ -46,9 +97,9 @@ fn check_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Whether `dir` may hold the daemon's socket and locks: a directory of this user's that no
-/// other user can write to (they could have put a socket or a link of their own in it). A
-/// directory that does not exist yet (or cannot be reached) passes: [`ensure_runtime_dir`]
-/// makes it, or fails to. The error is one line naming the directory and what is wrong. As
+/// other user can write to (they could have put a socket or a link of their own in it), nor
+/// replace (see [`replaceable`]). A directory that does not exist yet (or cannot be reached)
+/// passes when it could not be replaced: [`ensure_runtime_dir`] makes it, or fails to. The error is one line naming the directory and what is wrong. As
 /// tmux does with `/tmp/tmux-UID`, and git's credential-cache with its socket directory, such a
 /// directory is refused, never repaired: it may be someone else's doing.
 pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
@@ -57,8 +108,12 @@ pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
         use std::os::unix::fs::MetadataExt;
         // Not there, or out of reach (a parent that is a file, or not ours to enter): nothing
         // can be reached in it either, and it cannot be made; that is a plain failure to
-        // start the daemon, not someone else's doing.
-        let Ok(meta) = std::fs::symlink_metadata(dir) else { return Ok(()) };
+        // start the daemon, not someone else's doing. Unless another user could make it first.
+        let replaceable = || match replaceable(dir) {
+            Some(reason) => Err(format!("{} could be replaced by another user: {reason}", dir.display())),
+            None => Ok(()),
+        };
+        let Ok(meta) = std::fs::symlink_metadata(dir) else { return replaceable() };
         let ours = rustix::process::geteuid().as_raw();
         if !meta.is_dir() {
             return Err(format!("{} is not a directory", dir.display()));
@@ -69,7 +124,7 @@ pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
         if meta.mode() & 0o022 != 0 {
             return Err(format!("{} is writable by other users (mode {:o})", dir.display(), meta.mode() & 0o777));
         }
-        Ok(())
+        replaceable()
     }
     #[cfg(not(unix))]
     {
@@ -299,6 +354,45 @@ mod tests {
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         assert!(check_runtime_dir(&link).unwrap_err().ends_with("link is not a directory"));
         // Another user's: see tests/other_users.rs (it takes a second user).
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn directories_others_could_replace_are_refused_before_anything_is_made_in_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        // Writable by all, not sticky: anyone may rename what is in it and put their own there.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let dir = shared.join("deep/run");
+        let why = "is writable by all users and not sticky (mode 777)";
+        let error = check_runtime_dir(&dir).unwrap_err();
+        assert!(error.starts_with(&format!("{} could be replaced by another user: ", dir.display())), "{error}");
+        assert!(error.ends_with(&format!("{} {why}", shared.display())), "{error}");
+        assert!(ensure_runtime_dir(&dir).unwrap_err().to_string().contains(why));
+        assert!(ensure_private_dir(&dir).unwrap_err().to_string().contains(why));
+        assert!(!shared.join("deep").exists(), "nothing was made in it");
+        // Made before the directory was opened up: refused all the same.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_runtime_dir(&dir).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_runtime_dir(&dir).unwrap_err().contains(why));
+        assert!(ensure_private_dir(&dir).is_err());
+        // Sticky, as /tmp is: what is there is its owner's alone.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(check_runtime_dir(&dir), Ok(()));
+        ensure_private_dir(&dir).unwrap();
+        // A link on the way to a directory that could be replaced: the resolved path counts.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(shared.join("deep"), &link).unwrap();
+        assert!(check_runtime_dir(&link.join("run")).unwrap_err().contains(why));
+        // A link of ours to a private directory is fine.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check_runtime_dir(&link.join("run")), Ok(()));
+        // Another user's directory or link on the way: see tests/other_users.rs (it takes a
+        // second user).
     }
 
     #[test]

@@ -99,6 +99,34 @@ fn the_daemon_keeps_neither_the_repository_directory_nor_one_commands_git_settin
     assert!(environ.contains("GIT_CREDENTIAL_AZDO_STORE=file"), "the user's settings are kept");
 }
 
+/// The helper that starts the daemon may run in a pipeline or a pod whose environment holds
+/// secrets (the job token, a client secret): the daemon outlives that job and runs programs of
+/// its own (the Azure CLI, `git config`), so none of them is in its environment. (It is given
+/// what it needs with each request instead.)
+#[test]
+#[cfg(target_os = "linux")]
+fn the_daemon_keeps_no_secret_of_the_environment_that_started_it() {
+    let env = env_with_credential();
+    let secrets = [
+        ("SYSTEM_ACCESSTOKEN", "job-token-secret"),
+        ("AZURE_DEVOPS_EXT_PAT", "env-pat-secret"),
+        ("AZURE_CLIENT_SECRET", "client-secret"),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-request-secret"),
+        ("IDENTITY_HEADER", "identity-header-secret"),
+        ("MSI_SECRET", "msi-secret"),
+    ];
+    let mut cmd = env.command(support::BIN);
+    cmd.arg("get").envs(secrets);
+    let out = support::run(cmd, GET);
+    assert_eq!(stdout(&out), ANSWER);
+    let pid = env.daemon_pid().expect("the helper started the daemon");
+    let environ = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap()).into_owned();
+    for (name, secret) in secrets {
+        assert!(!environ.contains(secret) && !environ.contains(&format!("{name}=")), "{name}");
+    }
+    assert!(environ.contains("GIT_CREDENTIAL_AZDO_STORE=file"), "the user's settings are kept");
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn twenty_racing_helpers_leave_exactly_one_daemon() {
@@ -454,6 +482,69 @@ fn the_helper_answers_in_process_when_the_daemon_is_stuck() {
     let got = support::run(in_process, "protocol=https\nhost=other.example.com\n\n");
     assert_eq!(stdout(&got), "username=bob\npassword=pb\n");
     assert_eq!(stuck.join().unwrap(), 2, "both helpers tried the stuck daemon first");
+    drop(lock);
+}
+
+/// A daemon that says hello and then never answers (stopped, say), while what the helper does
+/// in-process is slow too: `git config` hangs, or a state file's lock is held. Each has its
+/// own limit, but together they must not take git past the helper's deadline: the helper ends
+/// in time, with the answer when it can still have it, else one line.
+#[test]
+fn the_helper_ends_by_its_deadline_when_the_daemon_stalls_after_its_hello_and_the_rest_is_slow() {
+    /// `GIT_CREDENTIAL_AZDO_TIMEOUT`: the daemon is given 4.5 s of it, the in-process answer 0.5 s.
+    const DEADLINE: Duration = Duration::from_secs(5);
+    /// What starting the helper and git's process may add beyond the deadline itself.
+    const SLACK: Duration = Duration::from_millis(700);
+    let mut env = env_with_credential();
+    env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", DEADLINE.as_secs().to_string());
+    // A `git` that hangs, before the real one on the helper's PATH.
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("git"),
+        "#!/bin/sh
+exec sleep 60\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set_env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    let (lock, listener) = fake_daemon(&env);
+    let stalling = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut stream = accept_within(&listener, Duration::from_secs(20));
+            let _: Hello = frame::read_sync(&stream).unwrap();
+            let _: Request = frame::read_sync(&stream).unwrap();
+            let mut hello = Vec::new();
+            frame::encode(&Hello::ours(false), &mut hello).unwrap();
+            stream.write_all(&hello).unwrap();
+            held.push(stream);
+        }
+        // Kept open until the test ends: the helpers are left waiting for an answer.
+        held
+    });
+
+    let started = std::time::Instant::now();
+    let out = env.helper(&["get"], GET);
+    let took = started.elapsed();
+    assert!(took < DEADLINE + SLACK, "get took {took:?}");
+    assert_eq!(stdout(&out), ANSWER, "answered in-process in time: {}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+
+    // A store whose lock is held (by this test): the in-process store would wait 2 s for it.
+    let held = std::fs::File::create(env.state_dir().join("credentials.lock")).unwrap();
+    held.lock().unwrap();
+    let started = std::time::Instant::now();
+    let out = env.helper(&["store"], "protocol=https\nhost=other.example.com\nusername=bob\npassword=pb\n\n");
+    let took = started.elapsed();
+    assert!(took < DEADLINE + SLACK, "store took {took:?}");
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out),
+        "git-credential-azdo: could not answer within 5.0 s (GIT_CREDENTIAL_AZDO_TIMEOUT); try again in a moment\n"
+    );
+    drop(held);
+    assert_eq!(stalling.join().unwrap().len(), 2, "both helpers tried the stalling daemon first");
     drop(lock);
 }
 

@@ -49,6 +49,38 @@ fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
     assert_eq!(secrets.matches("rt-").count(), 1, "and only it");
 }
 
+/// Any local user can connect to the loopback port the browser is sent back to. Connections
+/// that send nothing (forty, made before the browser comes back) do not hold up the sign-in:
+/// they are read side by side with the browser's.
+#[test]
+fn connections_to_the_redirect_port_that_send_nothing_do_not_hold_up_the_sign_in() {
+    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let browser = w.env.path("loiterers-then-browser.sh");
+    std::fs::write(
+        &browser,
+        "#!/bin/sh\nexec python3 - \"$1\" >/dev/null 2>&1 <<'EOF'\n\
+import socket, sys, urllib.parse, urllib.request as u\n\
+url = sys.argv[1]\n\
+redirect = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)['redirect_uri'][0]\n\
+port = urllib.parse.urlparse(redirect).port\n\
+held = [socket.create_connection(('127.0.0.1', port)) for _ in range(40)]\n\
+u.build_opener(u.ProxyHandler({})).open(url, timeout=20).read()\n\
+EOF\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    w.env.set_env("GIT_CREDENTIAL_AZDO_BROWSER", &browser);
+    let started = Instant::now();
+    let out = w.login(&["--org", "contoso"]);
+    assert_success(&out, "login");
+    assert!(stdout(&out).contains("Signed in as alice@contoso.com"), "{}", stdout(&out));
+    // Read one after the other, each would have held it up for 5 s.
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+}
+
 #[test]
 fn without_the_authtype_capability_the_token_is_the_password() {
     let w = alice_signed_in();

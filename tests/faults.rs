@@ -51,6 +51,33 @@ fn a_corrupt_metadata_file_is_reported_once_kept_aside_and_the_rest_still_works(
     assert_eq!(stdout(&env.helper(&["get"], GET_NEW)), "username=bob\npassword=new-secret\n");
 }
 
+/// A state file that is not a file: a FIFO (reading it waits for a writer that never comes)
+/// or a link to a device that never ends (`/dev/zero`). The daemon and the helper would wait on
+/// it, and git with them: it is set aside unread, one line says so, and the next request
+/// starts afresh.
+#[test]
+fn a_state_file_that_is_not_a_regular_file_is_set_aside_unread() {
+    let env = env_with_credential();
+    let accounts = env.state_dir().join("accounts.json");
+    let credentials = env.state_dir().join("credentials.json");
+    assert!(Command::new("mkfifo").arg(&accounts).status().unwrap().success());
+    let out = env.helper(&["get"], GET_OLD);
+    let line = our_only_line(&out);
+    assert!(line.contains("accounts.json was corrupt (it is not a regular file); it is kept as"), "{line}");
+    assert_eq!(stdout(&env.helper(&["get"], GET_OLD)), OLD_ANSWER, "afresh: the rest still answers");
+
+    let kept = env.path("credentials.json");
+    std::fs::rename(&credentials, &kept).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &credentials).unwrap();
+    let out = env.helper(&["get"], GET_OLD);
+    let line = our_only_line(&out);
+    assert!(line.contains("credentials.json was corrupt (it is not a regular file); it is kept as"), "{line}");
+    // The daemon still answers (it did not wait on the file), and the file put back serves.
+    std::fs::rename(&kept, &credentials).unwrap();
+    assert_eq!(stdout(&env.helper(&["get"], GET_OLD)), OLD_ANSWER);
+    assert!(env.daemon_pid().is_some());
+}
+
 #[test]
 fn a_full_state_directory_refuses_new_credentials_clearly_and_keeps_the_old_ones() {
     faulty_state_dir(

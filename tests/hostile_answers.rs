@@ -94,6 +94,29 @@ fn absurd_lifetimes_from_entra_are_refused_or_clamped_and_the_daemon_survives_th
     }
 }
 
+/// Entra's refusal with a list of error codes as long as a body may be (or codes that are not
+/// numbers): git's user sees Entra's error and its code in one short line, and so does `status`
+/// later (the reason is kept with the account).
+#[test]
+fn an_entra_refusal_with_absurd_error_codes_is_one_short_line() {
+    let w = alice_signed_in();
+    let url = w.url("contoso");
+    let many = vec!["70008"; 150_000].join(",");
+    for codes in [format!("[{many}]"), r#"["70008", -1, 0.5, null, {"x": 1}]"#.to_owned()] {
+        assert_success(&w.login(&["--org", "contoso"]), "login");
+        let body = format!(
+            r#"{{"error":"invalid_grant","error_description":"AADSTS70008: The refresh token has expired","error_codes":{codes},"trace_id":7}}"#
+        );
+        w.entra.with(|s| s.fail_next.extend(std::iter::repeat_n((400, None, body), 20)));
+        let out = fill(&w, &url);
+        w.entra.with(|s| s.fail_next.clear());
+        let case = &codes[..codes.len().min(40)];
+        refused(&out, &["alice@contoso.com must sign in again", "invalid_grant (AADSTS70008)", "has expired"], case);
+        let status = w.env.helper(&["status"], "");
+        assert!(stdout(&status).len() < 4000, "{case}: {}", stdout(&status).len());
+    }
+}
+
 /// A `Retry-After` far beyond any deadline: the refresh gives up at once, with one line.
 #[test]
 fn an_absurd_retry_after_is_not_waited_for_and_the_daemon_survives_it() {
@@ -328,4 +351,39 @@ fn absurd_answers_from_managed_identity_endpoints_and_the_azure_cli() {
             }
         }
     }
+}
+
+/// An Azure CLI that prints without end, on stdout or on stderr: it is killed once it has
+/// printed more than any answer of its could be, git gets one line saying so at once, and the
+/// daemon holds no more of it than that.
+#[test]
+#[cfg(target_os = "linux")]
+fn an_azure_cli_that_prints_without_end_is_cut_off() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let url = w.url("contoso");
+    let bin = w.env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    w.env.set_env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
+    w.start_daemon();
+    let daemon = w.env.daemon_pid().unwrap();
+    let high_water_kib = || {
+        let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().to_owned();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let before = high_water_kib();
+    for stream in ["stdout", "stderr"] {
+        let flood = format!(
+            "#!/bin/sh\nexec python3 -c 'import sys\nchunk = b\"{{\" * (1 << 16)\nwhile True: sys.{stream}.buffer.write(chunk)'\n"
+        );
+        std::fs::write(bin.join("az"), flood).unwrap();
+        std::fs::set_permissions(bin.join("az"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = fill(&w, &url);
+        refused(&out, &["the Azure CLI (az) printed more than 1024 KiB"], stream);
+        assert_eq!(w.env.daemon_pid(), Some(daemon), "{stream}: the daemon lives on");
+    }
+    let grown = high_water_kib().saturating_sub(before);
+    assert!(grown < 64 << 10, "the daemon grew by {grown} KiB");
 }

@@ -255,7 +255,7 @@ async fn a_get_ends_within_its_budget_when_azure_devops_does_not_answer_either()
     let response = service.handle(request).await;
     assert!(started.elapsed() <= budget, "answered after {:?}", started.elapsed());
     let Response::Error { kind: ErrorKind::TimedOut, message } = response else { panic!("{response:?}") };
-    assert_eq!(message, "could not answer within 1.0s; try again in a moment");
+    assert_eq!(message, "could not answer within 1.0 s; try again in a moment");
 }
 
 #[tokio::test]

@@ -261,3 +261,40 @@ fn status_says_why_secrets_are_in_the_file_and_how_to_get_the_keyring() {
         assert!(json.contains("\"why\": \"no_keyring\""), "{json}");
     }
 }
+
+/// A keyring stopped for good while git keeps asking for secrets the daemon has not read yet:
+/// the first call is given up after 2 s; the next ones do not wait on the keyring again, and
+/// leave no thread each waiting on it for ever.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_stopped_keyring_is_not_waited_on_again_for_every_request() {
+    let Some(bus) = PrivateBus::start() else { return };
+    let mut env = TestEnv::new();
+    env.set_env("GIT_CREDENTIAL_AZDO_STORE", "keyring");
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    let hosts: Vec<String> = (0..6).map(|n| format!("kr{n}.example.com")).collect();
+    for host in &hosts {
+        env.approve(&format!("https://alice:secret-{host}@{host}"));
+    }
+    // A daemon that has read none of them yet.
+    assert_success(&env.helper(&["daemon", "stop"], ""), "daemon stop");
+    support::wait_for("the daemon to stop", std::time::Duration::from_secs(10), || env.daemon_pid().is_none());
+    assert_eq!(stdout(&env.helper(&["get"], "protocol=https\nhost=elsewhere.example.com\n\n")), "");
+    let daemon = env.daemon_pid().expect("a daemon");
+    let threads = || std::fs::read_dir(format!("/proc/{daemon}/task")).unwrap().count();
+    let before = threads();
+
+    let keyring = bus.keyring.as_ref().unwrap().id();
+    assert!(Command::new("kill").args(["-STOP", &keyring.to_string()]).status().unwrap().success());
+    for host in &hosts {
+        let out = env.helper(&["get"], &format!("protocol=https\nhost={host}\n\n"));
+        assert_eq!(stdout(&out), "", "{host}: the secret cannot be had");
+    }
+    let grown = threads().saturating_sub(before);
+    assert!(grown <= 2, "{grown} more threads, of which all but the first call's wait on the keyring for ever");
+    assert!(Command::new("kill").args(["-CONT", &keyring.to_string()]).status().unwrap().success());
+    // Once it answers again, so does everything in it.
+    support::wait_for("the keyring to serve again", std::time::Duration::from_secs(10), || {
+        stdout(&env.helper(&["get"], "protocol=https\nhost=kr0.example.com\n\n")).contains("password=secret-kr0")
+    });
+}

@@ -225,3 +225,66 @@ fn another_user_listening_where_a_forwarded_socket_is_expected_gets_nothing() {
     answered_in_process(&out, "second-secret", &why);
     assert!(impostor.received().iter().all(|&n| n == 0), "{:?}", impostor.received());
 }
+
+/// A directory another user could replace on the way to the runtime directory: a shared
+/// `$TMPDIR` writable by all but not sticky (anyone may rename what is in it and put their
+/// own in its place), or an `$XDG_RUNTIME_DIR` that is another user's. The helper makes
+/// nothing there, says why in one line, and git gets its answer.
+#[test]
+fn a_runtime_directory_another_user_could_replace_is_not_used() {
+    if !can_switch_user() {
+        return;
+    }
+    let mut victim = Victim::new();
+    std::fs::set_permissions(&victim.tmp, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = victim.fallback_dir();
+    let out = victim.approve("https://u:victim-secret@example.com");
+    let why = format!(
+        "{} could be replaced by another user: {} is writable by all users and not sticky (mode 777)",
+        dir.display(),
+        victim.tmp.display()
+    );
+    assert_eq!(our_lines(&out), [format!("git-credential-azdo: {why}; answering without the daemon")]);
+    answered_in_process(&victim.fill("https://example.com"), "victim-secret", &why);
+    assert!(!dir.exists(), "nothing was made there");
+
+    // $XDG_RUNTIME_DIR set to a directory of another user's, which the victim may write in
+    // (sticky, but its owner may still rename what is in it).
+    let theirs = victim.env.path("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(OTHER.parse().unwrap()), Some(OTHER.parse().unwrap())).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    victim.env.set_env("XDG_RUNTIME_DIR", &theirs);
+    let mut cmd = victim.env.command("git");
+    cmd.args(["-c", "credential.helper=", "-c"]).arg(format!("credential.helper={}", support::BIN));
+    cmd.args(["credential", "fill"]);
+    let out = support::run(cmd, "url=https://example.com\n\n");
+    let why = format!(
+        "{} could be replaced by another user: {} belongs to user {OTHER}",
+        theirs.join("git-credential-azdo").display(),
+        theirs.display()
+    );
+    answered_in_process(&out, "victim-secret", &why);
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0, "nothing was made there");
+}
+
+/// The state directory (secrets included) under a directory of another user's: nothing is
+/// kept there, and the store says why in one line.
+#[test]
+fn a_state_directory_another_user_could_replace_is_not_used() {
+    if !can_switch_user() {
+        return;
+    }
+    let mut victim = Victim::new();
+    let theirs = victim.env.path("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(OTHER.parse().unwrap()), Some(OTHER.parse().unwrap())).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    victim.env.set_env("GIT_CREDENTIAL_AZDO_STATE_DIR", theirs.join("state"));
+    let out = victim.approve("https://u:victim-secret@example.com");
+    let ours = our_lines(&out);
+    assert_eq!(ours.len(), 1, "{}", stderr(&out));
+    let why = format!("{} belongs to user {OTHER}", theirs.display());
+    assert!(ours[0].contains("could be replaced by another user") && ours[0].contains(&why), "{}", ours[0]);
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0, "nothing was made there");
+}

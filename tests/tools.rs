@@ -459,3 +459,59 @@ fn no_token_or_pat_reaches_the_logs() {
     let accounts = std::fs::read_to_string(w.env.state_dir().join("accounts.json")).unwrap();
     assert!(accounts.contains("authorization_id") && !accounts.contains(&pat), "{accounts}");
 }
+
+/// A PAT API whose new PAT holds control characters (a terminal escape, a line break): nothing
+/// is printed or kept, the line says why, and git's answers for the organization are as before.
+#[test]
+fn a_new_pat_that_is_not_printable_is_neither_printed_nor_kept() {
+    let (mut w, _vssps) = alice();
+    let url = w.url("contoso");
+    let before = w.env.fill(&url).expect("alice's token");
+    for value in ["pat\u{1b}]0;owned\u{7}", "pat\r\nusername=mallory", "pat with spaces"] {
+        let answer = serde_json::json!({
+            "patToken": {"authorizationId": "id-1", "displayName": "Hostile", "scope": "vso.code_write", "token": value},
+            "patTokenError": "none",
+        })
+        .to_string();
+        let server = support::Server::start(move |_request| {
+            let answer = answer.clone();
+            async move {
+                axum::http::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(answer))
+                    .unwrap()
+            }
+        });
+        w.env.set_env("GIT_CREDENTIAL_AZDO_VSSPS_URL", format!("http://{}", server.addr));
+        let out = helper(&w, &["pat", "create", "--org", "contoso", "--scope", "code:write", "--keep"]);
+        let line = refused(&out);
+        assert!(line.contains("answered a new PAT that cannot be used (its value holds a space, control"), "{line}");
+        assert!(!line.contains("owned") && !line.contains("mallory"), "the value is not shown: {line}");
+        let accounts = std::fs::read_to_string(w.env.state_dir().join("accounts.json")).unwrap();
+        assert!(!accounts.contains("id-1"), "not kept: {accounts}");
+        assert_eq!(w.env.fill(&url).map(|(user, _)| user), Some(before.0.clone()), "git is answered as before");
+    }
+}
+
+/// `token` with a deadline shorter than the daemon's own, Entra not answering: the daemon is
+/// given what is left of the command's deadline (as for git's `get`), so the answer is its
+/// own, in time, rather than the helper giving up on it.
+#[test]
+fn token_ends_by_its_own_deadline_when_entra_does_not_answer() {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+    let (mut w, _vssps) = alice();
+    w.start_daemon();
+    let daemon = w.env.daemon_pid();
+    w.entra.with(|s| s.token_delay = std::time::Duration::from_secs(60));
+    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", DEADLINE.as_secs().to_string());
+    let started = std::time::Instant::now();
+    let line = refused(&helper(&w, &["token", "--org", "contoso"]));
+    let took = started.elapsed();
+    assert!(took < DEADLINE + std::time::Duration::from_millis(700), "took {took:?}");
+    assert_eq!(
+        line,
+        "git-credential-azdo: could not get a token of alice@contoso.com for contoso: Entra ID could not be reached: \
+         no answer within the deadline; try again in a moment"
+    );
+    assert_eq!(w.env.daemon_pid(), daemon, "answered by the daemon");
+}

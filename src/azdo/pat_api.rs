@@ -294,9 +294,13 @@ impl PatApi {
         let body = Create { display_name: name, scope: scopes.join(" "), valid_to, all_orgs: false };
         let (status, json, body) = self.call(self.http.post(self.url(&[])).json(&body), token).await?;
         let pat = pat_result(status, json, &body)?;
-        if pat.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
+        let Some(value) = pat.token.as_ref().filter(|t| !t.expose().is_empty()) else {
             return Err(PatApiError::BadAnswer("a new PAT without its value".into()));
-        }
+        };
+        // Printed to a terminal and perhaps kept for git, which takes no control character in
+        // it: checked as every token from a server is.
+        crate::entra::checks::check_token("its value", value.expose())
+            .map_err(|reason| PatApiError::BadAnswer(format!("a new PAT that cannot be used ({reason})")))?;
         Ok(pat)
     }
 

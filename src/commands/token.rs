@@ -39,13 +39,15 @@ pub enum Kind {
 }
 
 pub fn run(config: &Config, args: &TokenArgs) -> anyhow::Result<()> {
-    let config = config.clone().with_git_config()?;
+    // The helper's deadline counts from here: reading git's settings is part of it.
+    let deadline = crate::git::helper::deadline_from(std::time::Instant::now(), config);
+    let config = config.clone().with_git_config_within(config.timeout / 5)?;
     let target = match (&args.organization, &args.url) {
         (Some(organization), _) => Target::Organization(organization),
         (None, Some(url)) => Target::Url(url),
         (None, None) => bail!("say which organization: --org ORGANIZATION, or a repository's URL"),
     };
-    let issued = token(&config, target, false)?;
+    let issued = token_by(&config, target, false, deadline)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let expires = issued.expires_utc.and_then(|at| {
@@ -83,10 +85,21 @@ pub enum Target<'a> {
 /// none, in one line with what to do. `entra_only`: an Entra token even where git is told to
 /// use PATs (`azdo.<url>.auth pat`).
 pub fn token(config: &Config, target: Target<'_>, entra_only: bool) -> anyhow::Result<Issued> {
+    token_by(config, target, entra_only, crate::git::helper::deadline_from(std::time::Instant::now(), config))
+}
+
+/// [`token`], by `deadline`.
+fn token_by(
+    config: &Config,
+    target: Target<'_>,
+    entra_only: bool,
+    deadline: std::time::Instant,
+) -> anyhow::Result<Issued> {
     let services = Services::new(&config.devops_url);
     let credential = request(&services, target)?;
     let machine = crate::identity::from_env(&|name| std::env::var(name).ok(), &services, &config.entra.authority_host);
-    let response = crate::git::helper::answer(config, &Request::Token { credential, machine, entra_only })?;
+    let request = Request::Token { credential, machine, entra_only, budget_ms: None };
+    let response = crate::git::helper::answer_by(config, &request, deadline)?;
     let (organization, answer) = match response {
         Response::Token { organization, answer } => (organization, answer),
         Response::Error { message, .. } => bail!(message),

@@ -14,6 +14,8 @@ use super::{Entra, EntraError, Tokens, scopes};
 const MAX_REQUEST: usize = 16 * 1024;
 /// How long one browser connection may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections to the redirect read at once (a browser opens one or two).
+const MAX_READING: usize = 64;
 
 /// A browser sign-in that is listening for its redirect.
 #[derive(Debug)]
@@ -170,32 +172,58 @@ fn browser_command(browser: &str, url: &str) -> std::io::Result<std::process::Co
     }
 }
 
-/// Answers browser requests until one carries our `state` with a code or an error.
+/// Answers browser requests until one carries our `state` with a code or an error. Requests are
+/// read side by side: any local user can connect to the loopback port, and one who connects
+/// and sends nothing must not hold up the browser's redirect (each such connection would cost
+/// it [`REQUEST_TIMEOUT`]). Past [`MAX_READING`] at once, the oldest still unread is dropped.
 async fn wait_for_code(listeners: &[TcpListener], state: &CsrfToken) -> Result<String, EntraError> {
+    if listeners.is_empty() {
+        return Err(EntraError::Unreachable("no loopback listener".into()));
+    }
+    let mut reading = tokio::task::JoinSet::new();
+    let mut oldest_first = std::collections::VecDeque::new();
     loop {
-        let accepted = match listeners {
-            [one] => one.accept().await,
-            [first, second, ..] => tokio::select! {
-                a = first.accept() => a,
-                b = second.accept() => b,
-            },
-            [] => return Err(EntraError::Unreachable("no loopback listener".into())),
-        };
-        let Ok((mut stream, _)) = accepted else { continue };
-        let Ok(Ok(target)) = tokio::time::timeout(REQUEST_TIMEOUT, read_target(&mut stream)).await else {
-            continue;
-        };
-        match redirect_outcome(&target, state.secret()) {
-            Some(outcome) => {
-                let page = match &outcome {
-                    Ok(_) => "Signed in. You can close this tab and return to the terminal.",
-                    Err(_) => "The sign-in did not complete. Return to the terminal for details.",
-                };
-                respond(&mut stream, "200 OK", page).await;
-                return outcome;
+        tokio::select! {
+            accepted = accept_any(listeners) => {
+                let Ok((mut stream, _)) = accepted else { continue };
+                oldest_first.retain(|task: &tokio::task::AbortHandle| !task.is_finished());
+                if oldest_first.len() >= MAX_READING
+                    && let Some(oldest) = oldest_first.pop_front()
+                {
+                    oldest.abort();
+                }
+                oldest_first.push_back(reading.spawn(async move {
+                    let target = tokio::time::timeout(REQUEST_TIMEOUT, read_target(&mut stream)).await;
+                    (stream, target)
+                }));
             }
-            None => respond(&mut stream, "404 Not Found", "Not found.").await,
+            Some(read) = reading.join_next(), if !reading.is_empty() => {
+                let Ok((mut stream, Ok(Ok(target)))) = read else { continue };
+                match redirect_outcome(&target, state.secret()) {
+                    Some(outcome) => {
+                        let page = match &outcome {
+                            Ok(_) => "Signed in. You can close this tab and return to the terminal.",
+                            Err(_) => "The sign-in did not complete. Return to the terminal for details.",
+                        };
+                        respond(&mut stream, "200 OK", page).await;
+                        return outcome;
+                    }
+                    None => respond(&mut stream, "404 Not Found", "Not found.").await,
+                }
+            }
         }
+    }
+}
+
+/// The next connection to any of `listeners` (there is at least one).
+async fn accept_any(listeners: &[TcpListener]) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listeners {
+        [first, second, ..] => tokio::select! {
+            a = first.accept() => a,
+            b = second.accept() => b,
+        },
+        [one] => one.accept().await,
+        [] => std::future::pending().await,
     }
 }
 

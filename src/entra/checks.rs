@@ -160,6 +160,118 @@ pub fn check_token(what: &str, token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The most `error_codes` kept from an Entra error: Entra sends one, and each is shown.
+pub const MAX_ERROR_CODES: usize = 4;
+
+/// Entra's `error_codes`, as many as [`MAX_ERROR_CODES`], whatever else the server put there: a
+/// code is a whole number, or a string holding one; anything else (a negative or fractional
+/// number, a word, `null`, an object, a list that is not one) is passed over, so that the
+/// rest of the error (`error`, its description) is still understood.
+pub fn error_codes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+    struct Codes;
+    impl<'de> Visitor<'de> for Codes {
+        type Value = Vec<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of error codes")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
+            let mut codes = Vec::new();
+            while let Some(Code(code)) = seq.next_element()? {
+                if let Some(code) = code
+                    && codes.len() < MAX_ERROR_CODES
+                    && !codes.contains(&code)
+                {
+                    codes.push(code);
+                }
+            }
+            Ok(codes)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<u64>, A::Error> {
+            while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Vec<u64>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Vec<u64>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Vec<u64>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Vec<u64>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Vec<u64>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<u64>, E> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// One element of the list: a code, or `None` for anything that is not one.
+    struct Code(Option<u64>);
+    impl<'de> Deserialize<'de> for Code {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct CodeVisitor;
+            impl<'de> Visitor<'de> for CodeVisitor {
+                type Value = Code;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an error code")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Code, E> {
+                    Ok(Code(Some(v)))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Code, E> {
+                    Ok(Code(u64::try_from(v).ok()))
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<Code, E> {
+                    Ok(Code(None))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Code, E> {
+                    let digits = v.trim();
+                    let plain = !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit());
+                    Ok(Code(plain.then(|| digits.parse().ok()).flatten()))
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<Code, E> {
+                    Ok(Code(None))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Code, E> {
+                    Ok(Code(None))
+                }
+                fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Code, A::Error> {
+                    while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                    Ok(Code(None))
+                }
+                fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Code, A::Error> {
+                    while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                    Ok(Code(None))
+                }
+            }
+            deserializer.deserialize_any(CodeVisitor)
+        }
+    }
+
+    deserializer.deserialize_any(Codes)
+}
+
+/// An optional text field of an error answer (`error_description`, `suberror`, the ids): a
+/// string is kept, anything else (a number, a list) is as if absent, so that it cannot make the
+/// rest of the error go unread.
+pub fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Other(de::IgnoredAny),
+    }
+    Ok(match Text::deserialize(deserializer)? {
+        Text::Text(text) => Some(text),
+        Text::Other(_) => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,15 +39,16 @@ pub fn scopes() -> [String; 4] {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntraErrorBody {
     pub error: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::optional_text")]
     pub error_description: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// At most [`checks::MAX_ERROR_CODES`], whatever the server sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "checks::error_codes")]
     pub error_codes: Vec<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::optional_text")]
     pub suberror: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::optional_text")]
     pub trace_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::optional_text")]
     pub correlation_id: Option<String>,
 }
 
@@ -58,7 +59,9 @@ impl fmt::Display for EntraErrorBody {
     /// on one line, without control characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&printable(&self.error, 64))?;
-        let mut details: Vec<String> = self.error_codes.iter().map(|c| format!("AADSTS{c}")).collect();
+        // The list is bounded when read; a body made in code may be longer.
+        let codes = self.error_codes.iter().take(checks::MAX_ERROR_CODES);
+        let mut details: Vec<String> = codes.map(|c| format!("AADSTS{c}")).collect();
         if let Some(suberror) = self.suberror.as_ref().filter(|s| !s.trim().is_empty()) {
             details.push(format!("suberror {}", printable(suberror, 64)));
         }
@@ -455,6 +458,33 @@ mod tests {
             "Entra ID refused: invalid_grant (AADSTS700082, suberror bad_token): \
              The refresh token has expired due to inactivity"
         );
+    }
+
+    #[test]
+    fn odd_error_codes_neither_hide_the_error_nor_make_its_line_long() {
+        let shown = |json: &str| {
+            let body: EntraErrorBody = serde_json::from_str(json).expect("still read as Entra's error");
+            EntraError::Refused(Box::new(body)).to_string()
+        };
+        let many = vec!["70008"; 200_000].join(",");
+        let json =
+            format!(r#"{{"error":"invalid_grant","error_description":"AADSTS70008: Expired","error_codes":[{many}]}}"#);
+        assert_eq!(shown(&json), "Entra ID refused: invalid_grant (AADSTS70008): Expired");
+        let distinct: Vec<String> = (1..100_000).map(|n| n.to_string()).collect();
+        let json = format!(r#"{{"error":"invalid_grant","error_codes":[{}]}}"#, distinct.join(","));
+        assert_eq!(shown(&json), "Entra ID refused: invalid_grant (AADSTS1, AADSTS2, AADSTS3, AADSTS4)");
+        for codes in [r#"["70008"]"#, r#"[" 70008 ",-1,1.5,"x",null,[1],{"a":1},true]"#, r"[-5,70008]"] {
+            let json = format!(r#"{{"error":"invalid_grant","error_description":"Expired","error_codes":{codes}}}"#);
+            assert_eq!(shown(&json), "Entra ID refused: invalid_grant (AADSTS70008): Expired", "{codes}");
+        }
+        for codes in ["null", "70008", r#""70008""#, "{}", "[]", "-1", "true"] {
+            let json = format!(
+                r#"{{"error":"invalid_grant","error_description":"Expired","error_codes":{codes},"suberror":5,"trace_id":[1],"correlation_id":{{}}}}"#
+            );
+            assert_eq!(shown(&json), "Entra ID refused: invalid_grant: Expired", "{codes}");
+        }
+        let json = r#"{"error":"invalid_grant","error_description":["not", "text"]}"#;
+        assert_eq!(shown(json), "Entra ID refused: invalid_grant");
     }
 
     #[test]

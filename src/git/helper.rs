@@ -145,10 +145,20 @@ const IN_PROCESS_RESERVE: Duration = Duration::from_secs(1);
 /// within `config.timeout`: the daemon is given all of it but a reserve (a tenth, at most 1 s),
 /// and the answer in-process what is left.
 pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
+    answer_by(config, request, deadline_from(Instant::now(), config))
+}
+
+/// `started` plus the helper's deadline (`config.timeout`), as an instant.
+pub fn deadline_from(started: Instant, config: &Config) -> Instant {
+    // A deadline of centuries is as good as none.
+    started.checked_add(config.timeout).unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 60 * 60))
+}
+
+/// [`answer`], by `deadline`.
+pub fn answer_by(config: &Config, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
     let started = Instant::now();
-    let deadline = started.checked_add(config.timeout).unwrap_or(started);
     if config.use_daemon {
-        let reserve = IN_PROCESS_RESERVE.min(config.timeout / 10);
+        let reserve = IN_PROCESS_RESERVE.min(deadline.saturating_duration_since(started) / 10);
         let daemon_deadline = deadline.checked_sub(reserve).unwrap_or(started);
         match client::request_with_autostart(config, request, daemon_deadline) {
             Ok(response) => return Ok(response),
@@ -159,8 +169,38 @@ pub fn answer(config: &Config, request: &Request) -> anyhow::Result<Response> {
             Err(e) => tracing::debug!(error = %crate::service::error_chain(&e), "answering without the daemon"),
         }
     }
-    let config = config.clone().with_git_config()?;
-    crate::service::answer_in_process_by(&config, request, deadline)
+    in_process_by(config, request, deadline)
+}
+
+/// The answer computed in this process, or, when that is not done by `deadline` (`git config`
+/// that hangs, a keyring that does not answer, a lock held by a stopped process, each within
+/// its own limit but together past the deadline), one line saying so: the work is left to end
+/// with this process.
+fn in_process_by(config: &Config, request: &Request, deadline: Instant) -> anyhow::Result<Response> {
+    let (config, request) = (config.clone(), request.clone());
+    let timeout = config.timeout;
+    tracing::debug!(left_ms = deadline.saturating_duration_since(Instant::now()).as_millis(), "answering in-process");
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("in-process".into())
+        .spawn(move || {
+            // A quarter of what is left at most: git's settings are worth less than an answer.
+            let limit = deadline.saturating_duration_since(Instant::now()) / 4;
+            let answer = config
+                .with_git_config_within(limit)
+                .and_then(|config| crate::service::answer_in_process_by(&config, &request, deadline));
+            let _ = done.send(answer);
+        })
+        .map_err(|e| anyhow::anyhow!("failed to start answering: {e}"))?;
+    result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+        tracing::warn!("no answer in-process by the deadline");
+        let message = format!(
+            "could not answer within {:.1} s ({}); try again in a moment",
+            timeout.as_secs_f32(),
+            crate::config::ENV_TIMEOUT
+        );
+        Ok(Response::Error { kind: crate::ipc::ErrorKind::TimedOut, message })
+    })
 }
 
 /// One line for the user: what is wrong and the one thing to do.
@@ -267,10 +307,11 @@ fn sign_in_from_git(config: &Config, miss: &Miss, caps: Capabilities) -> anyhow:
         | Miss::Identity { .. }
         | Miss::MachineSetup { .. } => return Ok(None),
     };
+    // The terminal first: without one, no `git config` is run (and waited for) to ask.
+    let Some(mut terminal) = open_terminal() else { return Ok(None) };
     if !may_prompt() {
         return Ok(None);
     }
-    let Some(mut terminal) = open_terminal() else { return Ok(None) };
     let config = config.clone().with_git_config()?;
     let _ = writeln!(terminal, "git-credential-azdo: {}; signing in.", problem(miss));
     let request = signin::Request {

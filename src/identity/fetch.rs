@@ -34,7 +34,7 @@ pub enum FetchError {
     File { path: String, reason: String },
     #[error("{0}")]
     Cli(String),
-    #[error("no answer within {0:?}")]
+    #[error("no answer within {:.1} s", .0.as_secs_f32())]
     TimedOut(Duration),
 }
 
@@ -239,16 +239,29 @@ async fn json<T: serde::de::DeserializeOwned>(
         .map_err(|e| FetchError::Malformed { what, reason: crate::secret::describe_json_error(&e) })
 }
 
+/// The most the Azure CLI may print (on stdout, and on stderr): its answer is a few KiB. More
+/// is not its answer, and would be held in memory.
+const MAX_CLI_OUTPUT: usize = 1 << 20;
+
 /// `az account get-access-token` for Azure DevOps.
 async fn azure_cli() -> Result<Fetched, FetchError> {
     let program = if cfg!(windows) { "az.cmd" } else { "az" };
-    let output = tokio::process::Command::new(program)
-        .args(["account", "get-access-token", "--resource", RESOURCE_ID, "--output", "json"])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| FetchError::Cli(format!("cannot run the Azure CLI ({program}): {e}")))?;
+    let output = run_bounded(
+        tokio::process::Command::new(program).args([
+            "account",
+            "get-access-token",
+            "--resource",
+            RESOURCE_ID,
+            "--output",
+            "json",
+        ]),
+        MAX_CLI_OUTPUT,
+    )
+    .await
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => FetchError::Cli(format!("the Azure CLI ({program}) {e}")),
+        _ => FetchError::Cli(format!("cannot run the Azure CLI ({program}): {e}")),
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
@@ -259,6 +272,42 @@ async fn azure_cli() -> Result<Fetched, FetchError> {
     answer
         .checked(crate::store::unix_now())
         .map_err(|reason| FetchError::Cli(format!("the Azure CLI answered {reason}")))
+}
+
+/// Runs `command` to its end, stdin closed, reading at most `limit` bytes of each of its
+/// stdout and stderr: one that prints more is killed, and that is an error
+/// (`ErrorKind::FileTooLarge`). The child is killed too if the caller gives up waiting.
+async fn run_bounded(command: &mut tokio::process::Command, limit: usize) -> std::io::Result<std::process::Output> {
+    use std::process::Stdio;
+    use tokio::io::AsyncReadExt as _;
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn()?;
+    // Either pipe going over ends both reads at once (the other may never end by itself).
+    let read = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| async move {
+        let mut bytes = Vec::new();
+        if let Some(pipe) = pipe {
+            // One byte past the limit tells that there was more.
+            pipe.take(limit as u64 + 1).read_to_end(&mut bytes).await?;
+        }
+        if bytes.len() > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("printed more than {} KiB, which is not its answer", limit >> 10),
+            ));
+        }
+        Ok(bytes)
+    };
+    let stdout = child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let stderr = child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let (stdout, stderr) = match tokio::try_join!(read(stdout), read(stderr)) {
+        Ok(both) => both,
+        Err(e) => {
+            let _ = child.kill().await;
+            return Err(e);
+        }
+    };
+    let status = child.wait().await?;
+    Ok(std::process::Output { status, stdout, stderr })
 }
 
 /// What `az account get-access-token` prints.

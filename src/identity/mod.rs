@@ -122,6 +122,18 @@ impl FromStr for Choice {
     }
 }
 
+/// The variables of an environment that hold secrets (of the identities read here, and App
+/// Service's older `MSI_SECRET`). A daemon started from such an environment outlives it, and
+/// needs none of them: the identities come with each request.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "SYSTEM_ACCESSTOKEN",
+    "AZURE_DEVOPS_EXT_PAT",
+    "AZURE_CLIENT_SECRET",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "IDENTITY_HEADER",
+    "MSI_SECRET",
+];
+
 /// The identities that `env` (an environment lookup) configures.
 pub fn from_env(env: &dyn Fn(&str) -> Option<String>, services: &Services, authority: &url::Url) -> MachineSources {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());

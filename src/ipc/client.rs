@@ -138,6 +138,11 @@ fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
             command.env_remove(key);
         }
     }
+    // Nor the secrets of a job's environment: the daemon outlives the job, and passes its
+    // environment on to the programs it runs (the Azure CLI, `git config`).
+    for name in crate::identity::SECRET_VARIABLES {
+        command.env_remove(name);
+    }
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     #[cfg(windows)]

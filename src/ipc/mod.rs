@@ -22,7 +22,7 @@ use crate::secret::Secret;
 use crate::store::{Backend, FileReason, StoredSummary};
 
 /// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// What the helper keeps of its deadline to take the daemon's answer and print it for git;
 /// the daemon is given the rest ([`Request::Get`]'s `budget_ms`, set by [`Request::within`]).
@@ -86,6 +86,9 @@ pub enum Request {
         /// `oauth`): the PAT API needs one.
         #[serde(default)]
         entra_only: bool,
+        /// As [`Request::Get`]'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_ms: Option<u64>,
     },
     /// What the daemon is and keeps: answered by [`Response::Status`].
     Status,
@@ -96,13 +99,20 @@ pub enum Request {
 }
 
 impl Request {
-    /// This request, to be answered by `deadline`: a `get` is given what is left until then,
-    /// less [`ANSWER_RESERVE`].
+    /// This request, to be answered by the daemon by `deadline`: a `get` (or `token`) is given
+    /// what is left until then, less [`ANSWER_RESERVE`].
     #[must_use]
     pub fn within(&self, deadline: Instant) -> Self {
+        self.within_reserving(deadline, ANSWER_RESERVE)
+    }
+
+    /// This request, to be answered by `deadline`, keeping `reserve` of what is left for
+    /// whatever comes after the answer.
+    #[must_use]
+    pub fn within_reserving(&self, deadline: Instant, reserve: Duration) -> Self {
         let mut request = self.clone();
-        if let Self::Get { budget_ms, .. } = &mut request {
-            let left = deadline.saturating_duration_since(Instant::now()).saturating_sub(ANSWER_RESERVE);
+        if let Self::Get { budget_ms, .. } | Self::Token { budget_ms, .. } = &mut request {
+            let left = deadline.saturating_duration_since(Instant::now()).saturating_sub(reserve);
             *budget_ms = Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
         }
         request

@@ -25,8 +25,12 @@ use crate::tokens::{Online, TokenCache, TokenError, TokenSource};
 /// The longest a request may ask the service to take over it: a budget beyond this (a bad
 /// client's, or a deadline set to hours) is cut to it.
 const MAX_BUDGET: Duration = Duration::from_secs(10 * 60);
+/// What an answer computed in-process keeps of its deadline for ending its work (the network
+/// calls given up, the runtime shut down) and printing the answer.
+const IN_PROCESS_ANSWER_RESERVE: Duration = Duration::from_millis(200);
 /// What a `get` keeps of its budget for the local work after waiting on the network: answering
-/// with a PAT when no token could be had, and writing the answer.
+/// with a PAT when no token could be had, and writing the answer. Less than what the callers keep
+/// in reserve after the budget (the helper's 0.3 s across the socket, 0.2 s in-process).
 const LOCAL_WORK: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
@@ -92,7 +96,9 @@ impl Service {
     pub async fn handle(&self, request: Request) -> Response {
         let result = match request {
             Request::Get { credential, machine, budget_ms } => self.get_within(credential, machine, budget_ms).await,
-            Request::Token { credential, machine, entra_only } => self.token(credential, machine, entra_only).await,
+            Request::Token { credential, machine, entra_only, budget_ms } => {
+                self.token(credential, machine, entra_only, budget_ms).await
+            }
             Request::Store { credential } => self.store(credential).await.map(|()| Response::Done),
             Request::Erase { credential } => self.erase(credential).await,
             Request::Status => self.status().await.map(|status| Response::Status { status }),
@@ -113,29 +119,43 @@ impl Service {
         machine: MachineSources,
         budget_ms: Option<u64>,
     ) -> Result<Response, StoreError> {
-        let choices = self.choices.get().await;
-        let answer = self.bounded(budget_ms, |network| self.get_with(request, machine, &choices, network)).await?;
+        let answer = self
+            .bounded(
+                budget_ms,
+                |network| async move {
+                    // Inside the budget: reading the choices may run `git config`.
+                    let choices = self.choices.get().await;
+                    self.get_with(request, machine, &choices, network).await
+                },
+                |late| late,
+            )
+            .await?;
         Ok(answer.response)
     }
 
     /// Runs `get`, which is given the deadline for its network waits, within `budget_ms` (the
-    /// service's default when `None`): past it, one line says so.
-    async fn bounded<F: Future<Output = Result<Answer, StoreError>>>(
+    /// service's default when `None`): past it, one line says so, as an answer `late` turns
+    /// into what `get` gives.
+    async fn bounded<T, F: Future<Output = Result<T, StoreError>>>(
         &self,
         budget_ms: Option<u64>,
         get: impl FnOnce(tokio::time::Instant) -> F,
-    ) -> Result<Answer, StoreError> {
+        late: impl FnOnce(Answer) -> T,
+    ) -> Result<T, StoreError> {
         let budget = budget_ms.map_or(self.tokens.budget(), Duration::from_millis).min(MAX_BUDGET);
         let now = tokio::time::Instant::now();
-        let deadline = now + budget;
+        // Local work (a stored credential, a cached token) is given its time even when nothing
+        // is left for the network: the caller keeps more than that in reserve.
+        let deadline = now + budget.max(LOCAL_WORK);
         // Network waits end early enough for the local work after them.
         let network = deadline.checked_sub(LOCAL_WORK).unwrap_or(now).max(now);
         if let Ok(result) = tokio::time::timeout_at(deadline, get(network)).await {
             return result;
         }
         tracing::warn!(budget_ms = budget.as_millis(), "no answer within the budget");
-        let message = format!("could not answer within {budget:.1?}; try again in a moment");
-        Ok(Answer { response: Response::Error { kind: ErrorKind::TimedOut, message }, source: None })
+        let message =
+            format!("could not answer within {:.1} s; try again in a moment", budget.max(LOCAL_WORK).as_secs_f32());
+        Ok(late(Answer { response: Response::Error { kind: ErrorKind::TimedOut, message }, source: None }))
     }
 
     /// A `get` with `choices` for the user's, whose network waits end by `deadline`: the
@@ -562,7 +582,11 @@ pub fn answer_in_process_by(
     deadline: std::time::Instant,
 ) -> anyhow::Result<Response> {
     let (service, runtime) = in_process(config)?;
-    Ok(runtime.block_on(service.handle(request.within(deadline))))
+    let response = runtime.block_on(service.handle(request.within_reserving(deadline, IN_PROCESS_ANSWER_RESERVE)));
+    // Store work given up at the deadline (a keyring call, a lock waited for) is not waited for:
+    // this process ends once git has the answer.
+    runtime.shutdown_background();
+    Ok(response)
 }
 
 fn in_process(config: &Config) -> anyhow::Result<(Service, tokio::runtime::Runtime)> {

@@ -11,12 +11,14 @@ use crate::resolve::Route;
 use crate::store::StoreError;
 
 impl Service {
-    /// `entra_only` asks as if `azdo.<url>.auth` were `oauth` for every remote.
+    /// `entra_only` asks as if `azdo.<url>.auth` were `oauth` for every remote. Answered within
+    /// `budget_ms`, as a `get`.
     pub(super) async fn token(
         &self,
         mut request: Credential,
         machine: MachineSources,
         entra_only: bool,
+        budget_ms: Option<u64>,
     ) -> Result<Response, StoreError> {
         let Route::Organization { organization, .. } = self.resolver.route(&request)? else {
             return Ok(Response::Error {
@@ -24,15 +26,24 @@ impl Service {
                 message: "that is not an Azure DevOps Services organization".to_owned(),
             });
         };
-        let mut choices = (*self.choices.get().await).clone();
-        if entra_only {
-            choices.auth = Rules::always(Auth::OAuth);
-        }
-        let chosen = choices.auth.for_urls(&self.resolver.urls(&request, &organization)) == Auth::Pat;
         // As a git without capabilities asks: the token is the password.
         request.capabilities = Capabilities::default();
-        let Answer { response, source } =
-            self.bounded(None, |network| self.get_with(request, machine, &choices, network)).await?;
+        let urls = self.resolver.urls(&request, &organization);
+        let (Answer { response, source }, chosen) = self
+            .bounded(
+                budget_ms,
+                |network| async move {
+                    // Inside the budget: reading the choices may run `git config`.
+                    let mut choices = (*self.choices.get().await).clone();
+                    if entra_only {
+                        choices.auth = Rules::always(Auth::OAuth);
+                    }
+                    let chosen = choices.auth.for_urls(&urls) == Auth::Pat;
+                    Ok((self.get_with(request, machine, &choices, network).await?, chosen))
+                },
+                |late| (late, false),
+            )
+            .await?;
         let (credential, miss) = match response {
             Response::Credential { credential, miss } => (credential, miss),
             other => return Ok(other),

@@ -6,6 +6,7 @@
 //! (`key#1`, `key#2`, ...) and the main item records how many there are.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
@@ -35,6 +36,8 @@ const KEYRING_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct KeyringStore {
     store: Arc<CredentialStore>,
     chunk_size: Option<usize>,
+    /// Calls given up on (see [`within`]) that have not returned yet, shared by the clones.
+    stuck: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for KeyringStore {
@@ -47,7 +50,7 @@ impl KeyringStore {
     /// The platform's keyring. Fails when there is none this process can reach (no session
     /// bus on a headless Linux machine, for example).
     pub fn platform() -> Result<Self, StoreError> {
-        within(KEYRING_TIMEOUT, "open the keyring", || {
+        within(KEYRING_TIMEOUT, "open the keyring", &Arc::default(), || {
             if let Err(e) = keyring::Entry::store_status() {
                 return Err(StoreError::Unavailable { backend: Backend::Keyring, reason: describe(e) });
             }
@@ -61,7 +64,7 @@ impl KeyringStore {
 
     /// A store over any keyring-core store, e.g. `keyring_core::mock::Store` in tests.
     pub fn with_store(store: Arc<CredentialStore>, chunk_size: Option<usize>) -> Self {
-        Self { store, chunk_size }
+        Self { store, chunk_size, stuck: Arc::default() }
     }
 
     fn entry(&self, key: &str) -> Result<Entry, StoreError> {
@@ -111,24 +114,51 @@ impl KeyringStore {
 
 /// `work` (a keyring call), on a thread of its own, given up after `timeout`: the thread is
 /// left to finish whenever the keyring answers, and the call counts as the keyring being
-/// unavailable.
+/// unavailable. While a call given up on has not returned (`stuck` counts them), the keyring is
+/// taken to be unavailable at once: each call would wait as long again, and leave one more
+/// thread waiting on the keyring.
 fn within<T: Send + 'static>(
     timeout: Duration,
     action: &'static str,
+    stuck: &Arc<AtomicUsize>,
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
+    const RUNNING: u8 = 0;
+    const DONE: u8 = 1;
+    const GIVEN_UP: u8 = 2;
+    if stuck.load(Ordering::SeqCst) > 0 {
+        return Err(StoreError::Unavailable {
+            backend: Backend::Keyring,
+            reason: format!("it has not answered an earlier call yet (to {action})"),
+        });
+    }
+    let state = Arc::new(AtomicU8::new(RUNNING));
     let (done, result) = std::sync::mpsc::channel();
+    let (worker_state, worker_stuck) = (state.clone(), stuck.clone());
     std::thread::Builder::new()
         .name("keyring".into())
         .spawn(move || {
             let _ = done.send(work());
+            if worker_state.swap(DONE, Ordering::SeqCst) == GIVEN_UP {
+                worker_stuck.fetch_sub(1, Ordering::SeqCst);
+            }
         })
         .map_err(|e| StoreError::Failed { backend: Backend::Keyring, action, reason: e.to_string() })?;
-    result.recv_timeout(timeout).unwrap_or_else(|_| {
-        Err(StoreError::Unavailable {
-            backend: Backend::Keyring,
-            reason: format!("it did not answer within {} s (to {action})", timeout.as_secs_f32()),
-        })
+    if let Ok(answer) = result.recv_timeout(timeout) {
+        return answer;
+    }
+    // Counted before it is marked given up, so that the worker's count down never comes first.
+    stuck.fetch_add(1, Ordering::SeqCst);
+    if state.compare_exchange(RUNNING, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        // It answered just now: its answer is in the channel.
+        stuck.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(answer) = result.recv() {
+            return answer;
+        }
+    }
+    Err(StoreError::Unavailable {
+        backend: Backend::Keyring,
+        reason: format!("it did not answer within {} s (to {action})", timeout.as_secs_f32()),
     })
 }
 
@@ -148,17 +178,17 @@ impl SecretStore for KeyringStore {
 
     fn get(&self, key: &str) -> Result<Option<Secret>, StoreError> {
         let (this, key) = (self.clone(), key.to_owned());
-        within(KEYRING_TIMEOUT, "read a secret", move || this.get_now(&key))
+        within(KEYRING_TIMEOUT, "read a secret", &self.stuck, move || this.get_now(&key))
     }
 
     fn set(&self, key: &str, secret: &Secret) -> Result<(), StoreError> {
         let (this, key, secret) = (self.clone(), key.to_owned(), secret.clone());
-        within(KEYRING_TIMEOUT, "save a secret", move || this.set_now(&key, &secret))
+        within(KEYRING_TIMEOUT, "save a secret", &self.stuck, move || this.set_now(&key, &secret))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         let (this, key) = (self.clone(), key.to_owned());
-        within(KEYRING_TIMEOUT, "delete a secret", move || this.delete_now(&key))
+        within(KEYRING_TIMEOUT, "delete a secret", &self.stuck, move || this.delete_now(&key))
     }
 }
 
@@ -264,9 +294,10 @@ mod tests {
 
     #[test]
     fn a_keyring_that_does_not_answer_is_given_up_as_unavailable() {
+        let stuck = Arc::default();
         let started = std::time::Instant::now();
-        let (_never, hung) = std::sync::mpsc::channel::<()>();
-        let result = within(Duration::from_millis(100), "read a secret", move || {
+        let (release, hung) = std::sync::mpsc::channel::<()>();
+        let result = within(Duration::from_millis(100), "read a secret", &stuck, move || {
             let _ = hung.recv();
             Ok(())
         });
@@ -277,7 +308,28 @@ mod tests {
             err.to_string(),
             "the keyring store is unavailable: it did not answer within 0.1 s (to read a secret)"
         );
-        assert_eq!(within(Duration::from_secs(5), "read a secret", || Ok(7)).unwrap(), 7);
+        // While that call has not returned, others are not even started: no waiting, and no
+        // thread left waiting on the keyring for each.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = ran.clone();
+        let err = within(Duration::from_secs(5), "save a secret", &stuck, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the keyring store is unavailable: it has not answered an earlier call yet (to save a secret)"
+        );
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        // Once it has answered, the keyring is asked again.
+        drop(release);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stuck.load(Ordering::SeqCst) > 0 {
+            assert!(std::time::Instant::now() < deadline, "the stuck call returned");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(within(Duration::from_secs(5), "read a secret", &stuck, || Ok(7)).unwrap(), 7);
     }
 
     #[test]

@@ -88,9 +88,10 @@ pub(crate) fn read_state<T: serde::de::DeserializeOwned + Default>(
     supported: u32,
     version: impl FnOnce(&T) -> u32,
 ) -> Result<T, StoreError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+    let bytes = match read_regular(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(set_aside_unread(path, e.to_string())),
         Err(source) => return Err(StoreError::Io { action: "read", path: path.to_owned(), source }),
     };
     let state: T =
@@ -103,6 +104,53 @@ pub(crate) fn read_state<T: serde::de::DeserializeOwned + Default>(
         });
     }
     Ok(state)
+}
+
+/// The largest state file read: thousands of credentials and accounts fit many times over.
+const MAX_STATE: u64 = 64 << 20;
+
+/// The bytes of the state file `path`, which must be a regular file of at most [`MAX_STATE`]
+/// bytes (else an `InvalidData` error saying what it is): a FIFO or a device in its place
+/// (`/dev/zero`) would make the read wait, or never end. Zeroed when dropped.
+fn read_regular(path: &std::path::Path) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading waits for a writer, unless it does not block.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NONBLOCK.bits().cast_signed());
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not a regular file"));
+    }
+    if meta.len() > MAX_STATE {
+        let message = format!("it is {} bytes long, over the limit of {MAX_STATE}", meta.len());
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0)));
+    // It may grow meanwhile: no further than the limit.
+    file.take(MAX_STATE).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Sets aside the state file `path`, which cannot be read as one (see [`read_regular`]), without
+/// reading it again; as [`set_aside`] otherwise.
+fn set_aside_unread(path: &std::path::Path, reason: String) -> StoreError {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let aside = path.with_file_name(format!("{name}.corrupt-{}", unix_now()));
+    if aside.exists() {
+        return StoreError::Corrupt { path: path.to_owned(), reason };
+    }
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), aside = %aside.display(), "set a state file aside");
+            StoreError::SetAside { path: path.to_owned(), aside, reason }
+        }
+        Err(e) => {
+            StoreError::Corrupt { path: path.to_owned(), reason: format!("{reason}; setting it aside failed: {e}") }
+        }
+    }
 }
 
 /// Sets aside the state file `path`, whose content `corrupt` did not parse, so that the next

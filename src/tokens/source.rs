@@ -44,13 +44,14 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 pub struct Online {
     entras: Mutex<HashMap<(String, String), Arc<Entra>>>,
-    /// For non-interactive identities' endpoints.
-    http: reqwest::Client,
+    /// For non-interactive identities' endpoints; made when first needed (see
+    /// [`crate::resolve::Resolver`]).
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Online {
     pub fn new() -> Self {
-        Self { entras: Mutex::default(), http: crate::entra::http_client() }
+        Self { entras: Mutex::default(), http: std::sync::OnceLock::new() }
     }
 
     fn entra(&self, settings: &EntraSettings) -> Arc<Entra> {
@@ -83,6 +84,6 @@ impl TokenSource for Online {
         identity: &'a MachineIdentity,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Fetched, FetchError>> {
-        Box::pin(crate::identity::fetch(identity, &self.http, timeout))
+        Box::pin(crate::identity::fetch(identity, self.http.get_or_init(crate::entra::http_client), timeout))
     }
 }
