@@ -288,3 +288,29 @@ fn a_state_directory_another_user_could_replace_is_not_used() {
     assert!(ours[0].contains("could be replaced by another user") && ours[0].contains(&why), "{}", ours[0]);
     assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0, "nothing was made there");
 }
+
+/// A log file another user made in the shared temporary directory for the victim to write
+/// into, or a link there to a file of theirs: the victim's logs do not go to it, and one line
+/// says so.
+#[test]
+fn a_log_file_another_user_made_or_linked_is_not_written_to() {
+    if !can_switch_user() {
+        return;
+    }
+    let mut victim = Victim::new();
+    let theirs = victim.tmp.join("azdo.log");
+    std::fs::write(&theirs, "").unwrap();
+    std::os::unix::fs::chown(&theirs, Some(OTHER.parse().unwrap()), Some(OTHER.parse().unwrap())).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let link = victim.tmp.join("link.log");
+    std::os::unix::fs::symlink(&theirs, &link).unwrap();
+    victim.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "trace");
+    for log in [&theirs, &link] {
+        victim.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", log);
+        let out = victim.approve("https://u:victim-secret@example.com");
+        assert_success(&out, "git credential approve");
+        let ours = our_lines(&out);
+        assert!(ours.iter().any(|l| l.contains(&format!("not logging to {}", log.display()))), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "", "nothing was written to their file");
+    }
+}

@@ -36,6 +36,9 @@ const PAGE_SIZE: u32 = 100;
 const MAX_PAGES: usize = 200;
 /// One call, from connect to the last byte.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// A whole list, all its pages: a server that answers every page just in time is not
+/// followed for the hours its pages would add up to.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Azure DevOps's longest PAT lifetime.
 pub const MAX_DAYS: u32 = 365;
 
@@ -307,6 +310,12 @@ impl PatApi {
     /// Every PAT of the user for this organization that `filter` selects, following the
     /// continuation tokens page by page with the same options.
     pub async fn list(&self, token: &Secret, filter: Filter) -> Result<Vec<PatToken>, PatApiError> {
+        tokio::time::timeout(LIST_TIMEOUT, self.list_pages(token, filter)).await.unwrap_or_else(|_| {
+            Err(PatApiError::Unreachable(format!("the list did not end within {} s", LIST_TIMEOUT.as_secs())))
+        })
+    }
+
+    async fn list_pages(&self, token: &Secret, filter: Filter) -> Result<Vec<PatToken>, PatApiError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Page {
@@ -449,6 +458,33 @@ mod tests {
             assert_eq!(scopes(&strings(&[friendly_name])).unwrap(), [*raw], "{friendly_name}");
             assert_eq!(friendly(raw), *friendly_name);
         }
+    }
+
+    /// A server that answers every page just inside the call's deadline, with yet another
+    /// page to follow: the list ends at its own deadline, not after 200 such pages.
+    #[tokio::test(start_paused = true)]
+    async fn a_list_whose_pages_come_just_in_time_ends_by_its_deadline() {
+        let pages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let served = pages.clone();
+        let app = axum::Router::new().fallback(move || {
+            let served = served.clone();
+            async move {
+                tokio::time::sleep(CALL_TIMEOUT.saturating_sub(Duration::from_secs(1))).await;
+                let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = format!(r#"{{"continuationToken":"page-{n}","patTokens":[]}}"#);
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let api = PatApi::new(&base, "contoso").unwrap();
+        let started = tokio::time::Instant::now();
+        let error = api.list(&Secret::new("token"), Filter::Active).await.unwrap_err();
+        assert!(error.to_string().contains("did not end within 60 s"), "{error}");
+        assert!(started.elapsed() <= LIST_TIMEOUT + Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(pages.load(std::sync::atomic::Ordering::SeqCst) < 10, "stopped following the pages");
     }
 
     #[test]
