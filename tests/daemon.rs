@@ -20,12 +20,7 @@ const ANSWER: &str = "username=alice\npassword=pw\n";
 
 /// An environment with one stored credential and no daemon running.
 fn env_with_credential() -> TestEnv {
-    let mut env = TestEnv::new();
-    env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
-    env.approve("https://alice:pw@example.com");
-    assert_eq!(env.daemon_pid(), None);
-    env.remove_env("GIT_CREDENTIAL_AZDO_NO_DAEMON");
-    env
+    TestEnv::with_credential("https://alice:pw@example.com")
 }
 
 /// Takes the daemon's place as a test double: holds its lock and listens on its socket.

@@ -56,7 +56,7 @@ fn git_credentials_live_in_the_keyring_and_never_in_a_file() {
     env.set_env("DBUS_SESSION_BUS_ADDRESS", std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap());
     let host = format!("kr-{}.example.com", std::process::id());
     env.approve(&format!("https://alice:Keyring-only-secret@{host}"));
-    assert_eq!(env.fill(&format!("https://{host}")), Some(("alice".into(), "Keyring-only-secret".into())));
+    assert_eq!(env.fill(&format!("https://{host}")), ("alice".into(), "Keyring-only-secret".into()));
 
     let status = stdout(&env.helper(&["status"], ""));
     assert!(status.contains("store:   keyring") && status.contains("password in keyring"), "{status}");
@@ -68,7 +68,7 @@ fn git_credentials_live_in_the_keyring_and_never_in_a_file() {
     assert!(secret_tool_search(&key).contains(&key));
 
     env.reject(&format!("https://alice:Keyring-only-secret@{host}"));
-    assert_eq!(env.fill(&format!("https://{host}")), None);
+    env.fill_nothing(&format!("https://{host}"));
     assert!(!secret_tool_search(&key).contains(&key), "erase removed the keyring item");
 }
 

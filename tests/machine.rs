@@ -65,8 +65,15 @@ fn a_pat_in_azure_devops_ext_pat() {
     w.env.set_env("AZURE_DEVOPS_EXT_PAT", &pat);
     assert_success(&clone(&w, "contoso", "clone"), "git clone");
     assert!(accepted(&w, "Builder"));
-    assert!(!w.env.helper(&["status"], "").stdout.is_empty());
-    assert!(!stdout(&w.env.helper(&["status", "--json"], "")).contains(&pat));
+    // It stays the environment's: git's store of it after the clone kept nothing, and status
+    // never shows it.
+    let status = w.env.helper(&["status", "--json"], "");
+    assert_success(&status, "status");
+    assert!(stdout(&status).contains("\"credentials\": []") && !stdout(&status).contains(&pat), "{}", stdout(&status));
+    for file in std::fs::read_dir(w.env.state_dir()).into_iter().flatten() {
+        let path = file.unwrap().path();
+        assert!(!std::fs::read_to_string(&path).unwrap_or_default().contains(&pat), "{}", path.display());
+    }
 }
 
 #[test]
@@ -93,7 +100,7 @@ fn workload_identity_federation_rereads_the_rotated_token_file() {
         s.assertions.clear();
         s.assertions.insert("jwt-2".into(), "app-wi".into());
     });
-    let (_, token) = w.env.fill(&w.url("contoso")).unwrap();
+    let (_, token) = w.env.fill(&w.url("contoso"));
     w.reject(&w.url("contoso"), &("azdo".into(), token));
     assert_success(&clone(&w, "contoso", "three"), "git clone after rotation");
     assert_eq!(w.entra.with(|s| s.grants("client_credentials")), 2);
@@ -110,14 +117,14 @@ fn machine_tokens_are_refreshed_ahead_of_expiry() {
     w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
     w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
     w.start_daemon();
-    let (_, first) = w.env.fill(&w.url("contoso")).unwrap();
+    let (_, first) = w.env.fill(&w.url("contoso"));
     let fetches = || w.entra.with(|s| s.grants("client_credentials"));
     // With no get asking, a third of the lifetime before expiry.
     support::wait_for("a refresh ahead of expiry", std::time::Duration::from_secs(15), || fetches() >= 2);
     // Entra counts the request as it arrives; the daemon serves the new token once it has it.
     let mut second = first.clone();
     support::wait_for("the token refreshed ahead to be served", std::time::Duration::from_secs(15), || {
-        second = w.env.fill(&w.url("contoso")).unwrap().1;
+        second = w.env.fill(&w.url("contoso")).1;
         second != first
     });
     assert_eq!(fetches(), 2, "served from the cache: no get waited on Entra");

@@ -45,7 +45,7 @@ fn a_personal_account_signs_in_through_organizations_and_refreshes_at_the_transf
 
     // An hour later (the token dropped): refreshed at the transfer tenant again, silently.
     let url = w.url("family");
-    let given = w.env.fill(&url).unwrap();
+    let given = w.env.fill(&url);
     w.reject(&url, &given);
     assert_success(&w.clone_repo("family", "again"), "git clone after a refresh");
     assert_eq!(refreshed_at(&w), [TRANSFER_TENANT; 2]);
@@ -146,8 +146,7 @@ fn an_account_of_another_tenant_is_not_sent_to_an_organization_unless_chosen() {
 
 #[test]
 fn an_organization_that_refuses_the_account_twice_is_told_and_left_alone() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = World::alice_signed_in();
     // A member of contoso's tenant that the organization does not let in.
     w.pats.deny("contoso", "alice@contoso.com");
     let before = bearers(&w);

@@ -68,7 +68,7 @@ fn url_with(w: &World, organization: &str, user: &str, secret: &str) -> String {
 #[test]
 fn token_prints_the_token_git_is_given_and_nothing_else() {
     let (w, _vssps) = alice();
-    let (_, password) = w.env.fill(&w.url("contoso")).expect("git gets a token");
+    let (_, password) = w.env.fill(&w.url("contoso"));
 
     let token = printed(&helper(&w, &["token", "--org", "contoso"]));
     assert_eq!(token, password, "the same token, from the daemon's cache");
@@ -141,7 +141,7 @@ fn token_never_prints_a_pat_and_says_what_to_do() {
     );
 
     let pat = w.pats.issue("contoso", "Alice", true);
-    assert_success(&w.env.helper(&["login", "--pat", "--org", "contoso"], &format!("{pat}\n")), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     let line = refused(&helper(&w, &["token", "--org", "contoso"]));
     assert_eq!(
         line,
@@ -255,7 +255,7 @@ fn pat_create_keep_then_revoke_forgets_the_kept_pat() {
     )
     .unwrap();
     assert_success(&w.clone_repo("contoso", "first"), "git clone with the kept PAT");
-    assert_eq!(w.env.fill(&w.url("contoso")).unwrap().1, pat);
+    assert_eq!(w.env.fill(&w.url("contoso")).1, pat);
     let list = stdout(&helper(&w, &["pat", "list", "--org", "contoso"]));
     assert!(list.contains(", kept for git  id "), "git's choice of PATs does not stop the PAT API: {list}");
     let line = refused(&helper(&w, &["token", "--org", "contoso"]));

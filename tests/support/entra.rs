@@ -155,6 +155,9 @@ pub struct State {
     pub fail_next: VecDeque<(u16, Option<u64>, String)>,
     /// How long each token request takes.
     pub token_delay: Duration,
+    /// Token requests wait while this is set (for 30 s at most), then are answered: a test
+    /// can know that what asked cannot have had its answer yet.
+    pub hold_tokens: bool,
     /// The errors the device-code poll answers before it succeeds (`""` = success).
     pub device_script: VecDeque<String>,
     /// Fields that replace (or add to) the device authorization answer's: a server's own
@@ -437,6 +440,10 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
         (Method::POST, "token") => {
             let delay = state.lock().unwrap().token_delay;
             tokio::time::sleep(delay).await;
+            let held = tokio::time::Instant::now();
+            while state.lock().unwrap().hold_tokens && held.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             token(&state, &tenant, &form(&body))
         }
         _ => Response::builder().status(405).body(Body::empty()).unwrap(),

@@ -11,6 +11,8 @@ use super::{TestEnv, assert_success, make_repo, wait_for};
 
 pub const CONTOSO_TENANT: &str = "11111111-1111-1111-1111-111111111111";
 pub const FABRIKAM_TENANT: &str = "22222222-2222-2222-2222-222222222222";
+/// The user of most tests: a member of the contoso tenant.
+pub const ALICE: &str = "alice@contoso.com";
 
 /// A user's machine, Entra, and Azure DevOps with a repository per organization.
 pub struct World {
@@ -43,6 +45,24 @@ impl World {
         Self { env, entra, devops, pats }
     }
 
+    /// The organization contoso (of the contoso tenant), and no user.
+    pub fn contoso() -> Self {
+        Self::new(&[], &[("contoso", CONTOSO_TENANT)])
+    }
+
+    /// alice@contoso.com and the organization contoso, both of the contoso tenant; nobody is
+    /// signed in yet.
+    pub fn alice_and_contoso() -> Self {
+        Self::new(&[(ALICE, CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)])
+    }
+
+    /// [`Self::alice_and_contoso`], with alice signed in (through the browser) for contoso.
+    pub fn alice_signed_in() -> Self {
+        let w = Self::alice_and_contoso();
+        assert_success(&w.login(&["--org", "contoso"]), "login");
+        w
+    }
+
     pub fn url(&self, organization: &str) -> String {
         format!("http://{}/{organization}/proj/_git/repo", self.devops.addr)
     }
@@ -51,6 +71,13 @@ impl World {
         let mut full = vec!["login"];
         full.extend_from_slice(args);
         self.env.helper(&full, "")
+    }
+
+    /// `login --pat` with `args`, the PAT typed on stdin.
+    pub fn login_pat(&self, args: &[&str], pat: &str) -> Output {
+        let mut full = vec!["login", "--pat"];
+        full.extend_from_slice(args);
+        self.env.helper(&full, &format!("{pat}\n"))
     }
 
     pub fn refreshes(&self) -> usize {
@@ -77,13 +104,18 @@ impl World {
         quiet(self.commit_and_push(dir), "git push");
     }
 
-    /// Commits a file in the clone at `dir` and pushes it.
+    /// Commits a file in the clone at `dir` and pushes it, through our helper only.
     pub fn commit_and_push(&self, dir: &str) -> Output {
+        self.commit_and_push_with(dir, |args| self.env.git(args, ""))
+    }
+
+    /// Commits a file in the clone at `dir` and pushes it, each git command run by `git`.
+    pub fn commit_and_push_with(&self, dir: &str, git: impl Fn(&[&str]) -> Output) -> Output {
         let dir = self.env.path(dir);
         let git = |args: &[&str]| {
             let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
             full.extend_from_slice(args);
-            self.env.git(&full, "")
+            git(&full)
         };
         std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
         assert_success(&git(&["add", "NEW"]), "git add");
