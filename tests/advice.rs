@@ -6,8 +6,8 @@
 mod support;
 
 use support::TestEnv;
-use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World};
 use support::our_lines;
+use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World};
 
 #[test]
 fn a_plain_http_azure_devops_remote_gets_no_token_and_is_told_to_use_https() {

@@ -240,6 +240,15 @@ fn garbage_and_stalled_clients_do_not_stop_the_daemon_serving_others() {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_thousand_idle_connections_are_dropped_while_others_are_served_and_memory_stays_bounded() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Sets its flag when dropped, a panic included.
+    struct SetOnDrop<'a>(&'a AtomicBool);
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
     let env = env_with_credential();
     assert_eq!(stdout(&env.helper(&["get"], GET)), ANSWER);
     let pid = env.daemon_pid().unwrap();
@@ -251,31 +260,45 @@ fn a_thousand_idle_connections_are_dropped_while_others_are_served_and_memory_st
         rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).unwrap();
     }
 
-    // More than the daemon serves at once (512): silent ones, and ones that stopped after the
-    // length of a hello.
-    let mut idle: Vec<UnixStream> = (0..1000)
-        .map(|i| {
-            let mut stream = UnixStream::connect(env.socket()).unwrap();
-            if i % 2 == 1 {
-                stream.write_all(&[0, 0, 0, 64]).unwrap();
+    // The most connections the daemon holds at any moment, sampled until it has accepted them
+    // all (it answered `status`, whose connection queued behind them).
+    let stop = AtomicBool::new(false);
+    let (held, mut idle) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut most = 0;
+            while !stop.load(Ordering::Relaxed) {
+                most = most.max(open_fds(pid).saturating_sub(fds_before));
+                std::thread::sleep(Duration::from_millis(1));
             }
-            stream
-        })
-        .collect();
-
-    // The cap: the rest waited in the listen backlog, or were shed to make room.
-    let held = open_fds(pid).saturating_sub(fds_before);
-    assert!(held <= 512, "the daemon holds {held} connections");
-
-    for _ in 0..3 {
-        let out = env.helper(&["get"], GET);
-        assert_eq!(stdout(&out), ANSWER);
-        assert_eq!(stderr(&out), "");
-    }
-    // `status` asks the daemon and reports its pid, or reads the stores itself when the daemon
-    // cannot be reached: the daemon itself answered.
-    let status = env.helper(&["status"], "");
-    assert!(stdout(&status).contains(&format!("running (pid {pid},")), "{}", stdout(&status));
+            most
+        });
+        let stopping = SetOnDrop(&stop);
+        // More than the daemon serves at once (512): silent ones, and ones that stopped after
+        // the length of a hello.
+        let idle: Vec<UnixStream> = (0..1000)
+            .map(|i| {
+                let mut stream = UnixStream::connect(env.socket()).unwrap();
+                if i % 2 == 1 {
+                    stream.write_all(&[0, 0, 0, 64]).unwrap();
+                }
+                stream
+            })
+            .collect();
+        for _ in 0..3 {
+            let out = env.helper(&["get"], GET);
+            assert_eq!(stdout(&out), ANSWER);
+            assert_eq!(stderr(&out), "");
+        }
+        // `status` asks the daemon and reports its pid, or reads the stores itself when the
+        // daemon cannot be reached: the daemon itself answered.
+        let status = env.helper(&["status"], "");
+        assert!(stdout(&status).contains(&format!("running (pid {pid},")), "{}", stdout(&status));
+        drop(stopping);
+        (sampler.join().unwrap(), idle)
+    });
+    // The cap: the rest waited in the listen backlog, or were shed to make room. (The margin is
+    // for the files a get opens meanwhile.)
+    assert!(held <= 512 + 8, "the daemon held {held} connections at once");
     let grown = rss_kib(pid).saturating_sub(rss_before);
     assert!(grown < 16 * 1024, "the daemon grew by {grown} KiB");
 
