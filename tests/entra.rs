@@ -232,39 +232,69 @@ fn libfaketime() -> Option<std::path::PathBuf> {
     found
 }
 
+/// The helper's deadline in the two tests below (`GIT_CREDENTIAL_AZDO_TIMEOUT`).
+const DEADLINE: Duration = Duration::from_secs(3);
+
+/// git's fill for `url` with Entra not answering: nothing, and one line of the helper's saying
+/// to try again, within the helper's deadline. Returns the helper's debug log.
+///
+/// The deadline counts from the helper's start, so the helper's run is taken as git measures it
+/// (its trace2 events: git's own start and end are no part of it), with 0.75 s for the exec and
+/// exit that the deadline does not count (a tenth of a second on two busy cores). git's whole
+/// wait is only bounded, generously. The regressions these tests are for cost 1.5 s more
+/// (an answer in-process given a budget of its own, not what is left), or 15 s and more.
+fn nothing_within_the_deadline(w: &mut World, url: &str) -> String {
+    let log = w.env.path("helper.log");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "debug");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
+    let asked = Instant::now();
+    let (out, helpers) = w.env.git_fill_traced(url);
+    let waited = asked.elapsed();
+    w.env.remove_env("GIT_CREDENTIAL_AZDO_LOG");
+    w.env.remove_env("GIT_CREDENTIAL_AZDO_LOG_FILE");
+    let line = support::refusal_by_git(&out);
+    assert!(line.contains("alice@contoso.com") && line.ends_with("try again in a moment"), "{line}");
+    let [(_, helper_ran)] = helpers[..] else { panic!("one helper: {helpers:?}") };
+    assert!(helper_ran < DEADLINE + Duration::from_millis(750), "the helper ran {helper_ran:?}, past its deadline");
+    assert!(waited < DEADLINE + Duration::from_secs(5), "git waited {waited:?}");
+    std::fs::read_to_string(&log).unwrap_or_default()
+}
+
 #[test]
 fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_the_deadline() {
     let mut w = World::alice_signed_in();
     let url = w.url("contoso");
-    // The daemon keeps its own deadline (10 s, and 6 s for a refresh of its own accord); the
-    // helpers git runs from now on have 3 s, which they pass on with each request.
+    // The daemon keeps its own deadline, 30 s (and 18 s for a refresh); the helpers git runs
+    // from now on have 3 s, which they pass on with each request.
+    let daemon_log = w.env.path("daemon.log");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", "30");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "debug");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &daemon_log);
     w.start_daemon();
+    w.env.remove_env("GIT_CREDENTIAL_AZDO_LOG");
+    w.env.remove_env("GIT_CREDENTIAL_AZDO_LOG_FILE");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", DEADLINE.as_secs().to_string());
     let given = w.env.fill(&url);
-    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", "3");
 
     // Entra stops answering: the cached token is still served.
     w.entra.with(|s| s.token_delay = Duration::from_secs(60));
     assert_eq!(w.env.fill(&url), given);
     assert_eq!(w.refreshes(), 1, "from the cache");
 
-    // git rejects it (revoked, say): no valid token is left. git gets nothing, one line saying
-    // why, and sooner than the helper's deadline after asking.
+    // git rejects it (revoked, say): no valid token is left. git gets nothing and one line
+    // saying why, within the helper's deadline; the daemon gave up on Entra within the budget
+    // the helper gave it, and answered.
     w.reject(&url, &given);
-    let asked = Instant::now();
-    let out = w.env.git_fill(&url);
-    let waited = asked.elapsed();
-    assert!(!out.status.success());
-    let text = stderr(&out);
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{text}");
-    assert!(ours[0].contains("alice@contoso.com") && ours[0].ends_with("try again in a moment"), "{}", ours[0]);
-    assert!(waited < Duration::from_secs(3), "git waited {waited:?}, past the helper's deadline (3 s)");
+    let said = nothing_within_the_deadline(&mut w, &url);
+    assert!(!said.contains("answering without the daemon"), "{said}");
+    let daemon_said = std::fs::read_to_string(&daemon_log).unwrap();
+    assert!(daemon_said.contains("refresh failed"), "{daemon_said}");
 
     // The outage ends: the next get refreshes.
     w.entra.with(|s| s.token_delay = Duration::ZERO);
     let (_, after) = w.env.fill(&url);
     assert_ne!(after, given.1);
-    assert_eq!(w.owner(&after).as_deref(), Some("alice@contoso.com"));
+    assert_eq!(w.owner(&after).as_deref(), Some(ALICE));
 }
 
 #[test]
@@ -272,9 +302,10 @@ fn through_an_entra_outage_the_cached_token_is_served_and_git_never_waits_past_t
 fn a_daemon_that_stalls_after_its_hello_still_leaves_git_an_answer_within_the_deadline() {
     use std::os::unix::fs::PermissionsExt;
     let mut w = World::alice_signed_in();
-    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", "3");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", DEADLINE.as_secs().to_string());
     w.entra.with(|s| s.token_delay = Duration::from_secs(60));
-    // A daemon (holding the lock, so none replaces it) that says hello and then nothing.
+    // A daemon (holding the lock, so none replaces it) that says hello and then nothing, for
+    // 20 s.
     std::fs::create_dir_all(w.env.runtime_dir()).unwrap();
     std::fs::set_permissions(w.env.runtime_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let lock = std::fs::File::create(w.env.runtime_dir().join("daemon.lock")).unwrap();
@@ -299,14 +330,9 @@ fn a_daemon_that_stalls_after_its_hello_still_leaves_git_an_answer_within_the_de
 
     // The helper waits for the answer until all but its reserve of the deadline is gone, then
     // answers by itself with only what is left: no token, and one line, within the deadline.
-    let asked = Instant::now();
-    let out = w.env.git_fill(&w.url("contoso"));
-    let waited = asked.elapsed();
-    assert!(!out.status.success());
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{}", stderr(&out));
-    assert!(ours[0].contains("alice@contoso.com") && ours[0].ends_with("try again in a moment"), "{}", ours[0]);
-    assert!(waited < Duration::from_secs(3), "git waited {waited:?}, past the helper's deadline (3 s)");
+    let url = w.url("contoso");
+    let said = nothing_within_the_deadline(&mut w, &url);
+    assert!(said.contains("answering without the daemon"), "{said}");
     done.send(()).unwrap();
     assert_eq!(stalled.join().unwrap(), 1, "the helper asked the stalled daemon first");
     drop(lock);
@@ -525,7 +551,7 @@ fn login_warns_when_the_new_account_cannot_reach_an_organization() {
 fn no_token_reaches_the_logs_at_the_most_verbose_level() {
     let mut w = World::alice_and_contoso();
     let log = w.env.path("trace.log");
-    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "trace");
+    w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "debug");
     w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
     assert_success(&w.login(&["--org", "contoso"]), "login");
     w.entra.with(|s| s.fail_next.push_back((503, None, String::new())));

@@ -197,6 +197,9 @@ fn a_stopped_keyring_does_not_hang_git() {
     let mut env = TestEnv::new();
     env.set_env("GIT_CREDENTIAL_AZDO_STORE", "keyring");
     env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    // A helper's deadline far beyond the keyring's 2 s: a keyring call bounded only by the
+    // deadline would take far longer than the 10 s allowed below.
+    env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", "25");
     env.approve("https://alice:kept-in-the-keyring@kr.example.com");
     let get = "protocol=https\nhost=kr.example.com\n\n";
     let answer = "username=alice\npassword=kept-in-the-keyring\n";
@@ -205,7 +208,8 @@ fn a_stopped_keyring_does_not_hang_git() {
     let signal = |signal: &str| {
         assert!(Command::new("kill").args([signal, &keyring.to_string()]).status().unwrap().success());
     };
-    // The helper's deadline: every answer, or the line saying why there is none, comes sooner.
+    // The keyring's 2 s: every answer, or the line saying why there is none, comes long before
+    // the helper's deadline.
     let timed = |args: &[&str], input: &str| {
         let started = std::time::Instant::now();
         let out = env.helper(args, input);

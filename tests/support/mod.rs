@@ -180,16 +180,25 @@ impl TestEnv {
         }
     }
 
+    /// `git credential fill` for `url`, as git runs the helper: everything git printed, and for
+    /// each helper git ran, its exit code and how long it ran, as git measured them (its trace2
+    /// events): from starting the helper to its exit and the end of its output, without git's
+    /// own start and end.
+    pub fn git_fill_traced(&self, url: &str) -> (Output, Vec<(i64, Duration)>) {
+        let events = tempfile::NamedTempFile::new_in(self.root.path()).unwrap();
+        let mut cmd = self.git_command(&["credential", "fill"]);
+        cmd.env("GIT_TRACE2_EVENT", events.path());
+        let out = run(cmd, &format!("url={url}\n\n"));
+        (out, helpers_run(&std::fs::read_to_string(events.path()).unwrap()))
+    }
+
     /// What `git credential fill` got for `url`. A helper that git ran and that failed other
     /// than by refusing in one line (a panic, a signal, a failure without a word, more than a
     /// line) is [`Filled::Broken`]. The helpers' exit codes, which git ignores, come from git's
     /// own trace2 events.
     pub fn filled(&self, url: &str) -> Filled {
-        let events = tempfile::NamedTempFile::new_in(self.root.path()).unwrap();
-        let mut cmd = self.git_command(&["credential", "fill"]);
-        cmd.env("GIT_TRACE2_EVENT", events.path());
-        let out = run(cmd, &format!("url={url}\n\n"));
-        let exits = helper_exits(&std::fs::read_to_string(events.path()).unwrap());
+        let (out, helpers) = self.git_fill_traced(url);
+        let exits: Vec<i64> = helpers.iter().map(|(code, _)| *code).collect();
         let (text, err) = (stdout(&out), stderr(&out));
         let ours = our_lines(&out);
         // What git says when no helper gave it a credential and it may not prompt.
@@ -343,15 +352,15 @@ fn describe_fill(url: &str, out: &Output, exits: &[i64]) -> String {
     )
 }
 
-/// The exit code of each process that git ran (128 + the signal for one killed by a signal), from
-/// git's trace2 event stream (`GIT_TRACE2_EVENT`); processes that git's children ran are not
-/// counted.
-fn helper_exits(events: &str) -> Vec<i64> {
+/// The exit code (128 + the signal for one killed by a signal) and run time of each process
+/// that git ran, from git's trace2 event stream (`GIT_TRACE2_EVENT`); processes that git's
+/// children ran are not counted.
+fn helpers_run(events: &str) -> Vec<(i64, Duration)> {
     events
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .filter(|event| event["event"] == "child_exit" && event["sid"].as_str().is_some_and(|sid| !sid.contains('/')))
-        .map(|event| event["code"].as_i64().unwrap())
+        .map(|event| (event["code"].as_i64().unwrap(), Duration::from_secs_f64(event["t_rel"].as_f64().unwrap())))
         .collect()
 }
 
@@ -456,6 +465,20 @@ pub fn refusal(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     our_only_line(out)
+}
+
+/// git got nothing from the helper, which said why: git failed, printed nothing on stdout, and
+/// the helper one line among git's, which is returned.
+pub fn refusal_by_git(out: &Output) -> String {
+    let ours = our_lines(out);
+    assert!(
+        !out.status.success() && out.stdout.is_empty() && ours.len() == 1,
+        "expected nothing, and one line from the helper; got {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ours[0].clone()
 }
 
 /// Creates an empty bare repository `name` under `root` with one commit on `main`.
