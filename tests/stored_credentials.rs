@@ -1,4 +1,5 @@
 //! Stored credentials through real `git credential fill | approve | reject`, with the daemon.
+//! git's own tests of helpers (matching users, overwriting, erasing) run in `git_protocol.rs`.
 
 mod support;
 
@@ -29,16 +30,6 @@ fn exact_match_on_protocol_host_and_port() {
 }
 
 #[test]
-fn several_users_per_host_and_username_matching() {
-    let env = TestEnv::new();
-    env.approve("https://alice:pa@example.com");
-    env.approve("https://bob:pb@example.com");
-    assert_eq!(env.fill("https://alice@example.com"), ("alice".into(), "pa".into()));
-    assert_eq!(env.fill("https://bob@example.com"), ("bob".into(), "pb".into()));
-    env.fill_nothing("https://mallory@example.com");
-}
-
-#[test]
 fn paths_match_when_git_sends_them() {
     let mut env = TestEnv::new();
     std::fs::write(env.path("gitconfig"), "[credential]\n\tuseHttpPath = true\n").unwrap();
@@ -48,21 +39,6 @@ fn paths_match_when_git_sends_them() {
     assert_eq!(env.fill("https://example.com/org-a/repo.git"), ("alice".into(), "pa".into()));
     assert_eq!(env.fill("https://example.com/org-b/repo.git"), ("bob".into(), "pb".into()));
     env.fill_nothing("https://example.com/org-c/repo.git");
-}
-
-#[test]
-fn approve_replaces_and_reject_erases() {
-    let env = TestEnv::new();
-    env.approve("https://alice:old@example.com");
-    env.approve("https://alice:new@example.com");
-    assert_eq!(env.fill("https://example.com"), ("alice".into(), "new".into()));
-
-    // A stale password must not erase the newer one.
-    env.reject("https://alice:old@example.com");
-    assert_eq!(env.fill("https://example.com"), ("alice".into(), "new".into()));
-
-    env.reject("https://alice:new@example.com");
-    env.fill_nothing("https://example.com");
 }
 
 #[test]
