@@ -76,17 +76,13 @@ fn a_claims_challenge_entra_cannot_meet_silently_names_the_command() {
     w.pats.revoke_sessions("alice@contoso.com", ClaimsEncoding::Standard);
     w.entra.revoke("alice@contoso.com");
     assert!(!fetch(&w).status.success());
-    let out = fetch(&w);
-    assert!(!out.status.success());
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{ours:?}");
+    let line = support::refusal_through_git(&fetch(&w));
     assert!(
-        ours[0].starts_with(
+        line.starts_with(
             "git-credential-azdo: alice@contoso.com must sign in again for contoso (Entra ID refused: \
              invalid_grant (AADSTS50173"
-        ) && ours[0].ends_with("run: git-credential-azdo login --org contoso"),
-        "{}",
-        ours[0]
+        ) && line.ends_with("run: git-credential-azdo login --org contoso"),
+        "{line}"
     );
     let last = w.entra.with(|s| s.claims_sent("refresh_token")).pop().flatten().unwrap();
     assert!(json(&last)["access_token"]["nbf"]["essential"] == true, "the refresh carried the challenge: {last}");

@@ -54,6 +54,17 @@ fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
     }
 }
 
+/// Helpers get their answers, quietly, and the daemon `pid` is the one serving: `status` asks
+/// the daemon and reports its pid, or reads the stores itself when the daemon cannot be reached.
+fn git_is_served_by(env: &TestEnv, pid: u32) {
+    for _ in 0..3 {
+        let out = env.helper(&["get"], GET);
+        assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), (ANSWER, ""));
+    }
+    let status = env.helper(&["status"], "");
+    assert!(stdout(&status).contains(&format!("running (pid {pid},")), "the daemon answered: {}", stdout(&status));
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -284,15 +295,7 @@ fn a_thousand_idle_connections_are_dropped_while_others_are_served_and_memory_st
                 stream
             })
             .collect();
-        for _ in 0..3 {
-            let out = env.helper(&["get"], GET);
-            assert_eq!(stdout(&out), ANSWER);
-            assert_eq!(stderr(&out), "");
-        }
-        // `status` asks the daemon and reports its pid, or reads the stores itself when the
-        // daemon cannot be reached: the daemon itself answered.
-        let status = env.helper(&["status"], "");
-        assert!(stdout(&status).contains(&format!("running (pid {pid},")), "{}", stdout(&status));
+        git_is_served_by(&env, pid);
         drop(stopping);
         (sampler.join().unwrap(), idle)
     });
@@ -377,13 +380,7 @@ fn large_requests_sent_slowly_hold_a_bounded_amount_of_the_daemons_memory() {
         })
         .collect();
     // git's requests are served meanwhile.
-    for _ in 0..3 {
-        let out = env.helper(&["get"], GET);
-        assert_eq!(stdout(&out), ANSWER);
-        assert_eq!(stderr(&out), "");
-    }
-    let status = env.helper(&["status"], "");
-    assert!(stdout(&status).contains(&format!("running (pid {pid},")), "the daemon answered: {}", stdout(&status));
+    git_is_served_by(&env, pid);
     // 100 such requests would take 800 MiB; the daemon takes at most 32 MiB for them. (The
     // margin is for what new threads reserve: a stack, and an allocator arena of 64 MiB.)
     let grown = vm_size_kib(pid).saturating_sub(before);

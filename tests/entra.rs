@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use git_credential_azdo::ipc::client::HELLO_TIMEOUT;
 use support::git_server::Auth;
 use support::world::{ALICE, CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
-use support::{assert_success, our_lines, stderr, stdout, wait_for};
+use support::{assert_success, stderr, stdout, wait_for};
 
 #[test]
 fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
@@ -252,7 +252,7 @@ fn nothing_within_the_deadline(w: &mut World, url: &str) -> String {
     let waited = asked.elapsed();
     w.env.remove_env("GIT_CREDENTIAL_AZDO_LOG");
     w.env.remove_env("GIT_CREDENTIAL_AZDO_LOG_FILE");
-    let line = support::refusal_by_git(&out);
+    let line = support::refusal_through_git(&out);
     assert!(line.contains("alice@contoso.com") && line.ends_with("try again in a moment"), "{line}");
     let [(_, helper_ran)] = helpers[..] else { panic!("one helper: {helpers:?}") };
     assert!(helper_ran < DEADLINE + Duration::from_millis(750), "the helper ran {helper_ran:?}, past its deadline");
@@ -357,13 +357,10 @@ fn hostile_token_answers_get_one_clear_line_and_leak_nothing() {
         w.entra.with(|s| s.fail_next.extend(std::iter::repeat_n((status, None, body.clone()), 20)));
         let out = w.env.git_fill(&url);
         w.entra.with(|s| s.fail_next.clear());
-        assert!(!out.status.success());
-        let text = stderr(&out);
-        let ours = our_lines(&out);
-        assert_eq!(ours.len(), 1, "{status} {}: {text}", &body[..body.len().min(60)]);
-        assert!(ours[0].contains("alice@contoso.com") && ours[0].len() < 400, "{}", ours[0]);
-        assert!(ours[0].contains("Entra ID sent an answer that could not be understood"), "{}", ours[0]);
-        assert!(!ours[0].contains("hotel") && !ours[0].contains(&refresh_token), "{}", ours[0]);
+        let line = support::refusal_through_git(&out);
+        assert!(line.contains("alice@contoso.com") && line.len() < 400, "{line}");
+        assert!(line.contains("Entra ID sent an answer that could not be understood"), "{line}");
+        assert!(!line.contains("hotel") && !line.contains(&refresh_token), "{line}");
     }
     // None of them cost the account: the next good answer serves git.
     let (_, token) = w.env.fill(&url);
@@ -404,21 +401,16 @@ fn a_revoked_refresh_token_names_the_account_and_the_command_and_git_fails_fast(
     w.reject(&url, &given);
 
     let out = w.clone_repo("contoso", "clone");
-    assert!(!out.status.success());
-    let text = stderr(&out);
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{text}");
+    let line = support::refusal_through_git(&out);
     assert!(
-        ours[0].contains("alice@contoso.com must sign in again for contoso")
-            && ours[0].contains("invalid_grant (AADSTS50173, suberror bad_token)")
-            && ours[0].ends_with("run: git-credential-azdo login --org contoso"),
-        "{}",
-        ours[0]
+        line.contains("alice@contoso.com must sign in again for contoso")
+            && line.contains("invalid_grant (AADSTS50173, suberror bad_token)")
+            && line.ends_with("run: git-credential-azdo login --org contoso"),
+        "{line}"
     );
     let refreshes = w.refreshes();
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    assert_eq!(stdout(&out), "");
-    assert!(one_line(&stderr(&out)).contains("must sign in again"));
+    assert!(support::refusal(&out).contains("must sign in again"));
     assert_eq!(w.refreshes(), refreshes, "no request to Entra until the user signs in again");
 
     assert_success(&w.login(&["--org", "contoso"]), "login again");
@@ -578,19 +570,15 @@ fn a_browser_command_with_arguments_is_run_as_git_runs_its_editor() {
     // A browser that records its arguments, then follows the page as the test browser does.
     let browser = support::world::test_browser(&w.env);
     let seen = w.env.path("browser-args");
-    let wrapper = w.env.path("my browser");
-    std::fs::create_dir_all(&wrapper).unwrap();
-    let wrapper = wrapper.join("open-it");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nfor last; do :; done\nexec '{}' \"$last\"\n",
+    std::fs::create_dir_all(w.env.path("my browser")).unwrap();
+    let wrapper = w.env.script(
+        "my browser/open-it",
+        &format!(
+            "printf '%s\\n' \"$@\" > '{}'\nfor last; do :; done\nexec '{}' \"$last\"\n",
             seen.display(),
             browser.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
 
     // Quoted as for core.editor, with options and a variable the shell expands.
     w.env.set_env("BROWSER_PROFILE", "work");

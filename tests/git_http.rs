@@ -27,15 +27,7 @@ fn clone_and_push_with_a_stored_credential() {
     assert_eq!(stderr(&out), "", "nothing from us reaches the user");
     assert_eq!(std::fs::read_to_string(clone_dir.join("README")).unwrap(), "hello\n");
 
-    std::fs::write(clone_dir.join("NEW"), "pushed\n").unwrap();
-    let in_clone = |args: &[&str]| {
-        let mut full = vec!["-C", clone_dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
-        full.extend_from_slice(args);
-        env.git(&full, "")
-    };
-    assert_success(&in_clone(&["add", "NEW"]), "git add");
-    assert_success(&in_clone(&["commit", "-q", "-m", "push me"]), "git commit");
-    assert_success(&in_clone(&["push", "-q", "origin", "main"]), "git push");
+    assert_success(&support::commit_and_push(&clone_dir, |args| env.git(args, "")), "git push");
 
     let log = {
         let mut cmd = env.command("git");

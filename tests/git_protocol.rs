@@ -14,21 +14,12 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git_credential_azdo::git::{Capabilities, Credential};
 use git_credential_azdo::secret::Secret;
 use proptest::prelude::*;
 use support::{Server, TestEnv, stderr, stdout};
-
-/// An executable shell script `name` in `env` with `body`.
-fn script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
-    let path = env.path(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
 
 /// git with `helper` as its only credential helper, and `args`.
 fn git_with_helper(env: &TestEnv, helper: &Path, args: &[&str], stdin: &str) -> std::process::Output {
@@ -195,7 +186,7 @@ fn the_git_installed_sends_what_git_2_47_3_sent() {
     let server = challenging_server();
     let host = server.addr.to_string();
     let heard = env.path("heard");
-    let recorder = script(&env, "record", &format!("cat > '{}'\n", heard.display()));
+    let recorder = env.script("record", &format!("cat > '{}'\n", heard.display()));
     for recorded in RECORDED {
         let _ = std::fs::remove_file(&heard);
         let args: Vec<String> = recorded.args.iter().map(|arg| filled_in(arg, &host)).collect();
@@ -260,7 +251,7 @@ proptest! {
         c.write_response(caps, &mut answer).unwrap();
         let file = env.path("answer.txt");
         std::fs::write(&file, &answer).unwrap();
-        let helper = script(&env, "answer", &format!("[ \"$1\" = get ] && cat '{}'\nexit 0\n", file.display()));
+        let helper = env.script("answer", &format!("[ \"$1\" = get ] && cat '{}'\nexit 0\n", file.display()));
         let mut request = String::new();
         if authtype {
             request.push_str("capability[]=authtype\n");
@@ -538,8 +529,7 @@ const AUTHTYPE_TEST: &[Check] = &[
 fn git_helper_tests(env: &TestEnv) {
     // As lib-credential.sh's: the prompt, less trailing blanks, on stderr; the answer named
     // after the prompt's first word.
-    let askpass = script(
-        env,
+    let askpass = env.script(
         "askpass",
         "echo \"askpass: $1\" | sed 's/ *$//' >&2\n\
          case \"$1\" in Username*) echo askpass-username ;; *) echo askpass-password ;; esac\n",

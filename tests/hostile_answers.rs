@@ -14,6 +14,16 @@ use std::time::Duration;
 use support::world::World;
 use support::{assert_success, our_lines, stderr, stdout};
 
+/// Starts the daemon, or makes the helpers answer in-process: the daemon's pid, if one runs.
+fn daemon_or_in_process(w: &mut World, in_process: bool) -> Option<u32> {
+    if in_process {
+        w.env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+    } else {
+        w.start_daemon();
+    }
+    w.env.daemon_pid()
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
@@ -47,12 +57,7 @@ fn absurd_lifetimes_from_entra_are_refused_or_clamped_and_the_daemon_survives_th
     // or far too long (served for a day at most, not until the year 584 billion).
     let accepted_values = ["\"3600\"", "3599.5", "18446744073709551615", "1e300"];
     for in_process in [false, true] {
-        if in_process {
-            w.env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
-        } else {
-            w.start_daemon();
-        }
-        let daemon = w.env.daemon_pid();
+        let daemon = daemon_or_in_process(&mut w, in_process);
         for value in refused_values {
             let body = format!(r#"{{"token_type":"Bearer","access_token":"at-odd","expires_in":{value}}}"#);
             w.entra.with(|s| s.fail_next.extend(std::iter::repeat_n((200, None, body), 20)));
@@ -140,12 +145,7 @@ fn a_malformed_access_token_is_not_kept_and_the_next_good_answer_serves_git() {
     let url = w.url("contoso");
     let bad_tokens = [r"at\r\nX-Injected: yes", r"at\nnext", "a b", "", r"at\u0000"];
     for in_process in [false, true] {
-        if in_process {
-            w.env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
-        } else {
-            w.start_daemon();
-        }
-        let daemon = w.env.daemon_pid();
+        let daemon = daemon_or_in_process(&mut w, in_process);
         for bad in bad_tokens {
             let refreshes = w.refreshes();
             let body = format!(r#"{{"token_type":"Bearer","access_token":"{bad}","expires_in":3600}}"#);
@@ -249,15 +249,7 @@ fn absurd_answers_from_managed_identity_endpoints_and_the_azure_cli() {
     let url = w.url("contoso");
     let endpoint = Scripted::start();
     let answer_file = w.env.path("az-answer.json");
-    let bin = w.env.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let az = bin.join("az");
-    std::fs::write(&az, format!("#!/bin/sh\ncat '{}'\n", answer_file.display())).unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    w.env.set_env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    w.env.stub_command("az", &format!("cat '{}'\n", answer_file.display()));
 
     let soon = (now() + 1800).to_string();
     let past = (now() - 60).to_string();

@@ -10,8 +10,8 @@ mod support;
 use std::process::Output;
 
 use support::git_server::Auth;
-use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
-use support::{assert_success, our_lines, stderr, stdout};
+use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World};
+use support::{assert_success, stderr, stdout};
 
 /// contoso and fabrikam, both in the contoso tenant: a token of that tenant would be accepted
 /// by either, so a refusal shows that the token was not sent.
@@ -139,8 +139,7 @@ fn a_service_principal_with_a_wrong_secret_gets_entras_words_and_what_to_check()
     w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
     w.env.set_env("AZURE_CLIENT_SECRET", "wrong");
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    assert_eq!(stdout(&out), "");
-    let line = one_line(&stderr(&out)).to_owned();
+    let line = support::refusal(&out);
     assert!(line.contains("could not get a token from service principal app-sp"), "{line}");
     assert!(line.contains("invalid_client (AADSTS7000215)"), "{line}");
     assert!(
@@ -163,15 +162,11 @@ fn a_machine_token_that_azure_devops_refuses_says_what_to_check() {
     w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
     w.start_daemon();
     let out = clone(&w, "fabrikam", "clone");
-    assert!(!out.status.success());
-    let text = stderr(&out);
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{text}");
+    let line = support::refusal_through_git(&out);
     assert!(
-        ours[0].contains("Azure DevOps refused the token of service principal app-sp")
-            && ours[0].ends_with("and that app-sp is a user of the organization"),
-        "{}",
-        ours[0]
+        line.contains("Azure DevOps refused the token of service principal app-sp")
+            && line.ends_with("and that app-sp is a user of the organization"),
+        "{line}"
     );
 }
 
@@ -196,7 +191,7 @@ fn a_service_principal_with_a_certificate() {
     std::fs::write(&other, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
     w.env.set_env("AZURE_CLIENT_CERTIFICATE_PATH", &other);
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    let line = one_line(&stderr(&out)).to_owned();
+    let line = support::refusal(&out);
     assert!(
         line.contains("no unencrypted RSA PRIVATE KEY") && line.contains("AZURE_CLIENT_CERTIFICATE_PATH"),
         "{line}"
@@ -261,25 +256,7 @@ fn managed_identities_from_imds_and_app_service() {
 fn the_azure_cli_when_chosen() {
     let mut w = world();
     w.entra.with(|s| s.users.push(support::entra::User::new("dev@contoso.com", CONTOSO_TENANT)));
-    let bin = w.env.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let az = bin.join("az");
-    std::fs::write(
-        &az,
-        format!(
-            "#!/bin/sh\n[ \"$AZ_LOGGED_OUT\" = 1 ] && {{ echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1; }}\n\
-             exec python3 -c 'import sys, urllib.request as u; \
-             sys.stdout.write(u.build_opener(u.ProxyHandler({{}})).open(\"{}/az/token?user=dev@contoso.com\", timeout=20).read().decode())'\n",
-            w.entra.url()
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    w.env.set_env("PATH", path);
+    w.stub_azure_cli("dev@contoso.com");
     w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
     assert_success(&clone(&w, "contoso", "clone"), "git clone");
     assert!(accepted(&w, "dev@contoso.com"));
@@ -287,7 +264,7 @@ fn the_azure_cli_when_chosen() {
     w.env.set_env("AZ_LOGGED_OUT", "1");
     w.env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    let line = one_line(&stderr(&out)).to_owned();
+    let line = support::refusal(&out);
     assert!(
         line.contains("the Azure CLI failed: ERROR: Please run 'az login'") && line.ends_with("run: az login"),
         "{line}"

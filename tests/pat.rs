@@ -9,7 +9,7 @@ mod support;
 use support::devops::PatState;
 use support::git_server::{Auth, GitServer};
 use support::world::{CONTOSO_TENANT, World, one_line};
-use support::{assert_success, make_repo, our_lines, stderr, stdout};
+use support::{assert_success, make_repo, stderr, stdout};
 
 fn status(w: &World) -> String {
     let out = w.env.helper(&["status"], "");
@@ -80,35 +80,28 @@ fn a_refused_pat_is_removed_and_the_user_told_once() {
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
 
     w.pats.set_state(&pat, PatState::Expired);
-    let out = w.clone_repo("contoso", "again");
-    assert!(!out.status.success());
-    let lines = our_lines(&out);
-    assert_eq!(lines.len(), 1, "{}", stderr(&out));
+    let line = support::refusal_through_git(&w.clone_repo("contoso", "again"));
     assert!(
-        lines[0].contains("refused the PAT for contoso")
-            && lines[0].contains("removed")
-            && lines[0].ends_with("add a new one with: git-credential-azdo login --pat --org contoso"),
-        "{}",
-        lines[0]
+        line.contains("refused the PAT for contoso")
+            && line.contains("removed")
+            && line.ends_with("add a new one with: git-credential-azdo login --pat --org contoso"),
+        "{line}"
     );
     assert!(status(&w).contains("PATs:    none"), "removed");
 
-    let out = w.clone_repo("contoso", "third");
-    let lines = our_lines(&out);
-    assert_eq!(lines.len(), 1);
-    assert!(!lines[0].contains("refused"), "told once: {}", lines[0]);
+    let line = support::refusal_through_git(&w.clone_repo("contoso", "third"));
+    assert!(!line.contains("refused"), "told once: {line}");
 
     // A PAT is removed only when Azure DevOps says it is no good: not when it cannot be asked.
     let fresh = w.pats.issue("contoso", "Alice", true);
     assert_success(&w.login_pat(&["--org", "contoso"], &fresh), "a new PAT");
     w.pats.set_state(&fresh, PatState::Expired);
     w.pats.set_connection_data_down(true);
-    let lines = our_lines(&w.clone_repo("contoso", "unconfirmed"));
-    assert_eq!(lines.len(), 1);
-    assert!(lines[0].contains("could not be asked why, so it was kept"), "{}", lines[0]);
+    let line = support::refusal_through_git(&w.clone_repo("contoso", "unconfirmed"));
+    assert!(line.contains("could not be asked why, so it was kept"), "{line}");
     assert!(status(&w).contains("contoso (Alice)"), "kept");
     w.pats.set_connection_data_down(false);
-    assert!(our_lines(&w.clone_repo("contoso", "unconfirmed"))[0].contains("it was removed"));
+    assert!(support::refusal_through_git(&w.clone_repo("contoso", "unconfirmed")).contains("it was removed"));
 
     let fresh = w.pats.issue("contoso", "Alice", true);
     assert_success(&w.login_pat(&["--org", "contoso"], &fresh), "a new PAT");
@@ -121,15 +114,8 @@ fn a_pat_without_write_access_is_kept_when_a_push_is_refused() {
     let read_only = w.pats.issue("contoso", "Alice", false);
     assert_success(&w.login_pat(&["--org", "contoso"], &read_only), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
-    let out = w.commit_and_push("clone");
-    assert!(!out.status.success());
-    let lines = our_lines(&out);
-    assert_eq!(lines.len(), 1, "{}", stderr(&out));
-    assert!(
-        lines[0].contains("accepts the PAT for contoso but refused it") && lines[0].contains("Code"),
-        "{}",
-        lines[0]
-    );
+    let line = support::refusal_through_git(&w.commit_and_push("clone"));
+    assert!(line.contains("accepts the PAT for contoso but refused it") && line.contains("Code"), "{line}");
     assert!(status(&w).contains("contoso (Alice)"), "kept: it still reads");
     assert_success(&w.clone_repo("contoso", "again"), "git clone");
 }

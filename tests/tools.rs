@@ -397,23 +397,7 @@ fn pat_refusals_are_one_line_with_what_to_do() {
 fn a_service_principal_behind_the_azure_cli_is_refused_by_azure_devops() {
     let (mut w, vssps) = world(&[("alice@contoso.com", CONTOSO_TENANT)]);
     w.entra.with(|s| s.add_app("app-sp", CONTOSO_TENANT, Some("s3cret")));
-    let bin = w.env.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let az = bin.join("az");
-    std::fs::write(
-        &az,
-        format!(
-            "#!/bin/sh\nexec python3 -c 'import sys, urllib.request as u; \
-             sys.stdout.write(u.build_opener(u.ProxyHandler({{}})).open(\"{}/az/token?user=app-sp\", timeout=20).read().decode())'\n",
-            w.entra.url()
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    w.env.set_env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    w.stub_azure_cli("app-sp");
     w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
     let line = refused(&helper(&w, &["pat", "list", "--org", "contoso"]));
     assert_eq!(

@@ -32,6 +32,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use base64::Engine as _;
 
+use super::server::json;
+
 /// The home tenant of every personal Microsoft account.
 pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 /// The tenant personal accounts' tokens come from with an MSA pass-through client.
@@ -361,14 +363,6 @@ impl Drop for FakeEntra {
             assert!(violations.is_empty(), "the fake Entra got requests Entra would refuse: {violations:?}");
         }
     }
-}
-
-fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(Body::from(body.to_string()))
-        .unwrap()
 }
 
 /// An error body exactly as Entra shapes it.

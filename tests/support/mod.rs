@@ -82,6 +82,32 @@ impl TestEnv {
         self.extra_env.retain(|(k, _)| k != key);
     }
 
+    /// An executable shell script `name` in this environment's root, running `body`.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        path
+    }
+
+    /// A command `name` (a shell script running `body`) ahead of every other on the PATH of
+    /// the commands this environment runs: a stub of a tool.
+    pub fn stub_command(&mut self, name: &str, body: &str) -> PathBuf {
+        let bin = self.path("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let stub = self.script(&format!("bin/{name}"), body);
+        if !self.extra_env.iter().any(|(key, _)| key == "PATH") {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let paths = std::iter::once(bin).chain(std::env::split_paths(&path));
+            self.set_env("PATH", std::env::join_paths(paths).unwrap());
+        }
+        stub
+    }
+
     /// A command with this environment and nothing of the developer's git or helper settings.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
@@ -469,7 +495,7 @@ pub fn refusal(out: &Output) -> String {
 
 /// git got nothing from the helper, which said why: git failed, printed nothing on stdout, and
 /// the helper one line among git's, which is returned.
-pub fn refusal_by_git(out: &Output) -> String {
+pub fn refusal_through_git(out: &Output) -> String {
     let ours = our_lines(out);
     assert!(
         !out.status.success() && out.stdout.is_empty() && ours.len() == 1,
@@ -479,6 +505,20 @@ pub fn refusal_by_git(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     ours[0].clone()
+}
+
+/// Commits a new file in the clone at `dir` and pushes it, each git command run by `git` (given
+/// `-C dir` and an author): the push's output.
+pub fn commit_and_push(dir: &Path, git: impl Fn(&[&str]) -> Output) -> Output {
+    let git = |args: &[&str]| {
+        let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
+        full.extend_from_slice(args);
+        git(&full)
+    };
+    std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
+    assert_success(&git(&["add", "NEW"]), "git add");
+    assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
+    git(&["push", "-q", "origin", "main"])
 }
 
 /// Creates an empty bare repository `name` under `root` with one commit on `main`.
