@@ -160,7 +160,7 @@ fn a_lock_held_by_a_stopped_process_does_not_hang_git() {
 
         // The stopped process goes on: what it stored is there, and nothing else changed.
         signal(holder, "-CONT");
-        let finished = stopped.wait_with_output().unwrap();
+        let finished = support::output_within(stopped, Duration::from_secs(30));
         assert_success(&finished, "the stopped store, continued");
         assert!(stdout(&fill(&env, &host)).contains("password=pw-stopped\n"));
         assert!(stdout(&fill(&env, "one.example.com")).contains("password=pw-one\n"));
