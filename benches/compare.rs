@@ -44,7 +44,7 @@ fn main() {
 
     // git's credential-cache holds the same request's answer.
     let cache = Cache::new(&w.env);
-    let password = w.env.fill(&url).unwrap().1;
+    let password = w.env.fill(&url).1;
     cache.store(&w.env, &request, &password);
 
     // 1. A warm `get`, the helper's own process against credential-cache's.

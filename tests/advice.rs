@@ -6,8 +6,8 @@
 mod support;
 
 use support::TestEnv;
+use support::our_lines;
 use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World};
-use support::{our_lines, stdout};
 
 #[test]
 fn a_plain_http_azure_devops_remote_gets_no_token_and_is_told_to_use_https() {
@@ -16,16 +16,13 @@ fn a_plain_http_azure_devops_remote_gets_no_token_and_is_told_to_use_https() {
         ("http://dev.azure.com/contoso/proj/_git/repo", "https://dev.azure.com"),
         ("http://contoso.visualstudio.com/proj/_git/repo", "https://contoso.visualstudio.com"),
     ] {
-        let out = env.git(&["credential", "fill"], &format!("url={url}\n\n"));
-        assert!(!out.status.success());
-        assert_eq!(stdout(&out), "");
         let origin = https.replacen("https", "http", 1);
         assert_eq!(
-            our_lines(&out),
-            [format!(
+            env.fill_refused(url),
+            format!(
                 "git-credential-azdo: {origin} is plain http: Azure DevOps Services takes no token unencrypted, and \
                  none is sent; change the remote to {https} (git remote set-url origin {https}/...)"
-            )]
+            )
         );
     }
 }

@@ -19,8 +19,7 @@ fn json(text: &str) -> serde_json::Value {
 
 /// alice signed in for contoso, with a clone of its repository in `clone`.
 fn alice_with_a_clone() -> World {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
-    assert_success(&w.login(&["--org", "contoso"]), "login");
+    let w = World::alice_signed_in();
     w.clone_and_push_quietly("contoso", "clone");
     w
 }
@@ -59,9 +58,9 @@ fn a_claims_challenge_is_met_by_the_users_retry() {
         assert_eq!(json(&last), json(&expected), "the challenge merged with the capability");
 
         // Met: the next token request declares the capability alone.
-        let given = w.env.fill(&w.url("contoso")).unwrap();
+        let given = w.env.fill(&w.url("contoso"));
         w.reject(&w.url("contoso"), &given);
-        assert!(w.env.fill(&w.url("contoso")).is_some());
+        w.env.fill(&w.url("contoso"));
         let last = w.entra.with(|s| s.claims_sent("refresh_token")).pop().flatten().unwrap();
         assert_eq!(json(&last), json(CP1));
         // The challenge named `common`: the organization's tenant is still its own.
@@ -77,17 +76,13 @@ fn a_claims_challenge_entra_cannot_meet_silently_names_the_command() {
     w.pats.revoke_sessions("alice@contoso.com", ClaimsEncoding::Standard);
     w.entra.revoke("alice@contoso.com");
     assert!(!fetch(&w).status.success());
-    let out = fetch(&w);
-    assert!(!out.status.success());
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{ours:?}");
+    let line = support::refusal_through_git(&fetch(&w));
     assert!(
-        ours[0].starts_with(
+        line.starts_with(
             "git-credential-azdo: alice@contoso.com must sign in again for contoso (Entra ID refused: \
              invalid_grant (AADSTS50173"
-        ) && ours[0].ends_with("run: git-credential-azdo login --org contoso"),
-        "{}",
-        ours[0]
+        ) && line.ends_with("run: git-credential-azdo login --org contoso"),
+        "{line}"
     );
     let last = w.entra.with(|s| s.claims_sent("refresh_token")).pop().flatten().unwrap();
     assert!(json(&last)["access_token"]["nbf"]["essential"] == true, "the refresh carried the challenge: {last}");

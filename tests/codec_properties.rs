@@ -1,7 +1,9 @@
-//! Property tests of git's credential codec.
+//! Property tests of git's credential codec, against what git's documentation says (the
+//! oracle below is written from git-credential(1), not taken from the codec). What git itself
+//! sends and reads is tried in `git_protocol.rs`.
 #![allow(clippy::unwrap_used, reason = "helpers of tests: a failed step should fail the test")]
 
-use git_credential_azdo::git::{Capabilities, Credential, KNOWN_KEYS};
+use git_credential_azdo::git::{Capabilities, Credential};
 use git_credential_azdo::secret::Secret;
 use proptest::prelude::*;
 
@@ -45,18 +47,88 @@ fn credential(value: impl Strategy<Value = String> + Clone + 'static) -> impl St
         )
 }
 
-/// Every line is `known-key=value`, nothing holds CR or NUL, and the text ends with LF.
-fn assert_well_formed(out: &[u8]) {
+/// git-credential(1), "INPUT/OUTPUT FORMAT" (git 2.47; unchanged through 2.55), and
+/// ../shared/GIT.md where the documentation is silent.
+mod git_doc {
+    /// "Git understands the following attributes".
+    pub(crate) const ATTRIBUTES: &[&str] = &[
+        "protocol",
+        "host",
+        "path",
+        "username",
+        "password",
+        "password_expiry_utc",
+        "oauth_refresh_token",
+        "url",
+        "authtype",
+        "credential",
+        "ephemeral",
+        "state[]",
+        "continue",
+        "wwwauth[]",
+        "capability[]",
+    ];
+    /// "'one-way' from Git to pass additional information to credential helpers": never in a
+    /// helper's answer. Nor `url`, which resets every attribute git has (GIT.md).
+    pub(crate) const NEVER_IN_AN_ANSWER: &[&str] = &["wwwauth[]", "url"];
+    /// "There are two currently supported capabilities. The first is `authtype`, which indicates
+    /// that the `authtype`, `credential`, and `ephemeral` values are understood. The second is
+    /// `state`, which indicates that the `state[]` and `continue` values are understood."
+    pub(crate) const CAPABILITIES: &[(&str, &[&str])] =
+        &[("authtype", &["authtype", "credential", "ephemeral"]), ("state", &["state[]", "continue"])];
+
+    /// The capability a key depends on, if it depends on one.
+    pub(crate) fn capability_of(key: &str) -> Option<&'static str> {
+        CAPABILITIES.iter().find(|(_, keys)| keys.contains(&key)).map(|(capability, _)| *capability)
+    }
+}
+
+/// Each line is `key=value` with a key git understands; "the value may contain any bytes
+/// except newline or NUL" (and no CR since git 2.47.2: GIT.md); "a `capability[]` directive must
+/// precede any value depending on it"; the text ends with a newline. `answer_to`: the
+/// capabilities of the request this answers (`None`: the text is a request), which "should
+/// not be provided without the capability" on input, and what may never be in an answer.
+fn assert_well_formed(out: &[u8], answer_to: Option<Capabilities>) {
     assert!(!out.contains(&b'\r') && !out.contains(&b'\0'), "{out:?}");
     if out.is_empty() {
         return;
     }
     assert_eq!(out.last(), Some(&b'\n'));
+    let mut announced = Vec::new();
     for line in std::str::from_utf8(out).unwrap().lines() {
-        let (key, _) = line.split_once('=').unwrap_or_else(|| panic!("no '=' in {line:?}"));
-        assert!(KNOWN_KEYS.contains(&key), "unexpected key in {line:?}");
-        assert_ne!(key, "url");
+        let (key, value) = line.split_once('=').unwrap_or_else(|| panic!("no '=' in {line:?}"));
+        assert!(git_doc::ATTRIBUTES.contains(&key), "an attribute git does not know in {line:?}");
+        assert_ne!(key, "url", "url= is git's shorthand for its caller, and resets an answer: {line:?}");
+        if key == "capability[]" {
+            announced.push(value);
+        }
+        if let Some(capability) = git_doc::capability_of(key) {
+            assert!(announced.contains(&capability), "{key} before capability[]={capability}: {out:?}");
+        }
+        if let Some(caps) = answer_to {
+            assert!(!git_doc::NEVER_IN_AN_ANSWER.contains(&key), "{key} in an answer: {line:?}");
+            let asked = |capability: &str| match capability {
+                "authtype" => caps.authtype,
+                "state" => caps.state,
+                _ => false,
+            };
+            if key == "capability[]" || git_doc::capability_of(key).is_some() {
+                let capability = git_doc::capability_of(key).unwrap_or(value);
+                assert!(asked(capability), "{line:?} in an answer to a request without capability[]={capability}");
+            }
+        }
     }
+}
+
+/// `c` as git sends it: what depends on a capability only with the capability.
+fn as_git_sends(mut c: Credential) -> Credential {
+    if !c.capabilities.authtype {
+        (c.authtype, c.credential, c.ephemeral) = (None, None, false);
+    }
+    if !c.capabilities.state {
+        (c.state, c.continue_) = (Vec::new(), false);
+    }
+    c
 }
 
 proptest! {
@@ -66,9 +138,9 @@ proptest! {
     fn requests_round_trip(c in credential(clean())) {
         let mut out = Vec::new();
         c.write_request(&mut out).unwrap();
-        assert_well_formed(&out);
+        assert_well_formed(&out, None);
         let back = Credential::read(&out[..]).unwrap();
-        prop_assert_eq!(back, c);
+        prop_assert_eq!(back, as_git_sends(c));
     }
 
     #[test]
@@ -80,7 +152,7 @@ proptest! {
         let mut out = Vec::new();
         match c.write_response(caps, &mut out) {
             Ok(()) => {
-                assert_well_formed(&out);
+                assert_well_formed(&out, Some(caps));
                 // What was written reads back as what was meant.
                 let back = Credential::read(&out[..]).unwrap();
                 prop_assert_eq!(&back.username, &c.username);
@@ -93,7 +165,7 @@ proptest! {
         }
         let mut request = Vec::new();
         match c.write_request(&mut request) {
-            Ok(()) => assert_well_formed(&request),
+            Ok(()) => assert_well_formed(&request, None),
             Err(_) => prop_assert!(request.is_empty()),
         }
     }
@@ -103,7 +175,7 @@ proptest! {
         if let Ok(c) = Credential::read(&bytes[..]) {
             let mut out = Vec::new();
             if c.write_request(&mut out).is_ok() {
-                assert_well_formed(&out);
+                assert_well_formed(&out, None);
             }
         }
     }

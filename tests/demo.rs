@@ -15,7 +15,7 @@
 mod support;
 
 use support::git_server::Auth;
-use support::world::{CONTOSO_TENANT, World};
+use support::world::World;
 use support::{assert_success, stdout};
 
 fn say(text: &str) {
@@ -30,7 +30,7 @@ fn show(output: &str) {
 
 #[test]
 fn demo_sign_in_clone_and_push_against_local_fakes() {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::alice_and_contoso();
     say(&format!(
         "A fake Entra ID listens on {} and a fake Azure DevOps on http://{}, with the repository {}.",
         w.entra.url(),

@@ -14,10 +14,9 @@ const OLD_ANSWER: &str = "username=alice\npassword=old-secret\n";
 const STORE_NEW: &str = "protocol=https\nhost=new.example.com\nusername=bob\npassword=new-secret\n\n";
 const GET_NEW: &str = "protocol=https\nhost=new.example.com\n\n";
 
-/// An environment with one stored credential.
+/// An environment with one stored credential, and the daemon started by a get that read it.
 fn env_with_credential() -> TestEnv {
-    let env = TestEnv::new();
-    env.approve("https://alice:old-secret@old.example.com");
+    let env = TestEnv::with_credential("https://alice:old-secret@old.example.com");
     assert_eq!(stdout(&env.helper(&["get"], GET_OLD)), OLD_ANSWER);
     env
 }

@@ -27,15 +27,7 @@ fn clone_and_push_with_a_stored_credential() {
     assert_eq!(stderr(&out), "", "nothing from us reaches the user");
     assert_eq!(std::fs::read_to_string(clone_dir.join("README")).unwrap(), "hello\n");
 
-    std::fs::write(clone_dir.join("NEW"), "pushed\n").unwrap();
-    let in_clone = |args: &[&str]| {
-        let mut full = vec!["-C", clone_dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
-        full.extend_from_slice(args);
-        env.git(&full, "")
-    };
-    assert_success(&in_clone(&["add", "NEW"]), "git add");
-    assert_success(&in_clone(&["commit", "-q", "-m", "push me"]), "git commit");
-    assert_success(&in_clone(&["push", "-q", "origin", "main"]), "git push");
+    assert_success(&support::commit_and_push(&clone_dir, |args| env.git(args, "")), "git push");
 
     let log = {
         let mut cmd = env.command("git");
@@ -50,10 +42,10 @@ fn clone_and_push_with_a_stored_credential() {
 #[test]
 fn a_rejected_password_is_erased_by_git() {
     let (env, server, url) = served_repo("right", "wrong");
-    assert_eq!(env.fill(&url), Some(("alice".into(), "wrong".into())), "stored before the clone");
+    assert_eq!(env.fill(&url), ("alice".into(), "wrong".into()), "stored before the clone");
 
     let out = env.git(&["clone", "-q", &url, env.path("clone").to_str().unwrap()], "");
     assert!(!out.status.success(), "a wrong password cannot clone");
     assert!(server.auth_log().contains(&Auth::Refused("alice:wrong".into())), "{:?}", server.auth_log());
-    assert_eq!(env.fill(&url), None, "git called erase and the wrong credential is gone");
+    env.fill_nothing(&url); // git called erase and the wrong credential is gone
 }

@@ -262,14 +262,17 @@ async fn a_get_ends_within_its_budget_when_azure_devops_does_not_answer_either()
 async fn the_daemon_answers_within_the_budget_its_request_gives_not_its_own() {
     let dir = tempfile::Builder::new().prefix("azdo").tempdir().unwrap();
     let entra = FakeEntra::new(Mode::BlackHoled);
-    let (config, _, service) = service(dir.path(), entra);
+    // The daemon's own deadline is 100 s: it would give a refresh of its own accord 60 s, which
+    // runs into the 30 s this test has.
+    let config = Config { timeout: Duration::from_secs(100), ..config(dir.path()) };
+    let (config, _, service) = service_of(config, entra);
     with_daemon(&config, service, Duration::from_secs(30), async {
         let budget = Duration::from_secs(1);
         let started = std::time::Instant::now();
         let response = ask(&config, &get(budget)).await;
         let took = started.elapsed();
-        // Well short of the 6 s the daemon would give a refresh of its own accord.
-        assert!(took < 3 * budget, "answered after {took:?}");
+        // The budget, and generous room for a busy machine: a tenth of the daemon's own.
+        assert!(took < 10 * budget, "answered after {took:?}");
         assert!(matches!(response, Response::Credential { miss: Some(Miss::Unavailable { .. }), .. }), "{response:?}");
     })
     .await;

@@ -18,9 +18,9 @@ use support::{BIN, assert_success, stdout};
 const STALE_HELPER: &str = "[credential]\n\thelper = \"!f() { echo username=stale; echo password=stale; }; f\"\n";
 
 fn world_with_a_pat() -> World {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
-    assert_success(&w.env.helper(&["login", "--pat", "--org", "contoso"], &format!("{pat}\n")), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     w
 }
 
@@ -41,15 +41,8 @@ fn clone_and_push(w: &World, dir: &str) {
     let out = w.env.git_as_configured(&["clone", "-q", &w.url("contoso"), target.to_str().unwrap()], "");
     assert_success(&out, "git clone through the installed helper");
     assert_eq!(support::stderr(&out), "", "nothing from us reaches the user");
-    std::fs::write(target.join("NEW"), "pushed\n").unwrap();
-    let git = |args: &[&str]| {
-        let mut full = vec!["-C", target.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
-        full.extend_from_slice(args);
-        w.env.git_as_configured(&full, "")
-    };
-    assert_success(&git(&["add", "NEW"]), "git add");
-    assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
-    assert_success(&git(&["push", "-q", "origin", "main"]), "git push through the installed helper");
+    let out = w.commit_and_push_with(dir, |args| w.env.git_as_configured(args, ""));
+    assert_success(&out, "git push through the installed helper");
 }
 
 #[test]
@@ -307,7 +300,7 @@ fn install_imports_git_credential_managers_bindings_and_credential_type_and_leav
 
 #[test]
 fn gcms_default_credential_type_imports_no_choice_and_no_import_imports_nothing() {
-    let mut w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let mut w = World::alice_and_contoso();
     assert_success(&w.login(&[]), "login");
     configure_gcm(&w, None);
     // Git for Windows names GCM in the machine's file.

@@ -56,7 +56,7 @@ fn git_credentials_live_in_the_keyring_and_never_in_a_file() {
     env.set_env("DBUS_SESSION_BUS_ADDRESS", std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap());
     let host = format!("kr-{}.example.com", std::process::id());
     env.approve(&format!("https://alice:Keyring-only-secret@{host}"));
-    assert_eq!(env.fill(&format!("https://{host}")), Some(("alice".into(), "Keyring-only-secret".into())));
+    assert_eq!(env.fill(&format!("https://{host}")), ("alice".into(), "Keyring-only-secret".into()));
 
     let status = stdout(&env.helper(&["status"], ""));
     assert!(status.contains("store:   keyring") && status.contains("password in keyring"), "{status}");
@@ -68,7 +68,7 @@ fn git_credentials_live_in_the_keyring_and_never_in_a_file() {
     assert!(secret_tool_search(&key).contains(&key));
 
     env.reject(&format!("https://alice:Keyring-only-secret@{host}"));
-    assert_eq!(env.fill(&format!("https://{host}")), None);
+    env.fill_nothing(&format!("https://{host}"));
     assert!(!secret_tool_search(&key).contains(&key), "erase removed the keyring item");
 }
 
@@ -197,6 +197,9 @@ fn a_stopped_keyring_does_not_hang_git() {
     let mut env = TestEnv::new();
     env.set_env("GIT_CREDENTIAL_AZDO_STORE", "keyring");
     env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    // A helper's deadline far beyond the keyring's 2 s: a keyring call bounded only by the
+    // deadline would take far longer than the 10 s allowed below.
+    env.set_env("GIT_CREDENTIAL_AZDO_TIMEOUT", "25");
     env.approve("https://alice:kept-in-the-keyring@kr.example.com");
     let get = "protocol=https\nhost=kr.example.com\n\n";
     let answer = "username=alice\npassword=kept-in-the-keyring\n";
@@ -205,7 +208,8 @@ fn a_stopped_keyring_does_not_hang_git() {
     let signal = |signal: &str| {
         assert!(Command::new("kill").args([signal, &keyring.to_string()]).status().unwrap().success());
     };
-    // The helper's deadline: every answer, or the line saying why there is none, comes sooner.
+    // The keyring's 2 s: every answer, or the line saying why there is none, comes long before
+    // the helper's deadline.
     let timed = |args: &[&str], input: &str| {
         let started = std::time::Instant::now();
         let out = env.helper(args, input);

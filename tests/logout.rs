@@ -16,11 +16,11 @@ fn world() -> (World, String) {
     let w = World::new(&[(ALICE, CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)]);
     assert_success(&w.login(&["--org", "contoso"]), "login");
     let pat = w.pats.issue("fabrikam", "Bob", true);
-    assert_success(&w.env.helper(&["login", "--pat", "--org", "fabrikam"], &format!("{pat}\n")), "login --pat");
+    assert_success(&w.login_pat(&["--org", "fabrikam"], &pat), "login --pat");
     w.start_daemon();
     w.env.approve("https://bob:hunter2@example.com/repo");
-    assert!(w.env.fill(&w.url("contoso")).is_some(), "the daemon caches alice's token");
-    assert_eq!(w.env.fill(&w.url("fabrikam")), Some(("pat".into(), pat.clone())));
+    w.env.fill(&w.url("contoso")); // the daemon caches alice's token
+    assert_eq!(w.env.fill(&w.url("fabrikam")), ("pat".into(), pat.clone()));
     (w, pat)
 }
 
@@ -48,8 +48,10 @@ fn logout_of_an_account_deletes_its_refresh_token_and_the_daemon_stops_serving_i
     assert_eq!(stderr(&out), "");
     assert!(!state_files(&w).contains(&refresh_token), "the refresh token is gone from the store");
     assert!(w.env.daemon_pid().is_some(), "the running daemon did it");
-    assert_eq!(w.env.fill(&w.url("contoso")), None, "its cached token is no longer served");
-    assert_eq!(w.env.fill(&w.url("fabrikam")), Some(("pat".into(), pat)), "the PAT stays");
+    // Its cached token is no longer served.
+    let line = w.env.fill_refused(&w.url("contoso"));
+    assert!(line.contains("no account is signed in for the Azure DevOps organization contoso"), "{line}");
+    assert_eq!(w.env.fill(&w.url("fabrikam")), ("pat".into(), pat), "the PAT stays");
 
     let again = w.env.helper(&["logout", "--account", ALICE], "");
     assert!(!again.status.success());
@@ -69,10 +71,10 @@ fn logout_of_a_pat_deletes_it_even_without_a_daemon() {
     assert_success(&out, "logout --pat");
     assert!(stdout(&out).starts_with("Removed the PAT for fabrikam."), "{}", stdout(&out));
     assert!(!state_files(&w).contains(&pat), "the PAT is gone from the store");
-    // (The only account is still offered as a guess; the PAT is not.)
-    let answer = w.env.fill(&w.url("fabrikam"));
-    assert!(answer.as_ref().is_none_or(|(user, password)| user != "pat" && password != &pat), "{answer:?}");
-    assert!(w.env.fill(&w.url("contoso")).is_some(), "the account stays");
+    // The only account is still offered as a guess; the PAT is not.
+    let (_, token) = w.env.fill(&w.url("fabrikam"));
+    assert_eq!(w.owner(&token).as_deref(), Some(ALICE));
+    w.env.fill(&w.url("contoso")); // the account stays
 
     let none = w.env.helper(&["logout", "--pat", "--org", "fabrikam"], "");
     assert_eq!(stderr(&none), "git-credential-azdo: no PAT is kept for fabrikam; see: git-credential-azdo status\n");
@@ -93,9 +95,11 @@ fn logout_all_removes_every_account_pat_and_stored_credential() {
     for secret in secrets.iter().chain([&pat, &"hunter2".to_owned()]) {
         assert!(!files.contains(secret.as_str()), "no secret is left in the state directory");
     }
-    assert_eq!(w.env.fill(&w.url("contoso")), None);
-    assert_eq!(w.env.fill(&w.url("fabrikam")), None);
-    assert_eq!(w.env.fill("https://example.com/repo"), None);
+    for organization in ["contoso", "fabrikam"] {
+        let line = w.env.fill_refused(&w.url(organization));
+        assert!(line.contains(&format!("no account is signed in for the Azure DevOps organization {organization}")));
+    }
+    w.env.fill_nothing("https://example.com/repo");
 
     let again = w.env.helper(&["logout", "--all"], "");
     assert_eq!(stdout(&again), "Nothing was kept; nothing to remove.\n");

@@ -10,8 +10,8 @@ mod support;
 use std::process::Output;
 
 use support::git_server::Auth;
-use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World, one_line};
-use support::{assert_success, our_lines, stderr, stdout};
+use support::world::{CONTOSO_TENANT, FABRIKAM_TENANT, World};
+use support::{assert_success, stderr, stdout};
 
 /// contoso and fabrikam, both in the contoso tenant: a token of that tenant would be accepted
 /// by either, so a refusal shows that the token was not sent.
@@ -65,8 +65,15 @@ fn a_pat_in_azure_devops_ext_pat() {
     w.env.set_env("AZURE_DEVOPS_EXT_PAT", &pat);
     assert_success(&clone(&w, "contoso", "clone"), "git clone");
     assert!(accepted(&w, "Builder"));
-    assert!(!w.env.helper(&["status"], "").stdout.is_empty());
-    assert!(!stdout(&w.env.helper(&["status", "--json"], "")).contains(&pat));
+    // It stays the environment's: git's store of it after the clone kept nothing, and status
+    // never shows it.
+    let status = w.env.helper(&["status", "--json"], "");
+    assert_success(&status, "status");
+    assert!(stdout(&status).contains("\"credentials\": []") && !stdout(&status).contains(&pat), "{}", stdout(&status));
+    for file in std::fs::read_dir(w.env.state_dir()).into_iter().flatten() {
+        let path = file.unwrap().path();
+        assert!(!std::fs::read_to_string(&path).unwrap_or_default().contains(&pat), "{}", path.display());
+    }
 }
 
 #[test]
@@ -93,7 +100,7 @@ fn workload_identity_federation_rereads_the_rotated_token_file() {
         s.assertions.clear();
         s.assertions.insert("jwt-2".into(), "app-wi".into());
     });
-    let (_, token) = w.env.fill(&w.url("contoso")).unwrap();
+    let (_, token) = w.env.fill(&w.url("contoso"));
     w.reject(&w.url("contoso"), &("azdo".into(), token));
     assert_success(&clone(&w, "contoso", "three"), "git clone after rotation");
     assert_eq!(w.entra.with(|s| s.grants("client_credentials")), 2);
@@ -110,14 +117,14 @@ fn machine_tokens_are_refreshed_ahead_of_expiry() {
     w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
     w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
     w.start_daemon();
-    let (_, first) = w.env.fill(&w.url("contoso")).unwrap();
+    let (_, first) = w.env.fill(&w.url("contoso"));
     let fetches = || w.entra.with(|s| s.grants("client_credentials"));
     // With no get asking, a third of the lifetime before expiry.
     support::wait_for("a refresh ahead of expiry", std::time::Duration::from_secs(15), || fetches() >= 2);
     // Entra counts the request as it arrives; the daemon serves the new token once it has it.
     let mut second = first.clone();
     support::wait_for("the token refreshed ahead to be served", std::time::Duration::from_secs(15), || {
-        second = w.env.fill(&w.url("contoso")).unwrap().1;
+        second = w.env.fill(&w.url("contoso")).1;
         second != first
     });
     assert_eq!(fetches(), 2, "served from the cache: no get waited on Entra");
@@ -132,8 +139,7 @@ fn a_service_principal_with_a_wrong_secret_gets_entras_words_and_what_to_check()
     w.env.set_env("AZURE_TENANT_ID", CONTOSO_TENANT);
     w.env.set_env("AZURE_CLIENT_SECRET", "wrong");
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    assert_eq!(stdout(&out), "");
-    let line = one_line(&stderr(&out)).to_owned();
+    let line = support::refusal(&out);
     assert!(line.contains("could not get a token from service principal app-sp"), "{line}");
     assert!(line.contains("invalid_client (AADSTS7000215)"), "{line}");
     assert!(
@@ -156,15 +162,11 @@ fn a_machine_token_that_azure_devops_refuses_says_what_to_check() {
     w.env.set_env("AZURE_CLIENT_SECRET", "s3cret");
     w.start_daemon();
     let out = clone(&w, "fabrikam", "clone");
-    assert!(!out.status.success());
-    let text = stderr(&out);
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{text}");
+    let line = support::refusal_through_git(&out);
     assert!(
-        ours[0].contains("Azure DevOps refused the token of service principal app-sp")
-            && ours[0].ends_with("and that app-sp is a user of the organization"),
-        "{}",
-        ours[0]
+        line.contains("Azure DevOps refused the token of service principal app-sp")
+            && line.ends_with("and that app-sp is a user of the organization"),
+        "{line}"
     );
 }
 
@@ -189,7 +191,7 @@ fn a_service_principal_with_a_certificate() {
     std::fs::write(&other, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
     w.env.set_env("AZURE_CLIENT_CERTIFICATE_PATH", &other);
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    let line = one_line(&stderr(&out)).to_owned();
+    let line = support::refusal(&out);
     assert!(
         line.contains("no unencrypted RSA PRIVATE KEY") && line.contains("AZURE_CLIENT_CERTIFICATE_PATH"),
         "{line}"
@@ -254,25 +256,7 @@ fn managed_identities_from_imds_and_app_service() {
 fn the_azure_cli_when_chosen() {
     let mut w = world();
     w.entra.with(|s| s.users.push(support::entra::User::new("dev@contoso.com", CONTOSO_TENANT)));
-    let bin = w.env.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let az = bin.join("az");
-    std::fs::write(
-        &az,
-        format!(
-            "#!/bin/sh\n[ \"$AZ_LOGGED_OUT\" = 1 ] && {{ echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1; }}\n\
-             exec python3 -c 'import sys, urllib.request as u; \
-             sys.stdout.write(u.build_opener(u.ProxyHandler({{}})).open(\"{}/az/token?user=dev@contoso.com\", timeout=20).read().decode())'\n",
-            w.entra.url()
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    w.env.set_env("PATH", path);
+    w.stub_azure_cli("dev@contoso.com");
     w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
     assert_success(&clone(&w, "contoso", "clone"), "git clone");
     assert!(accepted(&w, "dev@contoso.com"));
@@ -280,7 +264,7 @@ fn the_azure_cli_when_chosen() {
     w.env.set_env("AZ_LOGGED_OUT", "1");
     w.env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/p\n\n", w.devops.addr));
-    let line = one_line(&stderr(&out)).to_owned();
+    let line = support::refusal(&out);
     assert!(
         line.contains("the Azure CLI failed: ERROR: Please run 'az login'") && line.ends_with("run: az login"),
         "{line}"

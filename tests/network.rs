@@ -12,7 +12,7 @@ use support::world::{CONTOSO_TENANT, World};
 use support::{assert_success, stdout};
 
 fn world() -> World {
-    World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)])
+    World::alice_and_contoso()
 }
 
 fn add_config(w: &World, text: &str) {

@@ -6,18 +6,10 @@
 
 mod support;
 
-use std::process::Output;
-
 use support::devops::PatState;
 use support::git_server::{Auth, GitServer};
 use support::world::{CONTOSO_TENANT, World, one_line};
-use support::{assert_success, make_repo, our_lines, stderr, stdout};
-
-fn login_pat(w: &World, args: &[&str], pat: &str) -> Output {
-    let mut full = vec!["login", "--pat"];
-    full.extend_from_slice(args);
-    w.env.helper(&full, &format!("{pat}\n"))
-}
+use support::{assert_success, make_repo, stderr, stdout};
 
 fn status(w: &World) -> String {
     let out = w.env.helper(&["status"], "");
@@ -27,9 +19,9 @@ fn status(w: &World) -> String {
 
 #[test]
 fn login_pat_then_clone_and_push_over_basic() {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let pat = w.pats.issue("contoso", "Alice Smith", true);
-    let out = login_pat(&w, &["--org", "contoso"], &pat);
+    let out = w.login_pat(&["--org", "contoso"], &pat);
     assert_success(&out, "login --pat");
     let text = stdout(&out);
     assert!(text.contains("Code (Read & Write)") && text.contains("1 December 2026"), "what a PAT needs: {text}");
@@ -51,15 +43,16 @@ fn login_pat_then_clone_and_push_over_basic() {
     assert_eq!(stdout(&out), format!("username=pat\npassword={pat}\n"));
     // Another organization is not.
     let out = w.env.helper(&["get"], &format!("protocol=http\nhost={}\npath=fabrikam/p\n\n", w.devops.addr));
-    assert_eq!(stdout(&out), "");
+    let line = support::refusal(&out);
+    assert!(line.contains("no account is signed in for the Azure DevOps organization fabrikam"), "{line}");
 }
 
 #[test]
 fn a_pat_that_azure_devops_does_not_confirm_is_not_saved() {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let expired = w.pats.issue("contoso", "Alice", true);
     w.pats.set_state(&expired, PatState::Expired);
-    let out = login_pat(&w, &["--org", "contoso"], &expired);
+    let out = w.login_pat(&["--org", "contoso"], &expired);
     assert!(!out.status.success());
     let line = one_line(&stderr(&out)).to_owned();
     assert!(line.contains("refused the PAT for contoso (HTTP 401)") && line.contains("expired"), "{line}");
@@ -67,76 +60,62 @@ fn a_pat_that_azure_devops_does_not_confirm_is_not_saved() {
 
     let page = w.pats.issue("contoso", "Alice", true);
     w.pats.set_state(&page, PatState::SignInPage);
-    let line = one_line(&stderr(&login_pat(&w, &["--org", "contoso"], &page))).to_owned();
+    let line = one_line(&stderr(&w.login_pat(&["--org", "contoso"], &page))).to_owned();
     assert!(line.contains("sign-in page (HTTP 203)"), "{line}");
 
     let other = w.pats.issue("fabrikam", "Alice", true);
-    let line = one_line(&stderr(&login_pat(&w, &["--org", "contoso"], &other))).to_owned();
+    let line = one_line(&stderr(&w.login_pat(&["--org", "contoso"], &other))).to_owned();
     assert!(line.contains("another organization"), "a PAT for another organization: {line}");
 
-    let out = login_pat(&w, &["--org", "contoso"], "");
+    let out = w.login_pat(&["--org", "contoso"], "");
     assert!(one_line(&stderr(&out)).contains("no PAT was given"));
     assert!(status(&w).contains("PATs:    none"));
 }
 
 #[test]
 fn a_refused_pat_is_removed_and_the_user_told_once() {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
-    assert_success(&login_pat(&w, &["--org", "contoso"], &pat), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
 
     w.pats.set_state(&pat, PatState::Expired);
-    let out = w.clone_repo("contoso", "again");
-    assert!(!out.status.success());
-    let lines = our_lines(&out);
-    assert_eq!(lines.len(), 1, "{}", stderr(&out));
+    let line = support::refusal_through_git(&w.clone_repo("contoso", "again"));
     assert!(
-        lines[0].contains("refused the PAT for contoso")
-            && lines[0].contains("removed")
-            && lines[0].ends_with("add a new one with: git-credential-azdo login --pat --org contoso"),
-        "{}",
-        lines[0]
+        line.contains("refused the PAT for contoso")
+            && line.contains("removed")
+            && line.ends_with("add a new one with: git-credential-azdo login --pat --org contoso"),
+        "{line}"
     );
     assert!(status(&w).contains("PATs:    none"), "removed");
 
-    let out = w.clone_repo("contoso", "third");
-    let lines = our_lines(&out);
-    assert_eq!(lines.len(), 1);
-    assert!(!lines[0].contains("refused"), "told once: {}", lines[0]);
+    let line = support::refusal_through_git(&w.clone_repo("contoso", "third"));
+    assert!(!line.contains("refused"), "told once: {line}");
 
     // A PAT is removed only when Azure DevOps says it is no good: not when it cannot be asked.
     let fresh = w.pats.issue("contoso", "Alice", true);
-    assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
+    assert_success(&w.login_pat(&["--org", "contoso"], &fresh), "a new PAT");
     w.pats.set_state(&fresh, PatState::Expired);
     w.pats.set_connection_data_down(true);
-    let lines = our_lines(&w.clone_repo("contoso", "unconfirmed"));
-    assert_eq!(lines.len(), 1);
-    assert!(lines[0].contains("could not be asked why, so it was kept"), "{}", lines[0]);
+    let line = support::refusal_through_git(&w.clone_repo("contoso", "unconfirmed"));
+    assert!(line.contains("could not be asked why, so it was kept"), "{line}");
     assert!(status(&w).contains("contoso (Alice)"), "kept");
     w.pats.set_connection_data_down(false);
-    assert!(our_lines(&w.clone_repo("contoso", "unconfirmed"))[0].contains("it was removed"));
+    assert!(support::refusal_through_git(&w.clone_repo("contoso", "unconfirmed")).contains("it was removed"));
 
     let fresh = w.pats.issue("contoso", "Alice", true);
-    assert_success(&login_pat(&w, &["--org", "contoso"], &fresh), "a new PAT");
+    assert_success(&w.login_pat(&["--org", "contoso"], &fresh), "a new PAT");
     assert_success(&w.clone_repo("contoso", "fourth"), "git clone with the new PAT");
 }
 
 #[test]
 fn a_pat_without_write_access_is_kept_when_a_push_is_refused() {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let read_only = w.pats.issue("contoso", "Alice", false);
-    assert_success(&login_pat(&w, &["--org", "contoso"], &read_only), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &read_only), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
-    let out = w.commit_and_push("clone");
-    assert!(!out.status.success());
-    let lines = our_lines(&out);
-    assert_eq!(lines.len(), 1, "{}", stderr(&out));
-    assert!(
-        lines[0].contains("accepts the PAT for contoso but refused it") && lines[0].contains("Code"),
-        "{}",
-        lines[0]
-    );
+    let line = support::refusal_through_git(&w.commit_and_push("clone"));
+    assert!(line.contains("accepts the PAT for contoso but refused it") && line.contains("Code"), "{line}");
     assert!(status(&w).contains("contoso (Alice)"), "kept: it still reads");
     assert_success(&w.clone_repo("contoso", "again"), "git clone");
 }
@@ -160,7 +139,7 @@ fn server_collections_with_and_without_tfs_get_their_own_pat() {
     let main_pat = w.pats.issue("/Main", "Carol", true);
 
     // A repository URL names its collection.
-    let out = login_pat(&w, &["--url", &format!("{default_collection}/proj/_git/repo")], &default_pat);
+    let out = w.login_pat(&["--url", &format!("{default_collection}/proj/_git/repo")], &default_pat);
     assert_success(&out, "login --pat --url");
     let text = stdout(&out);
     assert!(text.contains(&format!("Saved the PAT for {default_collection} (it belongs to Carol)")), "{text}");
@@ -181,7 +160,7 @@ fn server_collections_with_and_without_tfs_get_their_own_pat() {
     let misdirected = Auth::Refused(format!("Basic {default_pat}"));
     assert!(!tfs.auth_log().contains(&misdirected), "the PAT of one collection never goes to another");
 
-    assert_success(&login_pat(&w, &["--url", &main], &main_pat), "login --pat for /Main");
+    assert_success(&w.login_pat(&["--url", &main], &main_pat), "login --pat for /Main");
     assert_success(&clone(&main, "main"), "git clone");
     assert_success(&w.commit_and_push("main"), "git push");
     let listed = status(&w);
@@ -197,7 +176,7 @@ fn a_tfs_collection_on_the_azure_devops_url_is_a_collection_not_an_organization(
     w.env.set_env("GIT_CREDENTIAL_AZDO_DEVOPS_URL", format!("http://{}", tfs.addr));
     let collection = format!("http://{}/tfs/DefaultCollection", tfs.addr);
     let pat = w.pats.issue("/tfs/DefaultCollection", "Carol", true);
-    let out = login_pat(&w, &["--url", &format!("{collection}/proj/_git/repo")], &pat);
+    let out = w.login_pat(&["--url", &format!("{collection}/proj/_git/repo")], &pat);
     assert_success(&out, "login --pat --url");
     let text = stdout(&out);
     assert!(text.contains(&format!("Saved the PAT for {collection} (it belongs to Carol)")), "{text}");
@@ -216,13 +195,13 @@ fn an_organizations_entra_account_and_pat_answer_as_the_setting_says() {
     );
     assert_success(&w.login(&["--org", "contoso"]), "login");
     let pat = w.pats.issue("contoso", "Alice", true);
-    let out = login_pat(&w, &["--org", "contoso"], &pat);
+    let out = w.login_pat(&["--org", "contoso"], &pat);
     assert_success(&out, "login --pat");
     let key = format!("azdo.http://{}/contoso.auth", w.devops.addr);
     assert!(stdout(&out).contains(&format!("run: git config --global {key} pat")), "{}", stdout(&out));
     w.start_daemon();
     let url = w.url("contoso");
-    let password = || w.env.fill(&url).expect("a credential").1;
+    let password = || w.env.fill(&url).1;
 
     // By default the account bound to the organization answers.
     assert_eq!(w.owner(&password()).as_deref(), Some("alice@contoso.com"));
@@ -239,22 +218,22 @@ fn an_organizations_entra_account_and_pat_answer_as_the_setting_says() {
 
     // An account that is not bound to an organization comes after the organization's PAT.
     let fabrikam_pat = w.pats.issue("fabrikam", "Alice", true);
-    assert_success(&login_pat(&w, &["--org", "fabrikam"], &fabrikam_pat), "login --pat");
-    assert_eq!(w.env.fill(&w.url("fabrikam")).unwrap().1, fabrikam_pat);
+    assert_success(&w.login_pat(&["--org", "fabrikam"], &fabrikam_pat), "login --pat");
+    assert_eq!(w.env.fill(&w.url("fabrikam")).1, fabrikam_pat);
     // And when the bound account must sign in again, its PAT still answers.
     config("auto");
     w.entra.revoke("alice@contoso.com");
-    let given = w.env.fill(&url).unwrap();
+    let given = w.env.fill(&url);
     w.reject(&url, &given);
     assert_eq!(password(), pat, "the PAT answers while the account cannot");
 }
 
 #[test]
 fn status_lists_pats_with_age_and_warns_before_one_expires() {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
     let soon = (chrono::Utc::now().date_naive() + chrono::Days::new(3)).format("%Y-%m-%d").to_string();
-    let out = login_pat(&w, &["--org", "contoso", "--expires", &soon], &pat);
+    let out = w.login_pat(&["--org", "contoso", "--expires", &soon], &pat);
     assert_success(&out, "login --pat --expires");
     assert!(stdout(&out).contains(&format!("It expires on {soon}")), "{}", stdout(&out));
     let listed = status(&w);
@@ -268,7 +247,7 @@ fn status_lists_pats_with_age_and_warns_before_one_expires() {
 #[test]
 fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
     use std::io::{Read as _, Write as _};
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
     // `script` gives the command a terminal; the PAT is typed once the prompt shows, as a
     // person would (typed earlier, the terminal would echo it before the prompt turns echo off).
@@ -317,15 +296,15 @@ fn echo_is_off(w: &World) -> bool {
 
 #[test]
 fn no_pat_reaches_the_logs_or_status_at_the_most_verbose_level() {
-    let mut w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let mut w = World::contoso();
     let log = w.env.path("trace.log");
     w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "trace");
     w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
     let refused = w.pats.issue("contoso", "Alice", true);
     w.pats.set_state(&refused, PatState::Expired);
-    assert!(!login_pat(&w, &["--org", "contoso"], &refused).status.success());
+    assert!(!w.login_pat(&["--org", "contoso"], &refused).status.success());
     let pat = w.pats.issue("contoso", "Alice", true);
-    assert_success(&login_pat(&w, &["--org", "contoso"], &pat), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
     w.pats.set_state(&pat, PatState::Expired);
     assert!(!w.clone_repo("contoso", "again").status.success());

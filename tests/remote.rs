@@ -9,7 +9,7 @@ mod support;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use support::world::{CONTOSO_TENANT, World};
+use support::world::World;
 use support::{BIN, TestEnv, assert_success, stdout};
 
 /// Forwards connections from `at` to the socket `to`, as `ssh -R at:to` does: each connection
@@ -48,7 +48,7 @@ fn remote(w: &World, socket: Option<&Path>) -> TestEnv {
 }
 
 fn signed_in_host() -> World {
-    let w = World::new(&[("alice@contoso.com", CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::alice_and_contoso();
     assert_success(&w.login(&["--org", "contoso"]), "login on the host");
     w.start_daemon();
     w
@@ -66,7 +66,7 @@ fn a_container_clones_through_the_hosts_forwarded_daemon_socket() {
     assert_success(&out, "git clone in the container");
     assert_eq!(support::stderr(&out), "", "nothing from us reaches the user");
     assert!(target.join("README").exists());
-    let (user, token) = container.fill(&w.url("contoso")).unwrap();
+    let (user, token) = container.fill(&w.url("contoso"));
     assert_eq!(user, "alice@contoso.com");
     assert_eq!(w.owner(&token).as_deref(), Some("alice@contoso.com"), "the host's account answered");
 
@@ -95,7 +95,9 @@ fn an_unreachable_forwarded_socket_answers_nothing_and_starts_no_daemon() {
     let container = remote(&w, Some(&w.env.path("nobody-listens.sock")));
     let out =
         container.helper(&["get"], &format!("protocol=http\nhost={}\npath=contoso/proj/_git/repo\n\n", w.devops.addr));
-    assert_eq!(stdout(&out), "", "the container has no account of its own");
+    // The container has no account of its own.
+    let line = support::refusal(&out);
+    assert!(line.contains("no account is signed in for the Azure DevOps organization contoso"), "{line}");
     assert!(!container.runtime_dir().join("daemon.lock").exists(), "no daemon was started");
     assert!(container.processes("daemon").is_empty());
 }

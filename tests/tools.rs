@@ -68,7 +68,7 @@ fn url_with(w: &World, organization: &str, user: &str, secret: &str) -> String {
 #[test]
 fn token_prints_the_token_git_is_given_and_nothing_else() {
     let (w, _vssps) = alice();
-    let (_, password) = w.env.fill(&w.url("contoso")).expect("git gets a token");
+    let (_, password) = w.env.fill(&w.url("contoso"));
 
     let token = printed(&helper(&w, &["token", "--org", "contoso"]));
     assert_eq!(token, password, "the same token, from the daemon's cache");
@@ -141,7 +141,7 @@ fn token_never_prints_a_pat_and_says_what_to_do() {
     );
 
     let pat = w.pats.issue("contoso", "Alice", true);
-    assert_success(&w.env.helper(&["login", "--pat", "--org", "contoso"], &format!("{pat}\n")), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     let line = refused(&helper(&w, &["token", "--org", "contoso"]));
     assert_eq!(
         line,
@@ -255,7 +255,7 @@ fn pat_create_keep_then_revoke_forgets_the_kept_pat() {
     )
     .unwrap();
     assert_success(&w.clone_repo("contoso", "first"), "git clone with the kept PAT");
-    assert_eq!(w.env.fill(&w.url("contoso")).unwrap().1, pat);
+    assert_eq!(w.env.fill(&w.url("contoso")).1, pat);
     let list = stdout(&helper(&w, &["pat", "list", "--org", "contoso"]));
     assert!(list.contains(", kept for git  id "), "git's choice of PATs does not stop the PAT API: {list}");
     let line = refused(&helper(&w, &["token", "--org", "contoso"]));
@@ -397,23 +397,7 @@ fn pat_refusals_are_one_line_with_what_to_do() {
 fn a_service_principal_behind_the_azure_cli_is_refused_by_azure_devops() {
     let (mut w, vssps) = world(&[("alice@contoso.com", CONTOSO_TENANT)]);
     w.entra.with(|s| s.add_app("app-sp", CONTOSO_TENANT, Some("s3cret")));
-    let bin = w.env.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let az = bin.join("az");
-    std::fs::write(
-        &az,
-        format!(
-            "#!/bin/sh\nexec python3 -c 'import sys, urllib.request as u; \
-             sys.stdout.write(u.build_opener(u.ProxyHandler({{}})).open(\"{}/az/token?user=app-sp\", timeout=20).read().decode())'\n",
-            w.entra.url()
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    w.env.set_env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    w.stub_azure_cli("app-sp");
     w.env.set_env("GIT_CREDENTIAL_AZDO_IDENTITY", "azure-cli");
     let line = refused(&helper(&w, &["pat", "list", "--org", "contoso"]));
     assert_eq!(

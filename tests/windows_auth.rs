@@ -8,18 +8,11 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Output;
 
 use base64::Engine as _;
 use support::git_server::{Auth, GitServer};
-use support::world::{CONTOSO_TENANT, World};
-use support::{assert_success, make_repo, our_lines, stdout};
-
-fn login_pat(w: &World, args: &[&str], pat: &str) -> Output {
-    let mut full = vec!["login", "--pat"];
-    full.extend_from_slice(args);
-    w.env.helper(&full, &format!("{pat}\n"))
-}
+use support::world::World;
+use support::{assert_success, make_repo, stdout};
 
 /// A server with a collection `/tfs/DefaultCollection` and a PAT of Carol's kept for it.
 fn server_with_a_pat(w: &World) -> (GitServer, String, String) {
@@ -39,7 +32,7 @@ fn windows_attempts(server: &GitServer) -> usize {
 fn a_pat_goes_to_a_server_offering_windows_authentication_as_basic() {
     let w = World::new(&[], &[]);
     let (tfs, collection, pat) = server_with_a_pat(&w);
-    let out = login_pat(&w, &["--url", &collection], &pat);
+    let out = w.login_pat(&["--url", &collection], &pat);
     assert_success(&out, "login --pat --url");
     assert!(!stdout(&out).contains("Windows authentication"), "git 2.46+ needs no warning: {}", stdout(&out));
 
@@ -70,10 +63,10 @@ fn a_pat_goes_to_a_server_offering_windows_authentication_as_basic() {
 
 #[test]
 fn an_organizations_pat_goes_as_basic_even_where_windows_authentication_is_offered() {
-    let w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let w = World::contoso();
     w.pats.offer_windows_auth();
     let pat = w.pats.issue("contoso", "Alice", true);
-    assert_success(&login_pat(&w, &["--org", "contoso"], &pat), "login --pat");
+    assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     w.clone_and_push_quietly("contoso", "clone");
     assert!(w.devops.auth_log().contains(&Auth::Accepted("Basic Alice".into())));
     assert_eq!(windows_attempts(&w.devops), 0);
@@ -101,7 +94,7 @@ fn with_a_git_before_2_46_the_windows_authentication_is_named_and_the_fix_said()
     std::os::unix::fs::symlink(&git, bin.join("git")).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     w.env.set_env("PATH", path);
-    let out = login_pat(&w, &["--url", &collection], &pat);
+    let out = w.login_pat(&["--url", &collection], &pat);
     assert_success(&out, "login --pat --url");
     let text = stdout(&out);
     let origin = format!("http://{}", tfs.addr);
@@ -115,17 +108,14 @@ fn with_a_git_before_2_46_the_windows_authentication_is_named_and_the_fix_said()
 
     let url = format!("{collection}/proj/_git/repo");
     let out = w.env.git_as_configured(&["clone", "-q", &url, w.env.path("clone").to_str().unwrap()], "");
-    assert!(!out.status.success(), "curl picked NTLM");
     assert!(windows_attempts(&tfs) > 0, "{:?}", tfs.auth_log());
-    let ours = our_lines(&out);
-    assert_eq!(ours.len(), 1, "{ours:?}");
+    let line = support::refusal_through_git(&out);
     assert!(
-        ours[0].contains(
+        line.contains(
             "offers Windows authentication (NTLM, Negotiate) before Basic, so git sent the PAT, which \
              Azure DevOps accepts, as a Windows password"
-        ) && ours[0].contains("use git 2.46 or later"),
-        "not the PAT's scopes: {}",
-        ours[0]
+        ) && line.contains("use git 2.46 or later"),
+        "not the PAT's scopes: {line}"
     );
     assert!(stdout(&w.env.helper(&["status"], "")).contains(&collection), "the PAT is kept");
 }

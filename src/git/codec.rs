@@ -201,28 +201,35 @@ impl Credential {
         }
     }
 
-    /// Writes every attribute, as git writes a request to a helper. Used by tests and tools.
+    /// Writes the credential as git writes a request to a helper (`credential_write` in git's
+    /// credential.c), in git's order: `authtype`, `credential` and `ephemeral` only with
+    /// `capability[]=authtype`, `continue` and `state[]` only with `capability[]=state`, each
+    /// after its capability. Used by tests and tools.
     pub fn write_request(&self, output: impl Write) -> Result<(), ProtocolError> {
         let mut lines = Lines::default();
-        lines.opt("protocol", self.protocol.as_deref())?;
-        lines.opt("host", self.host.as_deref())?;
-        lines.opt("path", self.path.as_deref())?;
-        lines.opt("username", self.username.as_deref())?;
-        lines.opt("password", self.password.as_ref().map(Secret::expose))?;
-        lines.opt("password_expiry_utc", self.password_expiry_utc.map(|t| t.to_string()).as_deref())?;
-        lines.opt("oauth_refresh_token", self.oauth_refresh_token.as_ref().map(Secret::expose))?;
-        lines.list("wwwauth[]", &self.wwwauth)?;
         if self.capabilities.authtype {
             lines.put("capability[]", "authtype")?;
         }
         if self.capabilities.state {
             lines.put("capability[]", "state")?;
         }
-        lines.opt("authtype", self.authtype.as_deref())?;
-        lines.opt("credential", self.credential.as_ref().map(Secret::expose))?;
-        lines.flag("ephemeral", self.ephemeral)?;
-        lines.list("state[]", &self.state)?;
-        lines.flag("continue", self.continue_)?;
+        if self.capabilities.authtype {
+            lines.opt("authtype", self.authtype.as_deref())?;
+            lines.opt("credential", self.credential.as_ref().map(Secret::expose))?;
+            lines.flag("ephemeral", self.ephemeral)?;
+        }
+        lines.opt("protocol", self.protocol.as_deref())?;
+        lines.opt("host", self.host.as_deref())?;
+        lines.opt("path", self.path.as_deref())?;
+        lines.opt("username", self.username.as_deref())?;
+        lines.opt("password", self.password.as_ref().map(Secret::expose))?;
+        lines.opt("oauth_refresh_token", self.oauth_refresh_token.as_ref().map(Secret::expose))?;
+        lines.opt("password_expiry_utc", self.password_expiry_utc.map(|t| t.to_string()).as_deref())?;
+        lines.list("wwwauth[]", &self.wwwauth)?;
+        if self.capabilities.state {
+            lines.flag("continue", self.continue_)?;
+            lines.list("state[]", &self.state)?;
+        }
         lines.finish(output)
     }
 

@@ -181,9 +181,17 @@ mod tests {
         let path = tmp.path().join("secrets.lock");
         let held = lock_within(&path, Duration::ZERO).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), std::process::id().to_string(), "the holder's pid");
+        // Held until told, or for 10 s: a wait past the deadline would end with the lock taken
+        // (and the test failed), not with the test hung.
+        let (release, told) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _ = told.recv_timeout(Duration::from_secs(10));
+            drop(held);
+        });
         let started = Instant::now();
         let error = lock_within(&path, Duration::from_millis(200)).unwrap_err();
-        assert!(started.elapsed() >= Duration::from_millis(200) && started.elapsed() < Duration::from_secs(2));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(5), "{waited:?}");
         assert_eq!(
             error.to_string(),
             format!(
@@ -192,7 +200,8 @@ mod tests {
                 std::process::id()
             )
         );
-        drop(held);
+        release.send(()).unwrap();
+        holder.join().unwrap();
         lock_within(&path, Duration::ZERO).unwrap();
         // A lock file without a pid (an older version's): no pid to name.
         std::fs::write(&path, "").unwrap();

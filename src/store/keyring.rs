@@ -294,15 +294,18 @@ mod tests {
 
     #[test]
     fn a_keyring_that_does_not_answer_is_given_up_as_unavailable() {
+        // A keyring that answers after 10 s at the latest: a wait past the deadline would end
+        // with its answer (and the test failed), not with the test hung.
         let stuck = Arc::default();
         let started = std::time::Instant::now();
         let (release, hung) = std::sync::mpsc::channel::<()>();
         let result = within(Duration::from_millis(100), "read a secret", &stuck, move || {
-            let _ = hung.recv();
+            let _ = hung.recv_timeout(Duration::from_secs(10));
             Ok(())
         });
+        let waited = started.elapsed();
         let err = result.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(5), "{waited:?}");
         assert!(matches!(err, StoreError::Unavailable { backend: Backend::Keyring, .. }), "{err}");
         assert_eq!(
             err.to_string(),

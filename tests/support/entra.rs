@@ -32,6 +32,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use base64::Engine as _;
 
+use super::server::json;
+
 /// The home tenant of every personal Microsoft account.
 pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 /// The tenant personal accounts' tokens come from with an MSA pass-through client.
@@ -155,6 +157,9 @@ pub struct State {
     pub fail_next: VecDeque<(u16, Option<u64>, String)>,
     /// How long each token request takes.
     pub token_delay: Duration,
+    /// Token requests wait while this is set (for 30 s at most), then are answered: a test
+    /// can know that what asked cannot have had its answer yet.
+    pub hold_tokens: bool,
     /// The errors the device-code poll answers before it succeeds (`""` = success).
     pub device_script: VecDeque<String>,
     /// Fields that replace (or add to) the device authorization answer's: a server's own
@@ -360,14 +365,6 @@ impl Drop for FakeEntra {
     }
 }
 
-fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
 /// An error body exactly as Entra shapes it.
 pub fn entra_error(status: u16, error: &str, code: u64, description: &str) -> Response<Body> {
     json(
@@ -437,6 +434,10 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
         (Method::POST, "token") => {
             let delay = state.lock().unwrap().token_delay;
             tokio::time::sleep(delay).await;
+            let held = tokio::time::Instant::now();
+            while state.lock().unwrap().hold_tokens && held.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             token(&state, &tenant, &form(&body))
         }
         _ => Response::builder().status(405).body(Body::empty()).unwrap(),

@@ -82,6 +82,32 @@ impl TestEnv {
         self.extra_env.retain(|(k, _)| k != key);
     }
 
+    /// An executable shell script `name` in this environment's root, running `body`.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        path
+    }
+
+    /// A command `name` (a shell script running `body`) ahead of every other on the PATH of
+    /// the commands this environment runs: a stub of a tool.
+    pub fn stub_command(&mut self, name: &str, body: &str) -> PathBuf {
+        let bin = self.path("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let stub = self.script(&format!("bin/{name}"), body);
+        if !self.extra_env.iter().any(|(key, _)| key == "PATH") {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let paths = std::iter::once(bin).chain(std::env::split_paths(&path));
+            self.set_env("PATH", std::env::join_paths(paths).unwrap());
+        }
+        stub
+    }
+
     /// A command with this environment and nothing of the developer's git or helper settings.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
@@ -117,10 +143,15 @@ impl TestEnv {
 
     /// Runs real git with our helper as the only credential helper.
     pub fn git(&self, args: &[&str], stdin: &str) -> Output {
+        run(self.git_command(args), stdin)
+    }
+
+    /// The command [`Self::git`] runs.
+    pub fn git_command(&self, args: &[&str]) -> Command {
         let mut cmd = self.command("git");
         cmd.args(["-c", "credential.helper=", "-c"]).arg(format!("credential.helper={}", self.bin.display()));
         cmd.args(["-c", "credential.interactive=false"]).args(args);
-        run(cmd, stdin)
+        cmd
     }
 
     /// Runs real git with only the helpers the environment's git config names.
@@ -130,15 +161,88 @@ impl TestEnv {
         run(cmd, stdin)
     }
 
-    /// `git credential fill` for `url`: the (username, password) git would use, or `None`.
-    pub fn fill(&self, url: &str) -> Option<(String, String)> {
-        let out = self.git(&["credential", "fill"], &format!("url={url}\n\n"));
-        if !out.status.success() {
-            return None;
+    /// An environment with `url`'s credential stored (`https://user:password@host`, as git's
+    /// approve takes it), in-process: no daemon runs yet.
+    pub fn with_credential(url: &str) -> Self {
+        let mut env = Self::new();
+        env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+        env.approve(url);
+        env.remove_env("GIT_CREDENTIAL_AZDO_NO_DAEMON");
+        assert_eq!(env.daemon_pid(), None, "stored in-process");
+        env
+    }
+
+    /// `git credential fill` for `url`, as git runs the helper: everything git printed.
+    pub fn git_fill(&self, url: &str) -> Output {
+        self.git(&["credential", "fill"], &format!("url={url}\n\n"))
+    }
+
+    /// The (username, password) that `git credential fill` got for `url`. Fails the test, with
+    /// all that git and the helper said, when git got none.
+    pub fn fill(&self, url: &str) -> (String, String) {
+        match self.filled(url) {
+            Filled::Credential(username, password) => (username, password),
+            other => panic!("expected a credential: {other}"),
         }
-        let text = String::from_utf8(out.stdout).unwrap();
+    }
+
+    /// `git credential fill` for `url` gets nothing, and only because no helper had anything:
+    /// git's own line saying it cannot prompt, nothing from the helper, which exited 0. A
+    /// helper that failed, panicked or said why it had nothing fails the test, as does a
+    /// credential.
+    pub fn fill_nothing(&self, url: &str) {
+        match self.filled(url) {
+            Filled::Nothing => {}
+            other => panic!("expected nothing, and no word from the helper: {other}"),
+        }
+    }
+
+    /// `git credential fill` for `url` gets nothing, and the helper says why in one line (and
+    /// fails, as it does when it has nothing to give for Azure DevOps): that line.
+    pub fn fill_refused(&self, url: &str) -> String {
+        match self.filled(url) {
+            Filled::Refused(line) => line,
+            other => panic!("expected nothing, and one line from the helper: {other}"),
+        }
+    }
+
+    /// `git credential fill` for `url`, as git runs the helper: everything git printed, and for
+    /// each helper git ran, its exit code and how long it ran, as git measured them (its trace2
+    /// events): from starting the helper to its exit and the end of its output, without git's
+    /// own start and end.
+    pub fn git_fill_traced(&self, url: &str) -> (Output, Vec<(i64, Duration)>) {
+        let events = tempfile::NamedTempFile::new_in(self.root.path()).unwrap();
+        let mut cmd = self.git_command(&["credential", "fill"]);
+        cmd.env("GIT_TRACE2_EVENT", events.path());
+        let out = run(cmd, &format!("url={url}\n\n"));
+        (out, helpers_run(&std::fs::read_to_string(events.path()).unwrap()))
+    }
+
+    /// What `git credential fill` got for `url`. A helper that git ran and that failed other
+    /// than by refusing in one line (a panic, a signal, a failure without a word, more than a
+    /// line) is [`Filled::Broken`]. The helpers' exit codes, which git ignores, come from git's
+    /// own trace2 events.
+    pub fn filled(&self, url: &str) -> Filled {
+        let (out, helpers) = self.git_fill_traced(url);
+        let exits: Vec<i64> = helpers.iter().map(|(code, _)| *code).collect();
+        let (text, err) = (stdout(&out), stderr(&out));
+        let ours = our_lines(&out);
+        // What git says when no helper gave it a credential and it may not prompt.
+        let git_gave_up = |line: &str| {
+            line == "fatal: unable to get password from user"
+                || (line.starts_with("fatal: could not read ") && line.ends_with(": terminal prompts disabled"))
+        };
+        let others: Vec<&str> = err.lines().filter(|l| !l.starts_with("git-credential-azdo:")).collect();
         let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
-        Some((field("username")?, field("password")?))
+        match (out.status.code(), exits.as_slice(), ours.as_slice(), others.as_slice()) {
+            (Some(0), [0], [], []) => match (field("username"), field("password")) {
+                (Some(username), Some(password)) => Filled::Credential(username, password),
+                _ => Filled::Broken(describe_fill(url, &out, &exits)),
+            },
+            (Some(128), [0], [], [fatal]) if text.is_empty() && git_gave_up(fatal) => Filled::Nothing,
+            (Some(128), [1], [line], [fatal]) if text.is_empty() && git_gave_up(fatal) => Filled::Refused(line.clone()),
+            _ => Filled::Broken(describe_fill(url, &out, &exits)),
+        }
     }
 
     pub fn approve(&self, url: &str) {
@@ -243,6 +347,49 @@ pub fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// What `git credential fill` got: a credential, quietly; nothing, with only git's own line; or
+/// nothing, with the helper's one line saying why.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Filled {
+    Credential(String, String),
+    Nothing,
+    Refused(String),
+    /// Anything else: the helper broke (or git did). What git and the helper said.
+    Broken(String),
+}
+
+impl std::fmt::Display for Filled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Credential(username, _) => write!(f, "a credential, of {username}"),
+            Self::Nothing => write!(f, "nothing, and no word from the helper"),
+            Self::Refused(line) => write!(f, "nothing, and the helper's line {line:?}"),
+            Self::Broken(said) => write!(f, "the helper broke: {said}"),
+        }
+    }
+}
+
+fn describe_fill(url: &str, out: &Output, exits: &[i64]) -> String {
+    format!(
+        "git credential fill for {url}: {}, the helpers' exit codes {exits:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The exit code (128 + the signal for one killed by a signal) and run time of each process
+/// that git ran, from git's trace2 event stream (`GIT_TRACE2_EVENT`); processes that git's
+/// children ran are not counted.
+fn helpers_run(events: &str) -> Vec<(i64, Duration)> {
+    events
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["event"] == "child_exit" && event["sid"].as_str().is_some_and(|sid| !sid.contains('/')))
+        .map(|event| (event["code"].as_i64().unwrap(), Duration::from_secs_f64(event["t_rel"].as_f64().unwrap())))
+        .collect()
+}
+
 /// Runs `cmd` with `stdin`, killing it if it runs over 30 seconds: no test may hang.
 pub fn run(mut cmd: Command, stdin: &str) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -319,6 +466,59 @@ pub fn our_only_line(out: &Output) -> String {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.starts_with("git-credential-azdo: "), "{err}");
     err.trim_end().to_owned()
+}
+
+/// The helper answered nothing, and quietly (as when no store or account has anything for the
+/// request): it exited 0 and printed nothing at all.
+pub fn assert_answered_nothing(out: &Output, what: &str) {
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{what}: expected no answer and silence, got {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The helper's `get` answered nothing and said why: it failed, printed nothing for git, and
+/// one line of ours, which is returned.
+pub fn refusal(out: &Output) -> String {
+    assert!(
+        !out.status.success() && out.stdout.is_empty(),
+        "expected a refusal, got {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    our_only_line(out)
+}
+
+/// git got nothing from the helper, which said why: git failed, printed nothing on stdout, and
+/// the helper one line among git's, which is returned.
+pub fn refusal_through_git(out: &Output) -> String {
+    let ours = our_lines(out);
+    assert!(
+        !out.status.success() && out.stdout.is_empty() && ours.len() == 1,
+        "expected nothing, and one line from the helper; got {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ours[0].clone()
+}
+
+/// Commits a new file in the clone at `dir` and pushes it, each git command run by `git` (given
+/// `-C dir` and an author): the push's output.
+pub fn commit_and_push(dir: &Path, git: impl Fn(&[&str]) -> Output) -> Output {
+    let git = |args: &[&str]| {
+        let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
+        full.extend_from_slice(args);
+        git(&full)
+    };
+    std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
+    assert_success(&git(&["add", "NEW"]), "git add");
+    assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
+    git(&["push", "-q", "origin", "main"])
 }
 
 /// Creates an empty bare repository `name` under `root` with one commit on `main`.

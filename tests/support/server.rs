@@ -81,6 +81,15 @@ fn panic_message(error: tokio::task::JoinError) -> String {
     }
 }
 
+/// A JSON answer, as the services send one.
+pub fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {

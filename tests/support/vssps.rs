@@ -32,6 +32,7 @@ use sha2::Digest as _;
 
 use super::devops::{FakePats, PatState};
 use super::entra::{FakeEntra, State as EntraState};
+use super::server::json;
 
 pub const API_VERSION: &str = "7.1-preview.1";
 const DAY: i64 = 24 * 60 * 60;
@@ -411,12 +412,4 @@ fn vss_error(status: u16, message: &str, type_key: &str) -> Response<Body> {
             "eventId": 3000,
         }),
     )
-}
-
-fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(Body::from(body.to_string()))
-        .unwrap()
 }

@@ -11,6 +11,8 @@ use super::{TestEnv, assert_success, make_repo, wait_for};
 
 pub const CONTOSO_TENANT: &str = "11111111-1111-1111-1111-111111111111";
 pub const FABRIKAM_TENANT: &str = "22222222-2222-2222-2222-222222222222";
+/// The user of most tests: a member of the contoso tenant.
+pub const ALICE: &str = "alice@contoso.com";
 
 /// A user's machine, Entra, and Azure DevOps with a repository per organization.
 pub struct World {
@@ -43,6 +45,24 @@ impl World {
         Self { env, entra, devops, pats }
     }
 
+    /// The organization contoso (of the contoso tenant), and no user.
+    pub fn contoso() -> Self {
+        Self::new(&[], &[("contoso", CONTOSO_TENANT)])
+    }
+
+    /// alice@contoso.com and the organization contoso, both of the contoso tenant; nobody is
+    /// signed in yet.
+    pub fn alice_and_contoso() -> Self {
+        Self::new(&[(ALICE, CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)])
+    }
+
+    /// [`Self::alice_and_contoso`], with alice signed in (through the browser) for contoso.
+    pub fn alice_signed_in() -> Self {
+        let w = Self::alice_and_contoso();
+        assert_success(&w.login(&["--org", "contoso"]), "login");
+        w
+    }
+
     pub fn url(&self, organization: &str) -> String {
         format!("http://{}/{organization}/proj/_git/repo", self.devops.addr)
     }
@@ -51,6 +71,13 @@ impl World {
         let mut full = vec!["login"];
         full.extend_from_slice(args);
         self.env.helper(&full, "")
+    }
+
+    /// `login --pat` with `args`, the PAT typed on stdin.
+    pub fn login_pat(&self, args: &[&str], pat: &str) -> Output {
+        let mut full = vec!["login", "--pat"];
+        full.extend_from_slice(args);
+        self.env.helper(&full, &format!("{pat}\n"))
     }
 
     pub fn refreshes(&self) -> usize {
@@ -77,23 +104,32 @@ impl World {
         quiet(self.commit_and_push(dir), "git push");
     }
 
-    /// Commits a file in the clone at `dir` and pushes it.
+    /// Commits a file in the clone at `dir` and pushes it, through our helper only.
     pub fn commit_and_push(&self, dir: &str) -> Output {
-        let dir = self.env.path(dir);
-        let git = |args: &[&str]| {
-            let mut full = vec!["-C", dir.to_str().unwrap(), "-c", "user.name=T", "-c", "user.email=t@example.com"];
-            full.extend_from_slice(args);
-            self.env.git(&full, "")
-        };
-        std::fs::write(dir.join("NEW"), "pushed\n").unwrap();
-        assert_success(&git(&["add", "NEW"]), "git add");
-        assert_success(&git(&["commit", "-q", "-m", "push me"]), "git commit");
-        git(&["push", "-q", "origin", "main"])
+        self.commit_and_push_with(dir, |args| self.env.git(args, ""))
+    }
+
+    /// Commits a file in the clone at `dir` and pushes it, each git command run by `git`.
+    pub fn commit_and_push_with(&self, dir: &str, git: impl Fn(&[&str]) -> Output) -> Output {
+        super::commit_and_push(&self.env.path(dir), git)
     }
 
     /// git's `reject` of a token it was given for `url` (Azure DevOps refused it).
     pub fn reject(&self, url: &str, (user, token): &(String, String)) {
         self.env.reject(&url.replace("http://", &format!("http://{}:{token}@", user.replace('@', "%40"))));
+    }
+
+    /// A stub of the Azure CLI on PATH whose `az account get-access-token` prints a token of
+    /// `user` from the fake Entra, as the CLI prints it; with `AZ_LOGGED_OUT=1` it fails as the
+    /// CLI does when nobody is logged in.
+    pub fn stub_azure_cli(&mut self, user: &str) {
+        let body = format!(
+            "[ \"$AZ_LOGGED_OUT\" = 1 ] && {{ echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1; }}\n\
+             exec python3 -c 'import sys, urllib.request as u; sys.stdout.write(u.build_opener(u.ProxyHandler({{}}))\
+             .open(\"{}/az/token?user={user}\", timeout=20).read().decode())'\n",
+            self.entra.url()
+        );
+        self.env.stub_command("az", &body);
     }
 
     /// Starts the daemon (a request for another host answers nothing but starts it).
@@ -106,19 +142,11 @@ impl World {
 
 /// A "browser" that follows the sign-in page's redirects, as a user who consents would.
 pub fn test_browser(env: &TestEnv) -> std::path::PathBuf {
-    let path = env.path("browser.sh");
-    std::fs::write(
-        &path,
-        "#!/bin/sh\nexec python3 -c 'import sys, urllib.request as u; \
+    env.script(
+        "browser.sh",
+        "exec python3 -c 'import sys, urllib.request as u; \
          u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=20).read()' \"$1\" >/dev/null 2>&1\n",
     )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    path
 }
 
 pub fn one_line(text: &str) -> &str {
