@@ -1,5 +1,10 @@
 //! Stored credentials through real `git credential fill | approve | reject`, with the daemon.
 
+// git runs the helper named by support::TestEnv::git through its shell, which would take the
+// backslashes of a Windows path for escapes: Unix only. The Windows build's end-to-end tests are
+// in tests/windows.rs.
+#![cfg(unix)]
+
 mod support;
 
 use support::{TestEnv, assert_success, stderr, stdout};
