@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use interprocess::local_socket::Stream;
+#[cfg(unix)]
 use interprocess::local_socket::traits::Stream as _;
 
 use super::frame::{self, FrameError};
