@@ -199,7 +199,16 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
     let stream = connect(config)?;
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(talk(&stream, &out, || Ok(())));
+        let result = talk(&stream, &out, || Ok(()));
+        // Closed before the answer is handed over, and without a flush: the daemon has read what
+        // it needs by the time it answers. interprocess hands a pipe that may hold unread data
+        // to a thread of its own that flushes it before closing, a thread that would start just
+        // as the helper exits (under Wine such a thread fails as the process is torn down, and
+        // can end the helper with status 1).
+        let interprocess::local_socket::Stream::NamedPipe(pipe) = &stream;
+        pipe.inner().assume_flushed();
+        drop(stream);
+        let _ = done.send(result);
     });
     result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(Err(ClientError::Timeout))
 }
