@@ -11,8 +11,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use git_credential_azdo::ipc::Hello;
 use git_credential_azdo::ipc::frame;
-use git_credential_azdo::ipc::{Hello, Request};
 use support::{TestEnv, assert_success, process_alive, stderr, stdout, wait_for};
 
 const GET: &str = "protocol=https\nhost=example.com\n\n";
@@ -633,7 +633,7 @@ fn another_user_cannot_talk_to_the_daemon() {
     std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut request = Vec::new();
     frame::encode(&Hello::ours(false), &mut request).unwrap();
-    frame::encode(&Request::Status, &mut request).unwrap();
+    frame::encode(&git_credential_azdo::ipc::Request::Status, &mut request).unwrap();
     // The daemon may hang up while the request is still being sent, or with it unread.
     let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n\
                   s.settimeout(10)\nn=0\ntry:\n  s.sendall(sys.stdin.buffer.read())\n  n=len(s.recv(65536))\n\
@@ -654,6 +654,7 @@ fn another_user_cannot_talk_to_the_daemon() {
     assert_eq!(hello.protocol, git_credential_azdo::ipc::PROTOCOL_VERSION);
 }
 
+#[cfg(target_os = "linux")]
 fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
@@ -689,6 +690,7 @@ fn a_socket_handed_over_by_systemd_is_served_and_left_in_place() {
     assert_eq!(stdout(&out), ANSWER);
     wait_for("the daemon's lock", Duration::from_secs(10), || env.daemon_pid().is_some());
     assert_eq!(env.daemon_pid(), Some(daemon.id()), "the activated daemon answered; no other was started");
+    #[cfg(target_os = "linux")]
     assert_eq!(env.daemon_processes(), vec![daemon.id()]);
     let status = stdout(&env.helper(&["status"], ""));
     assert!(status.contains(&format!("socket {})", env.socket().display())), "{status}");

@@ -9,6 +9,9 @@
 //! Azure DevOps (real `git http-backend` behind a front that checks credentials as Azure DevOps
 //! does), real git, and the helper as built. It is also a test: every step is checked.
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 #![allow(clippy::print_stdout, reason = "the narration is the point; cargo test shows it with --nocapture")]
 

@@ -1,6 +1,9 @@
 //! Entra ID sign-in and tokens end to end: real git, the helper and its daemon, a fake Entra and
 //! a fake Azure DevOps (real `git http-backend` behind a front that checks tokens).
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 
 mod support;

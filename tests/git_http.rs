@@ -1,5 +1,10 @@
 //! Real git over HTTP against `git http-backend` behind a Basic-auth front.
 
+// git runs the helper named by support::TestEnv::git through its shell, which would take the
+// backslashes of a Windows path for escapes: Unix only. The Windows build's end-to-end tests are
+// in tests/windows.rs.
+#![cfg(unix)]
+
 mod support;
 
 use support::git_server::{Auth, GitServer};

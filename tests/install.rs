@@ -3,6 +3,9 @@
 //! helper that would answer a stale password is not asked for Azure DevOps but still answers for
 //! every other host, and `uninstall` gives back the file as it was.
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 
 mod support;

@@ -1,6 +1,9 @@
 //! `logout`: an account, a PAT, or everything goes, secrets included, and the running daemon
 //! stops answering with what it had cached.
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 
 mod support;

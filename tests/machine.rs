@@ -3,6 +3,9 @@
 //! principal's secret, managed identities (IMDS and App Service) and the Azure CLI (a stub on
 //! PATH), against the fake Entra and the fake Azure DevOps.
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 
 mod support;

@@ -2,6 +2,9 @@
 //! DevOps Server collections, real git cloning and pushing with them, refused PATs, and which
 //! credential answers when an organization has both an Entra account and a PAT.
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 
 mod support;
@@ -245,6 +248,7 @@ fn status_lists_pats_with_age_and_warns_before_one_expires() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // util-linux's `script`, GNU `stty -F` and /proc
 fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
     use std::io::{Read as _, Write as _};
     let w = World::contoso();
@@ -286,6 +290,7 @@ fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
 }
 
 /// Whether the terminal of the running `login` has echo turned off (`stty -a` says `-echo`).
+#[cfg(target_os = "linux")]
 fn echo_is_off(w: &World) -> bool {
     w.env.processes("login").iter().any(|pid| {
         let Ok(tty) = std::fs::read_link(format!("/proc/{pid}/fd/0")) else { return false };

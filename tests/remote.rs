@@ -2,6 +2,9 @@
 //! forwarded socket: it authenticates with the host's accounts, without a sign-in or a daemon of
 //! its own.
 
+// The sign-in's "browser" (support::world::test_browser) and other stand-ins are shell scripts:
+// Unix only. The Windows build's end-to-end tests are in tests/windows.rs.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "test set-up: a failed step should fail the test at once")]
 
 mod support;
@@ -72,6 +75,7 @@ fn a_container_clones_through_the_hosts_forwarded_daemon_socket() {
 
     assert!(!container.state_dir().join("accounts.json").exists(), "no sign-in in the container");
     assert!(!container.runtime_dir().join("daemon.lock").exists(), "no daemon of its own");
+    #[cfg(target_os = "linux")]
     assert!(container.processes("daemon").is_empty());
 }
 
@@ -86,6 +90,7 @@ fn the_socket_can_be_given_on_the_helper_line_instead() {
         container.git_as_configured(&["-c", &helper, "credential", "fill"], &format!("url={}\n\n", w.url("contoso")));
     assert_success(&out, "git credential fill");
     assert!(stdout(&out).contains("username=alice@contoso.com\n"), "{}", stdout(&out));
+    #[cfg(target_os = "linux")]
     assert!(container.processes("daemon").is_empty());
 }
 
@@ -99,5 +104,6 @@ fn an_unreachable_forwarded_socket_answers_nothing_and_starts_no_daemon() {
     let line = support::refusal(&out);
     assert!(line.contains("no account is signed in for the Azure DevOps organization contoso"), "{line}");
     assert!(!container.runtime_dir().join("daemon.lock").exists(), "no daemon was started");
+    #[cfg(target_os = "linux")]
     assert!(container.processes("daemon").is_empty());
 }

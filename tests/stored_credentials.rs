@@ -1,6 +1,11 @@
 //! Stored credentials through real `git credential fill | approve | reject`, with the daemon.
 //! git's own tests of helpers (matching users, overwriting, erasing) run in `git_protocol.rs`.
 
+// git runs the helper named by support::TestEnv::git through its shell, which would take the
+// backslashes of a Windows path for escapes: Unix only. The Windows build's end-to-end tests are
+// in tests/windows.rs.
+#![cfg(unix)]
+
 mod support;
 
 use support::{TestEnv, assert_answered_nothing, assert_success, stderr, stdout};

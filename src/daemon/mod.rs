@@ -235,8 +235,7 @@ pub fn bind(config: &Config) -> std::io::Result<Listener> {
     {
         use interprocess::os::windows::local_socket::ListenerOptionsExt;
         use interprocess::os::windows::security_descriptor::SecurityDescriptor;
-        // Protected DACL: full access for the pipe's owner (this user) and SYSTEM, nobody else.
-        let sddl = widestring::U16CString::from_str("D:P(A;;GA;;;OW)(A;;GA;;;SY)").map_err(std::io::Error::other)?;
+        let sddl = widestring::U16CString::from_str(PIPE_SDDL).map_err(std::io::Error::other)?;
         let descriptor = SecurityDescriptor::deserialize(&sddl)?;
         options()?.security_descriptor(descriptor).create_tokio()
     }
@@ -256,6 +255,11 @@ fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
         None
     }
 }
+
+/// The named pipe's security descriptor: a protected DACL giving full access to the pipe's
+/// owner (this user) and SYSTEM, and nothing to anyone else.
+#[cfg(windows)]
+pub const PIPE_SDDL: &str = "D:P(A;;GA;;;OW)(A;;GA;;;SY)";
 
 /// Resolves on SIGINT or SIGTERM. SIGHUP is ignored: the daemon outlives the terminal that
 /// happened to start it.
@@ -484,6 +488,7 @@ fn check_peer(stream: &Stream) -> std::io::Result<()> {
 
 /// On Windows the pipe's security descriptor admits only this user and SYSTEM.
 #[cfg(windows)]
+#[expect(clippy::unnecessary_wraps, reason = "the signature of the Unix check")]
 fn check_peer(_stream: &Stream) -> std::io::Result<()> {
     Ok(())
 }

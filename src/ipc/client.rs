@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use interprocess::local_socket::Stream;
+#[cfg(unix)]
 use interprocess::local_socket::traits::Stream as _;
 
 use super::frame::{self, FrameError};
@@ -150,6 +151,7 @@ fn start_daemon(config: &Config) -> Result<Option<std::fs::File>, ClientError> {
         const DETACHED_PROCESS: u32 = 0x0000_0008;
         const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
         const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        keep_standard_handles_from_children();
         std::os::windows::process::CommandExt::creation_flags(
             &mut command,
             DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW,
@@ -197,7 +199,16 @@ fn exchange(config: &Config, request: &Request, deadline: Instant, replace: bool
     let stream = connect(config)?;
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(talk(&stream, &out, || Ok(())));
+        let result = talk(&stream, &out, || Ok(()));
+        // Closed before the answer is handed over, and without a flush: the daemon has read what
+        // it needs by the time it answers. interprocess hands a pipe that may hold unread data
+        // to a thread of its own that flushes it before closing, a thread that would start just
+        // as the helper exits (under Wine such a thread fails as the process is torn down, and
+        // can end the helper with status 1).
+        let interprocess::local_socket::Stream::NamedPipe(pipe) = &stream;
+        pipe.inner().assume_flushed();
+        drop(stream);
+        let _ = done.send(result);
     });
     result.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(Err(ClientError::Timeout))
 }
@@ -307,6 +318,29 @@ fn talk(
     }
     after_hello()?;
     Ok(frame::read_sync(stream)?)
+}
+
+/// Makes this process's standard handles non-inheritable before the daemon is started. std
+/// creates every child with `bInheritHandles`, so the daemon would otherwise keep git's pipes to
+/// the helper open for its whole life, whatever its own stdio: git reads the helper's answer
+/// until the pipe closes, and would wait for the daemon to exit. Children std starts later with
+/// `Stdio::inherit()` still get the handles: std passes them as inheritable duplicates.
+#[cfg(windows)]
+#[expect(unsafe_code, reason = "std has no stable way to start a process that inherits no handles")]
+fn keep_standard_handles_from_children() {
+    use std::os::windows::io::{AsHandle as _, AsRawHandle as _};
+    use windows_sys::Win32::Foundation::{HANDLE_FLAG_INHERIT, SetHandleInformation};
+    let handles = [
+        io::stdin().as_handle().as_raw_handle(),
+        io::stdout().as_handle().as_raw_handle(),
+        io::stderr().as_handle().as_raw_handle(),
+    ];
+    for handle in handles {
+        // SAFETY: a standard handle of this process (or null, which the call refuses), valid for
+        // the duration of the call, whose inheritance flag alone changes. The result is ignored:
+        // where there is no such handle, there is nothing to keep from the daemon.
+        unsafe { SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0) };
+    }
 }
 
 #[cfg(test)]

@@ -315,10 +315,31 @@ pub fn socket_name(config: &crate::config::Config) -> std::io::Result<interproce
         if let Some(name) = config.socket.as_ref().and_then(|s| s.file_name()) {
             return Ok(name.to_ns_name::<GenericNamespaced>()?.into_owned());
         }
-        // The runtime directory is per user, so its hash names this user's pipe.
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        config.runtime_dir.hash(&mut hasher);
-        Ok(format!("git-credential-azdo-{:016x}", hasher.finish()).to_ns_name::<GenericNamespaced>()?.into_owned())
+        Ok(pipe_name(&config.runtime_dir).to_ns_name::<GenericNamespaced>()?.into_owned())
+    }
+}
+
+/// The runtime directory is per user, so its digest names this user's pipe: a digest that every
+/// build computes alike (std's `DefaultHasher` may change between Rust releases), so that a
+/// helper finds, and can replace, the daemon of any other version.
+#[cfg(windows)]
+fn pipe_name(runtime_dir: &std::path::Path) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(runtime_dir.to_string_lossy().as_bytes());
+    let mut name = String::from("git-credential-azdo-");
+    for byte in &digest[..8] {
+        let _ = write!(name, "{byte:02x}");
+    }
+    name
+}
+
+#[cfg(all(test, windows))]
+mod tests {
+    #[test]
+    fn the_pipe_name_is_the_same_in_every_build() {
+        let name =
+            super::pipe_name(std::path::Path::new(r"C:\Users\alice\AppData\Local\git-credential-azdo\cache\run"));
+        assert_eq!(name, "git-credential-azdo-8d3a23a0d8334ed8");
     }
 }

@@ -128,6 +128,10 @@ impl TestEnv {
             .env("GIT_CREDENTIAL_AZDO_STORE", "file")
             .env("GIT_CREDENTIAL_AZDO_IDLE_TIMEOUT", "120")
             .current_dir(self.path("home"));
+        // Windows finds a user's folders by asking the system, not the XDG variables.
+        #[cfg(windows)]
+        cmd.env("GIT_CREDENTIAL_AZDO_RUNTIME_DIR", self.runtime_dir())
+            .env("GIT_CREDENTIAL_AZDO_STATE_DIR", self.state_dir());
         for (key, value) in &self.extra_env {
             cmd.env(key, value);
         }
@@ -256,6 +260,7 @@ impl TestEnv {
     }
 
     /// The pid of the daemon holding the lock, if one is alive.
+    #[cfg(unix)]
     pub fn daemon_pid(&self) -> Option<u32> {
         self.last_daemon_pid().filter(|&pid| process_alive(pid))
     }
@@ -264,6 +269,24 @@ impl TestEnv {
     pub fn last_daemon_pid(&self) -> Option<u32> {
         let text = std::fs::read_to_string(self.runtime_dir().join("daemon.lock")).ok()?;
         text.trim().parse().ok()
+    }
+
+    /// The pid of the daemon holding the lock, if one is alive, as it reports it: Windows lets
+    /// nobody else read a file its holder locked.
+    #[cfg(windows)]
+    pub fn daemon_pid(&self) -> Option<u32> {
+        if !self.daemon_running() {
+            return None;
+        }
+        let out = self.helper(&["status", "--json"], "");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        report["daemon"]["pid"].as_u64().and_then(|pid| u32::try_from(pid).ok())
+    }
+
+    /// Whether a daemon holds the daemon lock: it does for as long as it lives, however it ends.
+    pub fn daemon_running(&self) -> bool {
+        let Ok(lock) = std::fs::File::open(self.runtime_dir().join("daemon.lock")) else { return false };
+        matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 
     /// Processes running our daemon for this environment (Linux: read from /proc).
@@ -296,8 +319,14 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        #[cfg(unix)]
         if let Some(pid) = self.daemon_pid() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        // No signals on Windows: the daemon is asked to stop.
+        #[cfg(windows)]
+        if self.daemon_running() {
+            let _ = self.command(&self.bin).args(["daemon", "stop"]).output();
         }
     }
 }
@@ -339,12 +368,21 @@ pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool
     }
 }
 
+#[cfg(target_os = "linux")]
 pub fn process_alive(pid: u32) -> bool {
     // A zombie has exited; only its table entry remains.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
+}
+
+/// Elsewhere on Unix, a signal 0 finds the process (a zombie too: the daemons the tests start
+/// are not their children, and init reaps them).
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
+    rustix::process::test_kill_process(pid).is_ok()
 }
 
 /// What `git credential fill` got: a credential, quietly; nothing, with only git's own line; or
@@ -412,7 +450,10 @@ pub fn output_within(child: std::process::Child, limit: Duration) -> Output {
     let watchdog = std::thread::spawn(move || {
         let overran = finished.recv_timeout(limit).is_err();
         if overran {
+            #[cfg(unix)]
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            #[cfg(windows)]
+            let _ = Command::new("taskkill").args(["/F", "/PID", &pid.to_string()]).status();
         }
         overran
     });
