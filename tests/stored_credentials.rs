@@ -94,7 +94,7 @@ fn expiry_and_refresh_token_are_kept_and_expired_credentials_are_not_returned() 
     );
 
     // git itself never stores an expired credential; make one expire in place.
-    let meta_path = env.state_dir().join("credentials.json");
+    let meta_path = env.host_file("example.com");
     let meta = std::fs::read_to_string(&meta_path).unwrap();
     std::fs::write(&meta_path, meta.replace(&future.to_string(), "1000")).unwrap();
     let out = env.helper(&["get"], "protocol=https\nhost=example.com\n\n");
