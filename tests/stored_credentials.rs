@@ -189,3 +189,36 @@ fn stored_secrets_never_reach_status_or_logs() {
         assert!(!text.contains("unique-secret"), "a secret leaked: {text}");
     }
 }
+
+/// git stores the credential it used after every operation that worked: when it is kept already,
+/// nothing is written (by the daemon, or by a helper answering in-process); a new password is.
+#[test]
+#[cfg(unix)]
+fn storing_again_what_is_kept_writes_nothing() {
+    let mut env = TestEnv::new();
+    env.approve("https://alice:s3cret@example.com");
+    let files = |env: &TestEnv| {
+        let mut all = Vec::new();
+        for dir in ["credentials", "secrets"] {
+            for entry in std::fs::read_dir(env.state_dir().join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = std::fs::metadata(&path).unwrap();
+                all.push((path, meta.modified().unwrap(), std::os::unix::fs::MetadataExt::ino(&meta)));
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = files(&env);
+    assert_eq!(before.len(), 2, "{before:?}");
+    // As after a fetch: git's get, then its store of the answer.
+    assert_eq!(env.fill("https://example.com"), Some(("alice".into(), "s3cret".into())));
+    env.approve("https://alice:s3cret@example.com");
+    env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+    env.approve("https://alice:s3cret@example.com");
+    assert_eq!(files(&env), before, "nothing was written");
+
+    env.approve("https://alice:changed@example.com");
+    assert_ne!(files(&env), before);
+    assert_eq!(env.fill("https://example.com"), Some(("alice".into(), "changed".into())));
+}

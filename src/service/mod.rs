@@ -328,6 +328,11 @@ impl Service {
         if self.pat_in(&request, &route).await?.is_some() {
             return Ok(());
         }
+        // git's store of the credential it just used: most often kept already, which is told here
+        // without a hand-over to a blocking thread (as a warm `get`).
+        if self.credentials.kept_already_cached(&request) {
+            return Ok(());
+        }
         self.blocking(move |credentials| credentials.store(&request)).await
     }
 

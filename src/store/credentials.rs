@@ -230,32 +230,7 @@ impl CredentialStore {
     /// already, as the host's most recent entry, is not written again.
     pub fn store(&self, request: &Credential) -> Result<(), StoreError> {
         let now = unix_now();
-        let with_authtype = request.capabilities.authtype && request.authtype.is_some() && request.credential.is_some();
-        let with_password = request.username.is_some() && request.password.is_some();
-        if !request.has_protocol_and_host() || request.ephemeral || !(with_authtype || with_password) {
-            return Ok(());
-        }
-        if request.password_expiry_utc.is_some_and(|t| t <= now) {
-            return Ok(());
-        }
-        let secrets = SecretFields {
-            password: request.password.clone().filter(|_| with_password),
-            oauth_refresh_token: request.oauth_refresh_token.clone(),
-            credential: request.credential.clone().filter(|_| with_authtype),
-        };
-        let mut entry = StoredSummary {
-            protocol: request.protocol.clone().unwrap_or_default(),
-            host: request.host.clone().unwrap_or_default(),
-            path: request.path.clone(),
-            username: request.username.clone(),
-            password_expiry_utc: request.password_expiry_utc,
-            authtype: request.authtype.clone().filter(|_| with_authtype),
-            has_password: secrets.password.is_some(),
-            has_credential: secrets.credential.is_some(),
-            has_refresh_token: secrets.oauth_refresh_token.is_some(),
-            backend: self.backend(),
-            stored_at: now,
-        };
+        let Some((mut entry, secrets)) = self.to_keep(request, now) else { return Ok(()) };
         let key = (entry.protocol.clone(), entry.host.clone());
         // git stores what it used after every operation: most often what is kept already.
         // Seen without the lock, as a `get` sees it: the store is then simply done first.
@@ -292,6 +267,56 @@ impl CredentialStore {
         }
         host.secrets.insert(item, Arc::new(secrets));
         self.save(host, &key)
+    }
+
+    /// What `store` keeps of `request`, `None` when nothing: ephemeral, incomplete and already
+    /// expired credentials are not kept; `authtype` ones only with the capability.
+    fn to_keep(&self, request: &Credential, now: u64) -> Option<(StoredSummary, SecretFields)> {
+        let with_authtype = request.capabilities.authtype && request.authtype.is_some() && request.credential.is_some();
+        let with_password = request.username.is_some() && request.password.is_some();
+        if !request.has_protocol_and_host() || request.ephemeral || !(with_authtype || with_password) {
+            return None;
+        }
+        if request.password_expiry_utc.is_some_and(|t| t <= now) {
+            return None;
+        }
+        let secrets = SecretFields {
+            password: request.password.clone().filter(|_| with_password),
+            oauth_refresh_token: request.oauth_refresh_token.clone(),
+            credential: request.credential.clone().filter(|_| with_authtype),
+        };
+        let entry = StoredSummary {
+            protocol: request.protocol.clone().unwrap_or_default(),
+            host: request.host.clone().unwrap_or_default(),
+            path: request.path.clone(),
+            username: request.username.clone(),
+            password_expiry_utc: request.password_expiry_utc,
+            authtype: request.authtype.clone().filter(|_| with_authtype),
+            has_password: secrets.password.is_some(),
+            has_credential: secrets.credential.is_some(),
+            has_refresh_token: secrets.oauth_refresh_token.is_some(),
+            backend: self.backend(),
+            stored_at: now,
+        };
+        Some((entry, secrets))
+    }
+
+    /// Whether [`Self::store`] of `request` would write nothing, told without a secret store
+    /// (the keyring may not be called from an async thread): from the host's file (checked, and
+    /// read if it changed) and a secret read before. `false` when that cannot tell.
+    pub fn kept_already_cached(&self, request: &Credential) -> bool {
+        let Some((entry, secrets)) = self.to_keep(request, unix_now()) else { return false };
+        let mut cache = self.cache();
+        if !cache.migrated {
+            return false;
+        }
+        let key = (entry.protocol.clone(), entry.host.clone());
+        let Ok(host) = self.host(&mut cache, &key) else { return false };
+        let Some(first) = host.entries.first() else { return false };
+        let same = StoredSummary { stored_at: first.stored_at, ..entry };
+        *first == same
+            && !expired(first, unix_now())
+            && host.secrets.get(&secret_key(first)).is_some_and(|kept| **kept == secrets)
     }
 
     /// Whether `entry` with `secrets` is what `host` has as its most recent entry (so that a
@@ -1040,5 +1065,28 @@ mod tests {
         assert_eq!(get(&f.store, "protocol=https host=h"), pair("u", "two"));
         other.erase(&cred("protocol=https host=h")).unwrap();
         assert_eq!(cached(&f.store), Some(None));
+    }
+
+    #[test]
+    fn what_is_kept_already_is_told_without_the_secret_store_only_when_it_is() {
+        let f = fixture();
+        let other = CredentialStore::with_stores(f.dir.path(), vec![f.secrets.clone()], false);
+        let kept = cred("protocol=https host=h username=u password=one");
+        other.store(&kept).unwrap();
+        assert!(!f.store.kept_already_cached(&kept), "nothing read yet: the store must look");
+        assert_eq!(get(&f.store, "protocol=https host=h"), pair("u", "one"));
+        assert!(f.store.kept_already_cached(&kept), "git's store after the get it was answered");
+        for changed in [
+            "protocol=https host=h username=u password=two",
+            "protocol=https host=h username=v password=one",
+            "protocol=https host=h username=u password=one oauth_refresh_token=r",
+            "protocol=https host=h path=p username=u password=one",
+            "protocol=https host=h username=u password=one ephemeral=1",
+        ] {
+            assert!(!f.store.kept_already_cached(&cred(changed)), "{changed}");
+        }
+        // Changed by another process since: the file tells.
+        other.store(&cred("protocol=https host=h username=u password=two")).unwrap();
+        assert!(!f.store.kept_already_cached(&kept));
     }
 }
