@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use git_credential_azdo::config::{Config, EntraSettings, GitConfig, StoreChoice};
+use git_credential_azdo::git::Credential;
+use git_credential_azdo::ipc::{Request, Response, client};
 use support::world::{CONTOSO_TENANT, World};
 use support::{TestEnv, assert_success};
 
@@ -111,11 +114,31 @@ fn main() {
     drop(w);
     let small = Scaled::new(&bin, 1, 10);
     let large = Scaled::new(&bin, 1_000, 10_000);
-    let idle_small = small.daemon_rss_kib();
+    let idle_small = small.daemon_memory();
     let idle_large = large.daemon_rss_kib();
     let organization = interleaved(RUNS, || large.get(&large.devops_request), || small.get(&small.devops_request));
     let stored = interleaved(RUNS, || large.get(STORED_REQUEST), || small.get(STORED_REQUEST));
-    report.scale(&organization, &stored, idle_small, idle_large.max(large.daemon_rss_kib()));
+    report.scale(&organization, &stored, idle_small.0, idle_large.max(large.daemon_rss_kib()));
+
+    // 7. git's `store` after an operation.
+    let cache_memory = store_figures(&mut report, &small, &large);
+
+    // 8. One git operation: `git ls-remote` over HTTP with Basic auth (a `get`, and a `store`
+    // when it worked), with our helper against credential-cache.
+    let (ours, theirs) = ls_remote(&bin);
+    report.compare(
+        "8. `git ls-remote` over HTTP with Basic auth (ms)",
+        "with git-credential-azdo",
+        &ours,
+        "with credential-cache",
+        &theirs,
+        1.0,
+    );
+
+    // 9. The daemon's memory after 10,000 live `store`s against a restart on the same files.
+    drop(large);
+    let (live, restarted) = small.rss_after_live_stores(10_000);
+    report.memory(idle_small, cache_memory, live, restarted);
 
     // 6. The release binary.
     report.size(std::fs::metadata(&bin).unwrap().len());
@@ -127,7 +150,85 @@ fn main() {
     println!("written to {}", path.display());
 }
 
+/// git's `store` after an operation: of the credential it used (kept already), against a warm
+/// `get` and credential-cache's `store`; of a new password, with 10,000 kept against 10.
+/// Returns credential-cache's daemon's (`VmRSS`, `RssAnon`), holding one credential.
+fn store_figures(report: &mut Report, small: &Scaled, large: &Scaled) -> (u64, u64) {
+    let cache = Cache::new(&small.world.env);
+    cache.store(&small.world.env, STORED_REQUEST, "password-5");
+    let cache_store = cache.command("store");
+    let cache_input = format!("{}\nusername=user5\npassword=password-5\n\n", STORED_REQUEST.trim_end());
+    let mut unchanged = interleaved_all(
+        RUNS,
+        &mut [
+            &mut || small.store(STORED_KEPT),
+            &mut || small.get(STORED_REQUEST),
+            &mut || timed(&small.world.env, &cache_store, &cache_input, ""),
+            &mut || large.store(STORED_KEPT),
+        ],
+    );
+    let cache_memory = rss_kib(cache.daemon_pid());
+    cache.exit(&small.world.env);
+    let large_unchanged = unchanged.pop().unwrap();
+    let cache_ms = unchanged.pop().unwrap();
+    let get_ms = unchanged.pop().unwrap();
+    let store_ms = unchanged.pop().unwrap();
+    let round = std::cell::Cell::new(0);
+    let changed = interleaved(
+        RUNS,
+        || {
+            round.set(round.get() + 1);
+            large.store(&stored_changed(round.get()))
+        },
+        || small.store(&stored_changed(round.get())),
+    );
+    report.store(&store_ms, &get_ms, &cache_ms, &large_unchanged, &changed);
+    cache_memory
+}
+
 const STORED_REQUEST: &str = "protocol=https\nhost=host-5.example.com\n\n";
+/// What git stores after using [`STORED_REQUEST`]'s answer.
+const STORED_KEPT: &str = "protocol=https\nhost=host-5.example.com\nusername=user5\npassword=password-5\n\n";
+
+/// A `store` of a new password for [`STORED_REQUEST`]'s host.
+fn stored_changed(round: usize) -> String {
+    format!("protocol=https\nhost=host-5.example.com\nusername=user5\npassword=password-5-{round}\n\n")
+}
+
+/// `git ls-remote` of a repository served with Basic auth, git's credential from our helper
+/// (a stored credential) and from credential-cache, run by run in turn.
+fn ls_remote(bin: &Path) -> (Vec<f64>, Vec<f64>) {
+    let mut env = TestEnv::new();
+    env.set_bin(bin.to_owned());
+    let repos = env.path("repos");
+    support::make_repo(&env, &repos, "repo.git");
+    // credential-cache's `store` below keeps alice@contoso.com's.
+    let server = support::git_server::GitServer::start(&repos, &[("alice@contoso.com", "correct-horse")]);
+    let url = server.url("repo.git");
+    env.approve(&url.replace("http://", "http://alice%40contoso.com:correct-horse@"));
+    let cache = Cache::new(&env);
+    let host = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    cache.store(&env, &format!("protocol=http\nhost={host}\n"), "correct-horse");
+    let cache_helper = format!("credential.helper=cache --socket {}", cache.socket.display());
+    let ours_helper = format!("credential.helper={}", bin.display());
+    let run = |helper: &str| {
+        let args = [
+            "git",
+            "-c",
+            "credential.helper=",
+            "-c",
+            helper,
+            "-c",
+            "credential.username=alice@contoso.com",
+            "ls-remote",
+            &url,
+        ];
+        timed(&env, &args, "", "refs/heads/main")
+    };
+    let result = interleaved(RUNS, || run(&ours_helper), || run(&cache_helper));
+    cache.exit(&env);
+    result
+}
 
 /// A user with `accounts` signed-in accounts and `stored` credentials that git asked us to
 /// keep, and a running daemon. One account and ten credentials are made the way a user makes
@@ -163,12 +264,85 @@ impl Scaled {
         timed_get(&self.world.env, request)
     }
 
-    fn daemon_rss_kib(&self) -> u64 {
-        let pid = self.world.env.daemon_pid().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
-        line.trim().trim_end_matches("kB").trim().parse().unwrap()
+    fn store(&self, request: &str) -> f64 {
+        timed(&self.world.env, &[self.world.env.bin(), Path::new("store")], request, "")
     }
+
+    /// The daemon's RSS (KiB) once `n` more credentials were stored through it, each with its
+    /// own host, and once it was started again on the same files and asked the same `get`s as
+    /// before; the extra credentials are erased after.
+    fn rss_after_live_stores(&self, n: usize) -> (u64, u64) {
+        let config = self.config();
+        let deadline = || Instant::now() + Duration::from_secs(10);
+        let request = |action: &str, i: usize| {
+            let text = format!("protocol=https\nhost=live-{i}.example.com\nusername=u\npassword=p-{i}\n\n");
+            let credential = Credential::read(text.as_bytes()).unwrap();
+            match action {
+                "store" => Request::Store { credential },
+                _ => Request::Erase { credential },
+            }
+        };
+        for i in 0..n {
+            assert!(matches!(client::request(&config, &request("store", i), deadline()).unwrap(), Response::Done));
+        }
+        self.get(&self.devops_request);
+        self.get(STORED_REQUEST);
+        std::thread::sleep(Duration::from_secs(12));
+        let live = self.daemon_rss_kib();
+        stop_daemon(&self.world.env);
+        self.world.start_daemon();
+        self.get(&self.devops_request);
+        self.get(STORED_REQUEST);
+        std::thread::sleep(Duration::from_secs(12));
+        let restarted = self.daemon_rss_kib();
+        for i in 0..n {
+            client::request(&config, &request("erase", i), deadline()).unwrap();
+        }
+        (live, restarted)
+    }
+
+    /// The settings the helpers of this world run with, for the IPC client.
+    fn config(&self) -> Config {
+        let env = &self.world.env;
+        Config {
+            runtime_dir: env.runtime_dir(),
+            state_dir: env.state_dir(),
+            store: StoreChoice::File,
+            idle_timeout: None,
+            timeout: Duration::from_secs(10),
+            use_daemon: true,
+            socket: None,
+            entra: EntraSettings {
+                authority_host: url::Url::parse(&format!("http://{}", self.world.entra.addr)).unwrap(),
+                client_id: "c".into(),
+                tenant: None,
+            },
+            devops_url: url::Url::parse(&format!("http://{}", self.world.devops.addr)).unwrap(),
+            vssps_url: None,
+            browser: None,
+            git: GitConfig::default(),
+        }
+    }
+
+    fn daemon_rss_kib(&self) -> u64 {
+        rss_kib(self.world.env.daemon_pid().unwrap()).0
+    }
+
+    /// The daemon's (`VmRSS`, `RssAnon`) in KiB.
+    fn daemon_memory(&self) -> (u64, u64) {
+        rss_kib(self.world.env.daemon_pid().unwrap())
+    }
+}
+
+/// Process `pid`'s resident memory in KiB: all of it (`VmRSS`), and its own (`RssAnon`: not the
+/// pages of its program and libraries, which are shared and can be read again from the files).
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find_map(|l| l.strip_prefix(name)).unwrap();
+        line.trim().trim_end_matches("kB").trim().parse().unwrap()
+    };
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 /// Builds the binary as a user's `cargo build --release` (or `cargo install`) does, apart from
@@ -214,6 +388,21 @@ impl Cache {
         let mut cmd = env.command(&args[0]);
         cmd.args(&args[1..]);
         assert_success(&support::run(cmd, input), &format!("credential-cache {action}"));
+    }
+
+    /// The pid of credential-cache's daemon on this socket.
+    fn daemon_pid(&self) -> u32 {
+        let socket = self.socket.to_str().unwrap();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                    let text = String::from_utf8_lossy(&cmdline);
+                    text.contains("credential-cache--daemon") && text.contains(socket)
+                })
+            })
+            .unwrap()
     }
 
     /// Stops credential-cache's daemon, which would otherwise outlive the benchmark.
@@ -263,11 +452,25 @@ fn stop_daemon(env: &TestEnv) {
 
 /// `runs` of each, alternating, after a warm-up of each.
 fn interleaved(runs: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (Vec<f64>, Vec<f64>) {
+    let mut all = interleaved_all(runs, &mut [&mut a, &mut b]);
+    let b = all.pop().unwrap();
+    (all.pop().unwrap(), b)
+}
+
+/// `runs` of each, one after the other in turn, after a warm-up of each.
+fn interleaved_all(runs: usize, each: &mut [&mut dyn FnMut() -> f64]) -> Vec<Vec<f64>> {
     for _ in 0..20 {
-        a();
-        b();
+        for f in each.iter_mut() {
+            f();
+        }
     }
-    (0..runs).map(|_| (a(), b())).unzip()
+    let mut samples = vec![Vec::with_capacity(runs); each.len()];
+    for _ in 0..runs {
+        for (f, samples) in each.iter_mut().zip(&mut samples) {
+            samples.push(f());
+        }
+    }
+    samples
 }
 
 fn percentile(samples: &[f64], p: f64) -> f64 {
@@ -282,6 +485,41 @@ fn percentile(samples: &[f64], p: f64) -> f64 {
     let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[rank]
 }
+
+/// What the figures do not show, measured by hand (December 2026, this machine, glibc 2.36) with
+/// valgrind's callgrind (instructions, repeatable on a busy machine), `strace -c` and
+/// `/proc/PID/smaps`.
+const NOTES: &str = "
+## Where the rest goes
+
+**The warm `get` (figure 1).** A `get` is two processes: the helper, and the daemon's answer. The
+daemon's part is small: a Python client timing the exchange alone measured 27 µs for ours and 15 µs
+for credential-cache's (95 µs for ours before a stored credential read before was answered without
+a hand-over to a blocking thread). The helper's own start costs more instructions than git's:
+587,000 against 351,000 for `git credential-cache get` (callgrind, user space), with 85 system
+calls against 90 and 136 page faults against 138; `perf stat` puts both at 1.07 ms of CPU. Of our
+587,000: the dynamic loader 410,000 (git's: 227,000), of which 12,468 relative relocations of a
+position-independent executable (git has 4,440; each is a pointer adjusted at start, about ten
+instructions) and 170 symbols bound from libc and libgcc_s (about 150,000 instructions, git: 89,000);
+Rust's start-up 94,000 instructions in `pthread_getattr_np`, which glibc answers by parsing
+`/proc/self/maps` with `sscanf` to place the main thread's stack guard (std does it on every
+start; only a `#![no_main]` entry point, which needs `unsafe`, forbidden here, avoids it); our own
+code about 56,000 (reading the environment, git's request, the exchange). What was tried:
+`-z pack-relative-relocs` (RELR) saves 20,000 instructions (3.5 %) and no page fault, and makes
+the binary need glibc 2.36: not kept. Lazy binding cannot help: 166 of the 170 symbol relocations
+are GOT entries, bound at start either way. A static-pie binary would drop the symbol binding and
+libgcc_s, but needs `--target` for every build (proc-macros cannot be built with `crt-static` for
+the host), and a static glibc loads its NSS modules (user and host look-ups) from the system at
+run time, which works only with the very glibc it was built with.
+
+**The daemon's memory (figure 9a).** Most of the daemon's RSS is not its own: it is pages of its
+program and of libc, mapped from the page cache, shared with every process that runs them, and
+given back by the kernel at will. The kernel maps such pages 64 KiB at a time around each one
+touched (fault-around), so touching a little code in 71 of the program's 98 blocks of 64 KiB maps
+4.5 MiB of its 6.1 MiB of code; libc adds 1.5 MiB. The daemon's own memory (`RssAnon`) is the
+figure that grows with what it does. Building the program for size (`opt-level = \"s\"`) took 0.3 MiB
+off the RSS: not kept.
+";
 
 #[derive(Default)]
 struct Report {
@@ -335,9 +573,9 @@ impl Report {
         let (devops, stored) = (ratio(devops_large, devops_small), ratio(stored_large, stored_small));
         #[expect(clippy::cast_precision_loss, reason = "a size in MiB for people")]
         let mib = |kib: u64| kib as f64 / 1024.0;
-        let met = devops <= 1.2 && stored <= 1.2 && mib(rss_small) <= 10.0 && mib(rss_large) <= 64.0;
+        let met = devops <= 1.2 && stored <= 1.2 && mib(rss_small) <= 6.0 && mib(rss_large) <= 64.0;
         self.rows.push(format!(
-            "| 5. scale: 1,000 accounts and 10,000 stored credentials against 1 and 10 | warm `get` for an organization: median {:.2} ms against {:.2}, ratio {devops:.2}; for a stored credential: median {:.2} ms against {:.2}, ratio {stored:.2}; daemon RSS {:.1} MiB against {:.1} MiB | | ratios ≤ 1.2, RSS ≤ 64 and ≤ 10 MiB: {} |",
+            "| 5. scale: 1,000 accounts and 10,000 stored credentials against 1 and 10 | warm `get` for an organization: median {:.2} ms against {:.2}, ratio {devops:.2}; for a stored credential: median {:.2} ms against {:.2}, ratio {stored:.2}; daemon RSS {:.1} MiB against {:.1} MiB | | ratios ≤ 1.2, RSS ≤ 64 and ≤ 6 MiB: {} |",
             percentile(devops_large, 0.5),
             percentile(devops_small, 0.5),
             percentile(stored_large, 0.5),
@@ -345,6 +583,59 @@ impl Report {
             mib(rss_large),
             mib(rss_small),
             if met { "met" } else { "MISSED" }
+        ));
+    }
+
+    /// `store` of a kept credential (10 kept), a warm `get` of it, credential-cache's `store`,
+    /// the same `store` with 10,000 kept, and `changed`: (10,000, 10) `store`s of a new password.
+    fn store(&mut self, store: &[f64], get: &[f64], cache: &[f64], large: &[f64], changed: &(Vec<f64>, Vec<f64>)) {
+        let median = |s: &[f64]| percentile(s, 0.5);
+        let (changed_large, changed_small) = changed;
+        let kept = median(store) / median(get);
+        let flat = median(changed_large) / median(changed_small);
+        let flat_kept = median(large) / median(store);
+        self.rows.push(format!(
+            "| 7a. `store` of the credential git used, kept already (ms) | median {:.2}, p99 {:.2}; a warm `get` of it: median {:.2}; credential-cache's `store`: median {:.2}; with 10,000 kept: median {:.2} | ratio to the `get` {kept:.2}, to credential-cache {:.2}, 10,000 to 10 {flat_kept:.2} | ≤ 1.0 (writes nothing): {} |",
+            median(store),
+            percentile(store, 0.99),
+            median(get),
+            median(cache),
+            median(large),
+            median(store) / median(cache),
+            if kept <= 1.0 { "met" } else { "MISSED" }
+        ));
+        self.rows.push(format!(
+            "| 7b. `store` of a new password (ms) | with 10,000 kept: median {:.2}, p99 {:.2}; with 10: median {:.2}, p99 {:.2} | ratio {flat:.2} | ≤ 1.2: {} |",
+            median(changed_large),
+            percentile(changed_large, 0.99),
+            median(changed_small),
+            percentile(changed_small, 0.99),
+            if flat <= 1.2 { "met" } else { "MISSED" }
+        ));
+    }
+
+    /// (`VmRSS`, `RssAnon`) in KiB: ours idle with 10 credentials, credential-cache's with one;
+    /// `VmRSS` after live `store`s and after a restart.
+    fn memory(&mut self, idle: (u64, u64), cache: (u64, u64), live: u64, restarted: u64) {
+        #[expect(clippy::cast_precision_loss, reason = "a size in MiB for people")]
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        self.rows.push(format!(
+            "| 9a. daemon memory, idle, 10 credentials kept (MiB) | git-credential-azdo: RSS {:.1}, of which its own (RssAnon) {:.1} and the pages of its program and libc {:.1}; credential-cache: RSS {:.1}, own {:.1}, program and libc {:.1} | ratio {:.2} | RSS ≤ 6: {} |",
+            mib(idle.0),
+            mib(idle.1),
+            mib(idle.0 - idle.1),
+            mib(cache.0),
+            mib(cache.1),
+            mib(cache.0 - cache.1),
+            mib(idle.0) / mib(cache.0),
+            if mib(idle.0) <= 6.0 { "met" } else { "MISSED" }
+        ));
+        let ratio = mib(live) / mib(restarted);
+        self.rows.push(format!(
+            "| 9b. daemon RSS after 10,000 live `store`s (MiB) | {:.1}; after a restart on the same files: {:.1} | ratio {ratio:.2} | ≤ 1.1: {} |",
+            mib(live),
+            mib(restarted),
+            if ratio <= 1.1 { "met" } else { "MISSED" }
         ));
     }
 
@@ -372,10 +663,11 @@ impl Report {
         }
         out.push_str(
             "\nTimes are from spawning the process to its exit, as git sees them. Figures 1 and 2 alternate the two \
-             helpers run by run, so that the machine's noise falls on both; so does figure 5 with its two \
-             users. The in-process parts of a `get` (git's protocol, the IPC frames, a stored credential's \
-             lookup) have micro-benchmarks of their own: `cargo bench --bench micro`.\n",
+             helpers run by run, so that the machine's noise falls on both; so do figure 5 with its two \
+             users, and figures 7 and 8. The in-process parts of a `get` (git's protocol, the IPC frames, a stored credential's \
+             lookup) and of a `store` have micro-benchmarks of their own: `cargo bench --bench micro`.\n",
         );
+        out.push_str(NOTES);
         out
     }
 }

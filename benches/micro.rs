@@ -88,7 +88,7 @@ mod frames {
     }
 }
 
-/// A store whose metadata and secrets files hold `n` credentials, `host-{i}.example.com`.
+/// A store that keeps `n` credentials, `host-{i}.example.com`, in the owner-only files.
 fn store_of(n: usize) -> (tempfile::TempDir, CredentialStore) {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -100,7 +100,7 @@ fn store_of(n: usize) -> (tempfile::TempDir, CredentialStore) {
 }
 
 /// The daemon's lookup of a stored credential once it has read the files: it still checks on
-/// each request that the metadata file is the one it read.
+/// each request that the host's file is the one it read.
 #[divan::bench(args = [10, 10_000])]
 fn lookup_stored(bencher: Bencher, n: usize) {
     let (_dir, store) = store_of(n);
@@ -109,9 +109,35 @@ fn lookup_stored(bencher: Bencher, n: usize) {
     bencher.bench_local(|| store.get(black_box(&request)).unwrap());
 }
 
-/// The first lookup after the files changed: the whole metadata file and the secret are read.
+/// The first lookup after the files changed: the host's file and the secret's are read.
 #[divan::bench(args = [10, 10_000], sample_count = 20)]
 fn lookup_stored_cold(bencher: Bencher, n: usize) {
     let request = Credential::read(format!("protocol=https\nhost=host-{}.example.com\n\n", n / 2).as_bytes()).unwrap();
     bencher.with_inputs(|| store_of(n)).bench_local_values(|(_dir, store)| store.get(black_box(&request)).unwrap());
+}
+
+/// git's `store` of the credential it just used, kept already: nothing is written.
+#[divan::bench(args = [10, 10_000])]
+fn store_unchanged(bencher: Bencher, n: usize) {
+    let (_dir, store) = store_of(n);
+    let host = n / 2;
+    let request = Credential::read(
+        format!("protocol=https\nhost=host-{host}.example.com\nusername=user0\npassword=password-0\n\n").as_bytes(),
+    )
+    .unwrap();
+    store.store(&request).unwrap();
+    bencher.bench_local(|| store.store(black_box(&request)).unwrap());
+}
+
+/// A `store` of a new password: the host's file and the secret's are written (and synced).
+#[divan::bench(args = [10, 10_000], sample_count = 50)]
+fn store_changed(bencher: Bencher, n: usize) {
+    let (_dir, store) = store_of(n);
+    let host = n / 2;
+    let mut round = 0_u64;
+    bencher.bench_local(|| {
+        round += 1;
+        let request = format!("protocol=https\nhost=host-{host}.example.com\nusername=user0\npassword=p{round}\n\n");
+        store.store(&Credential::read(request.as_bytes()).unwrap()).unwrap();
+    });
 }

@@ -174,6 +174,21 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes `path` for good: a file that is not there is not an error, and on Unix the directory
+/// is synced, so that a removed secret does not come back after a power cut.
+pub fn remove_durably(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// A new temporary file in `dir`, locked (on Unix; see [`remove_leftovers`] for Windows).
 /// tempfile creates it with mode 0600 and removes it again if anything after fails.
 fn locked_temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
@@ -253,16 +268,20 @@ pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Tests only (Linux debug builds): `GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING=<file name>` stops
-/// the process (SIGSTOP) the first time [`write_atomic`] has written the temporary file for that
-/// name and not yet renamed it, holding whatever lock the writer holds; the test then kills it or lets
+/// Tests only (Linux debug builds): `GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING=<name>` stops the
+/// process (SIGSTOP) the first time [`write_atomic`] has written the temporary file for a file of
+/// that name, or for any file in a directory of that name (`secrets`), and not yet renamed it, holding whatever lock the writer holds; the test then kills it or lets
 /// it go on (SIGCONT). The only deterministic way to crash in the middle of a write.
 #[cfg(all(debug_assertions, target_os = "linux"))]
 mod test_hook {
-    pub(super) fn stop_if_writing(path: &std::path::Path) {
+    use std::path::Path;
+
+    pub(super) fn stop_if_writing(path: &Path) {
         static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let Some(name) = std::env::var_os("GIT_CREDENTIAL_AZDO_TEST_STOP_WRITING") else { return };
-        if path.file_name() != Some(name.as_os_str()) || STOPPED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let directory = path.parent().and_then(Path::file_name);
+        let named = path.file_name() == Some(name.as_os_str()) || directory == Some(name.as_os_str());
+        if !named || STOPPED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);

@@ -11,8 +11,8 @@
 //!                              ├─ resolve: a plan: organization -> Entra account or PAT (per choice),
 //!                              │           Server collection -> PAT, else stored; the service runs it
 //!                              ├─ tokens: per-account access tokens, refreshed through Entra ID
-//!                              ├─ accounts (accounts.json) and stored credentials (credentials.json)
-//!                              └─ vault: secrets in the keyring, or an owner-only file
+//!                              ├─ accounts (accounts.json) and stored credentials (credentials/, a file per host)
+//!                              └─ vault: secrets in the keyring, or owner-only files (one per secret)
 //! ```
 //!
 //! ## Code map
@@ -60,7 +60,7 @@
 //!   answer end within it, whatever the network does.
 //! - A cached token that has not expired is served at once; requests wait only when there is
 //!   none, and then share one refresh ([`tokens`]).
-//! - Only [`store`] touches the keyring and the secrets file; the keyring is called from
+//! - Only [`store`] touches the keyring and the secrets' files; the keyring is called from
 //!   blocking threads only.
 //! - State is written atomically, owner-only (0600 files in 0700 directories).
 //! - No network call without a deadline; tokens are sent only to the Entra authority, the

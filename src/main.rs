@@ -38,9 +38,19 @@ fn git_action() -> Option<Action> {
     args.next().is_none().then_some(action)
 }
 
+/// `git-credential-azdo daemon` alone, as a helper starts it, also skips the parser: the pages
+/// of code a process touches stay in its resident memory, and the daemon lives for hours.
+fn is_plain_daemon() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    args.next().is_some_and(|arg| arg == "daemon") && args.next().is_none()
+}
+
 fn run() -> anyhow::Result<()> {
     if let Some(action) = git_action() {
         return helper::run(action, &Config::from_env()?, std::io::stdin().lock(), std::io::stdout().lock());
+    }
+    if is_plain_daemon() {
+        return commands::daemon::run(&Config::from_env()?, None);
     }
     let cli = Cli::parse();
     match cli.command {

@@ -26,10 +26,15 @@ fn credential(host: &str, password: &str) -> String {
 }
 
 /// Starts the helper's `store` of `input`, answered in-process, stopping itself when it writes
-/// `file`; returns once it has stopped there.
+/// `file` (or a file in the directory `file`); returns once it has stopped there.
 fn store_stopped_writing(env: &TestEnv, file: &str, input: &str) -> Child {
+    stopped_writing(env, "store", file, input)
+}
+
+/// [`store_stopped_writing`] for any `action`.
+fn stopped_writing(env: &TestEnv, action: &str, file: &str, input: &str) -> Child {
     let mut cmd = env.command(support::BIN);
-    cmd.arg("store").env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1").env(STOP_WRITING, file);
+    cmd.arg(action).env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1").env(STOP_WRITING, file);
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     wait_until_stopped(child.id(), file);
@@ -60,14 +65,19 @@ fn signal(pid: u32, signal: &str) {
     assert!(Command::new("kill").args([signal, &pid.to_string()]).status().unwrap().success());
 }
 
-/// The temporary files in `dir`, with their content.
+/// The temporary files in `dir` and the directories in it, with their content.
 fn temporary_files(dir: &Path) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
-        .collect();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(temporary_files(&entry.path()));
+        } else if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            found.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(entry.path()).unwrap(),
+            ));
+        }
+    }
     found.sort();
     found
 }
@@ -136,13 +146,13 @@ fn a_lock_held_by_a_stopped_process_does_not_hang_git() {
     let env = TestEnv::new();
     assert_success(&env.helper(&["store"], &credential("one.example.com", "pw-one")), "store");
     // A daemon runs, and a helper answering in-process stops in the middle of a store: while
-    // writing credentials.json it holds credentials.lock; while writing secrets.json, both.
+    // writing the host's file it holds credentials.lock; while writing the secret's, both.
     assert_eq!(
         stdout(&fill(&env, "one.example.com")),
         "protocol=https\nhost=one.example.com\nusername=u\npassword=pw-one\n"
     );
     let daemon = env.daemon_pid().expect("a daemon runs");
-    for (file, lock) in [("credentials.json", "credentials.lock"), ("secrets.json", "secrets.lock")] {
+    for (file, lock) in [("credentials", "credentials.lock"), ("secrets", "secrets.lock")] {
         let host = format!("{file}.example.com");
         let stopped = store_stopped_writing(&env, file, &credential(&host, "pw-stopped"));
         let holder = stopped.id();
@@ -181,14 +191,14 @@ fn a_daemon_stopped_in_the_middle_of_a_store_does_not_hang_git() {
     // exits is continued by the kernel (an orphaned process group), as one started by a helper
     // would be.
     let mut cmd = env.command(support::BIN);
-    cmd.arg("daemon").env(STOP_WRITING, "secrets.json").stdin(Stdio::null()).stdout(Stdio::null());
+    cmd.arg("daemon").env(STOP_WRITING, "secrets").stdin(Stdio::null()).stdout(Stdio::null());
     let mut daemon = cmd.stderr(Stdio::null()).spawn().unwrap();
     wait_for("the daemon's socket", DEADLINE, || env.socket().exists());
     let pid = daemon.id();
     let _guard = KillOnDrop(pid);
 
     let out = approve(&env, "https://u:pw-two@two.example.com", false);
-    wait_until_stopped(pid, "secrets.json");
+    wait_until_stopped(pid, "secrets");
     // The helper gave up on the stopped daemon, and on the lock it holds, in one line.
     let ours = our_lines(&out);
     assert_eq!(ours.len(), 1, "{}", stderr(&out));
@@ -216,12 +226,12 @@ fn a_kill_in_the_middle_of_a_write_leaves_no_secret_behind() {
     assert_success(&env.helper(&["daemon", "stop"], ""), "daemon stop");
     wait_for("the daemon to exit", DEADLINE, || env.daemon_pid().is_none());
 
-    // kill -9 while the secrets file is being replaced: the temporary copy, with every secret
-    // in it, stays behind.
-    let killed = store_stopped_writing(&env, "secrets.json", &credential("two.example.com", "secret-two"));
+    // kill -9 while a secret's file is being written: the temporary file, with that secret in
+    // it (and no other), stays behind.
+    let killed = store_stopped_writing(&env, "secrets", &credential("two.example.com", "secret-two"));
     let leftovers = temporary_files(&env.state_dir());
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
-    assert!(leftovers[0].1.contains("secret-one") && leftovers[0].1.contains("secret-two"), "a whole copy");
+    assert!(leftovers[0].1.contains("secret-two") && !leftovers[0].1.contains("secret-one"), "that secret only");
     signal(killed.id(), "-KILL");
     let _ = killed.wait_with_output();
     assert_eq!(temporary_files(&env.state_dir()).len(), 1, "kill -9 leaves it");
@@ -233,18 +243,25 @@ fn a_kill_in_the_middle_of_a_write_leaves_no_secret_behind() {
     assert_eq!(temporary_files(&env.state_dir()), Vec::<(String, String)>::new());
     env.fill_nothing("https://two.example.com"); // the killed store did not happen
 
-    // Killed again, while the daemon runs, and a corrupt secrets file set aside with a secret
-    // in it: `logout --all` leaves no secret anywhere in the state directory.
+    // Killed again, while the daemon runs, after the secret was written and before its host's
+    // file was (the secret is left without a name), and a corrupt secret's file set aside with a
+    // secret in it: `logout --all` leaves no secret anywhere in the state directory.
     assert_success(&env.helper(&["store"], &credential("three.example.com", "secret-three")), "store");
-    let killed = store_stopped_writing(&env, "credentials.json", &credential("four.example.com", "secret-four"));
+    let killed = store_stopped_writing(&env, "credentials", &credential("four.example.com", "secret-four"));
     signal(killed.id(), "-KILL");
     let _ = killed.wait_with_output();
     assert_eq!(temporary_files(&env.state_dir()).len(), 1);
-    let secrets = env.state_dir().join("secrets.json");
-    let whole = std::fs::read_to_string(&secrets).unwrap();
-    std::fs::write(&secrets, format!("{}\"secret-five\"", &whole[..whole.len() / 2])).unwrap();
-    let out = env.helper(&["store"], &credential("six.example.com", "secret-six"));
+    assert!(!files_holding(&env.state_dir(), "secret-four").is_empty());
+    let three = files_holding(&env.state_dir().join("secrets"), "secret-three");
+    assert_eq!(three.len(), 1, "{three:?}");
+    let whole = std::fs::read_to_string(&three[0]).unwrap();
+    std::fs::write(&three[0], format!("{}\"secret-five\"", &whole[..whole.len() / 2])).unwrap();
+    // Read by a helper answering in-process (the daemon has the secret in memory).
+    let mut cmd = env.command(support::BIN);
+    cmd.arg("get").env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+    let out = support::run(cmd, "protocol=https\nhost=three.example.com\n\n");
     assert!(stderr(&out).contains("it is kept as"), "set aside: {}", stderr(&out));
+    assert_success(&env.helper(&["store"], &credential("six.example.com", "secret-six")), "store");
     assert!(!files_holding(&env.state_dir(), "secret-five").is_empty());
 
     let out = env.helper(&["logout", "--all"], "");
@@ -253,4 +270,58 @@ fn a_kill_in_the_middle_of_a_write_leaves_no_secret_behind() {
         assert_eq!(files_holding(&env.state_dir(), secret), Vec::<String>::new(), "{secret}");
     }
     assert_eq!(temporary_files(&env.state_dir()), Vec::<(String, String)>::new());
+}
+
+/// The state files as version 1 of this program left them: every host's credentials in
+/// `credentials.json`, every secret in `secrets.json`.
+fn write_version_1_state(env: &TestEnv, hosts: &[&str]) {
+    let entries: Vec<String> = hosts
+        .iter()
+        .map(|host| {
+            format!(
+                r#"{{"protocol":"https","host":"{host}","username":"u","has_password":true,"has_credential":false,"has_refresh_token":false,"backend":"file","stored_at":1700000000}}"#
+            )
+        })
+        .collect();
+    let secrets: Vec<String> =
+        hosts.iter().map(|host| format!(r#""git:https://u@{host}/":"{{\"password\":\"pw-{host}\"}}""#)).collect();
+    let state = env.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("credentials.json"), format!(r#"{{"version":1,"credentials":[{}]}}"#, entries.join(",")))
+        .unwrap();
+    std::fs::write(state.join("secrets.json"), format!(r#"{{"version":1,"secrets":{{{}}}}}"#, secrets.join(",")))
+        .unwrap();
+}
+
+#[test]
+fn a_kill_in_the_middle_of_the_migration_to_a_file_per_host_loses_nothing() {
+    let env = TestEnv::new();
+    let hosts = ["one.example.com", "two.example.com", "three.example.com"];
+    write_version_1_state(&env, &hosts);
+    let get = "protocol=https\nhost=two.example.com\n\n";
+
+    // kill -9 while the first host's file is written, then while the first secret's is.
+    for (step, dir) in ["credentials", "secrets"].into_iter().enumerate() {
+        let killed = stopped_writing(&env, "get", dir, get);
+        signal(killed.id(), "-KILL");
+        let _ = killed.wait_with_output();
+        assert_eq!(temporary_files(&env.state_dir()).len(), step + 1, "{dir}");
+        let legacy = std::fs::read_to_string(env.state_dir().join(format!("{dir}.json"))).unwrap();
+        assert!(legacy.starts_with(r#"{"version":1,"#), "{dir}.json is as it was until its migration is done");
+    }
+
+    // The next process migrates again, and git gets every credential as before.
+    for host in hosts {
+        assert_eq!(env.fill(&format!("https://{host}")), Some(("u".into(), format!("pw-{host}"))), "{host}");
+    }
+    for (name, stub) in
+        [("credentials.json", r#"{"version":2,"credentials":[]}"#), ("secrets.json", r#"{"version":2,"secrets":{}}"#)]
+    {
+        assert_eq!(std::fs::read_to_string(env.state_dir().join(name)).unwrap(), stub, "{name}");
+    }
+    assert!(env.daemon_pid().is_some(), "the daemon answered, and removed what the kills left");
+    assert_eq!(temporary_files(&env.state_dir()), Vec::<(String, String)>::new());
+    for host in hosts {
+        assert_eq!(files_holding(&env.state_dir(), &format!("pw-{host}")).len(), 1, "one copy of each secret");
+    }
 }

@@ -39,7 +39,7 @@ fn browser_sign_in_then_clone_and_push_with_bearer_tokens() {
     assert!(!text.contains("Warning"), "the token was confirmed for contoso: {text}");
 
     // Entra rotated the refresh token: the newest replaced the one from the sign-in.
-    let secrets = std::fs::read_to_string(w.env.state_dir().join("secrets.json")).unwrap();
+    let secrets = w.env.stored_secrets();
     let latest = w.entra.with(|s| s.latest_refresh_token()).unwrap();
     assert!(secrets.contains(&latest), "the newest refresh token is kept");
     assert_eq!(secrets.matches("rt-").count(), 1, "and only it");

@@ -25,23 +25,26 @@ fn env_with_credential() -> TestEnv {
 fn a_corrupt_metadata_file_is_reported_once_kept_aside_and_the_rest_still_works() {
     let env = env_with_credential();
     env.approve("https://carol:other-secret@other.example.com");
-    let metadata = env.state_dir().join("credentials.json");
-    let corrupt = b"{\"version\":1,\"credentials\":[{\"host\":".to_vec();
+    let metadata = env.host_file("old.example.com");
+    let name = metadata.file_name().unwrap().to_string_lossy().into_owned();
+    let corrupt = b"{\"version\":2,\"credentials\":[{\"host\":".to_vec();
     std::fs::write(&metadata, &corrupt).unwrap();
 
     // The daemon that holds the old file in memory notices the change on the next request.
     let out = env.helper(&["get"], GET_OLD);
     assert_eq!(stdout(&out), "");
     let line = our_only_line(&out);
-    assert!(line.contains("credentials.json was corrupt") && line.contains("it is kept as"), "{line}");
-    let aside: Vec<_> = std::fs::read_dir(env.state_dir())
+    assert!(line.contains(&format!("{name} was corrupt")) && line.contains("it is kept as"), "{line}");
+    let aside: Vec<_> = std::fs::read_dir(metadata.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("credentials.json.corrupt-"))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{name}.corrupt-")))
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(std::fs::read(&aside[0]).unwrap(), corrupt, "kept byte for byte");
     assert!(line.contains(&*aside[0].to_string_lossy()), "the line says where: {line}");
+    // Only that host's: the others are answered as before.
+    assert_eq!(env.fill("https://other.example.com"), Some(("carol".into(), "other-secret".into())));
 
     // Then the rest works: new credentials are kept, and quietly.
     let out = env.helper(&["get"], GET_OLD);
@@ -140,15 +143,20 @@ fn faulty_state_dir(fault: &str, setup: &str, cause: &str) {
     assert_eq!(state_files(&env), before, "{fault}");
 }
 
+/// Every file under the state directory, with its content.
 fn state_files(env: &TestEnv) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(env.state_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
+    fn walk(dir: &std::path::Path, files: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+        for path in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&env.state_dir(), &mut files);
     files.sort();
     files
 }

@@ -178,7 +178,7 @@ fn a_malformed_refresh_token_is_not_kept() {
     let body = r#"{"token_type":"Bearer","access_token":"at-x","refresh_token":"rt\r\nevil","expires_in":3600}"#;
     w.entra.with(|s| s.fail_next.push_back((200, None, body.to_owned())));
     refused(&w.env.git_fill(&url), &["could not be understood", "refresh_token"], "refresh_token with CR/LF");
-    let secrets = std::fs::read_to_string(w.env.state_dir().join("secrets.json")).unwrap();
+    let secrets = w.env.stored_secrets();
     assert!(!secrets.contains("evil"), "not kept: {secrets}");
     let (_, token) = w.env.fill(&url);
     assert_eq!(w.owner(&token).as_deref(), Some("alice@contoso.com"));

@@ -60,10 +60,11 @@ fn git_credentials_live_in_the_keyring_and_never_in_a_file() {
 
     let status = stdout(&env.helper(&["status"], ""));
     assert!(status.contains("store:   keyring") && status.contains("password in keyring"), "{status}");
-    for entry in std::fs::read_dir(env.state_dir()).unwrap() {
-        let text = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&text).contains("Keyring-only-secret"), "a secret reached a file");
+    for path in std::fs::read_dir(env.state_dir()).unwrap().map(|e| e.unwrap().path()) {
+        let text = if path.is_dir() { support::files_text(&path) } else { std::fs::read_to_string(&path).unwrap() };
+        assert!(!text.contains("Keyring-only-secret"), "a secret reached a file: {}", path.display());
     }
+    assert!(env.stored_credentials().contains(&host), "what is kept is said in the host's file");
     let key = format!("git:https://alice@{host}/");
     assert!(secret_tool_search(&key).contains(&key));
 

@@ -31,7 +31,11 @@ fn world() -> (World, String) {
 fn state_files(w: &World) -> String {
     let mut all = String::new();
     for entry in std::fs::read_dir(w.env.state_dir()).unwrap().flatten() {
-        all.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
+        if entry.path().is_dir() {
+            all.push_str(&support::files_text(&entry.path()));
+        } else {
+            all.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
+        }
     }
     all
 }

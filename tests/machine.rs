@@ -49,7 +49,7 @@ fn the_pipeline_job_token_is_sent_to_its_own_organization_only() {
     let log = w.devops.auth_log();
     let presented = log.iter().filter(|a| matches!(a, Auth::Accepted(_) | Auth::Refused(_))).count();
     assert_eq!(presented, log.iter().filter(|a| matches!(a, Auth::Accepted(_))).count(), "{log:?}");
-    let stored = std::fs::read_to_string(w.env.state_dir().join("credentials.json")).unwrap_or_default();
+    let stored = w.env.stored_credentials();
     assert!(!stored.contains("contoso"), "the job token is never stored: {stored}");
 
     // Half configured: one line naming what is missing.

@@ -172,8 +172,7 @@ fn another_user_squatting_the_fallback_runtime_directory_gets_nothing() {
 
     assert_eq!(impostor.received(), Vec::<usize>::new(), "not one connection reached the other user");
     assert!(!dir.join("daemon.lock").exists(), "no daemon was started there");
-    let stored = victim.env.state_dir().join("secrets.json");
-    assert!(std::fs::read_to_string(stored).unwrap().contains("victim-secret"), "stored in the victim's store");
+    assert!(victim.env.stored_secrets().contains("victim-secret"), "stored in the victim's store");
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn login_pat_then_clone_and_push_over_basic() {
     let log = w.devops.auth_log();
     assert!(log.contains(&Auth::Accepted("Basic Alice Smith".into())), "{log:?}");
     assert!(!log.iter().any(|a| matches!(a, Auth::Refused(_))), "{log:?}");
-    let stored = std::fs::read_to_string(w.env.state_dir().join("credentials.json")).unwrap_or_default();
+    let stored = w.env.stored_credentials();
     assert!(!stored.contains("contoso"), "git's store of our PAT is not kept twice: {stored}");
 
     // The same organization's visualstudio.com address is served the same PAT.

@@ -75,7 +75,7 @@ fn expiry_and_refresh_token_are_kept_and_expired_credentials_are_not_returned() 
     );
 
     // git itself never stores an expired credential; make one expire in place.
-    let meta_path = env.state_dir().join("credentials.json");
+    let meta_path = env.host_file("example.com");
     let meta = std::fs::read_to_string(&meta_path).unwrap();
     std::fs::write(&meta_path, meta.replace(&future.to_string(), "1000")).unwrap();
     let out = env.helper(&["get"], "protocol=https\nhost=example.com\n\n");
@@ -164,4 +164,37 @@ fn stored_secrets_never_reach_status_or_logs() {
     for text in [stdout(&status), stdout(&status_json), logged] {
         assert!(!text.contains("unique-secret"), "a secret leaked: {text}");
     }
+}
+
+/// git stores the credential it used after every operation that worked: when it is kept already,
+/// nothing is written (by the daemon, or by a helper answering in-process); a new password is.
+#[test]
+#[cfg(unix)]
+fn storing_again_what_is_kept_writes_nothing() {
+    let mut env = TestEnv::new();
+    env.approve("https://alice:s3cret@example.com");
+    let files = |env: &TestEnv| {
+        let mut all = Vec::new();
+        for dir in ["credentials", "secrets"] {
+            for entry in std::fs::read_dir(env.state_dir().join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = std::fs::metadata(&path).unwrap();
+                all.push((path, meta.modified().unwrap(), std::os::unix::fs::MetadataExt::ino(&meta)));
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = files(&env);
+    assert_eq!(before.len(), 2, "{before:?}");
+    // As after a fetch: git's get, then its store of the answer.
+    assert_eq!(env.fill("https://example.com"), Some(("alice".into(), "s3cret".into())));
+    env.approve("https://alice:s3cret@example.com");
+    env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
+    env.approve("https://alice:s3cret@example.com");
+    assert_eq!(files(&env), before, "nothing was written");
+
+    env.approve("https://alice:changed@example.com");
+    assert_ne!(files(&env), before);
+    assert_eq!(env.fill("https://example.com"), Some(("alice".into(), "changed".into())));
 }

@@ -234,8 +234,9 @@ pub const FILES: &[(&str, &str)] = &[
         "$XDG_DATA_HOME/git-credential-azdo (~/.local/share/git-credential-azdo; macOS: ~/Library/Application \
          Support/git-credential-azdo; Windows: %LOCALAPPDATA%\\git-credential-azdo\\data)",
         "The state directory (GIT_CREDENTIAL_AZDO_STATE_DIR), owner-only: accounts.json (accounts, bindings, PATs, \
-         without secrets), credentials.json (what git stored, without secrets), secrets.json (the secrets, when the \
-         file store is used), install.json (git config files install created), and their lock files.",
+         without secrets), credentials/ (what git stored, a file per host, without secrets), secrets/ (the secrets, \
+         a file each, when the file store is used), install.json (git config files install created), and their lock \
+         files; credentials.json and secrets.json are what an earlier version kept, moved into these and left empty.",
     ),
     (
         "$XDG_RUNTIME_DIR/git-credential-azdo (else a run directory in the user's cache directory)",

@@ -21,8 +21,10 @@ use crate::identity::MachineSources;
 use crate::secret::Secret;
 use crate::store::{Backend, FileReason, StoredSummary};
 
-/// The version of [`Request`] and [`Response`]. Bump it on any change to their shape.
-pub const PROTOCOL_VERSION: u32 = 9;
+/// The version of [`Request`] and [`Response`]. Bump it on any change to their shape, and on a
+/// change of the state files' format (10: a file per host and per secret), so that a helper
+/// replaces a daemon that would go on writing the old ones.
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// What the helper keeps of its deadline to take the daemon's answer and print it for git;
 /// the daemon is given the rest ([`Request::Get`]'s `budget_ms`, set by [`Request::within`]).

@@ -79,10 +79,10 @@ impl Service {
     }
 
     /// Removes what crashes left in the state directory: temporary files of interrupted
-    /// writes, which may be whole copies of the secrets file. Blocks (file system work). A
-    /// failure is logged only: the leftovers are tried again next time.
+    /// writes, which may hold secrets. Blocks (file system work). A failure is logged only: the
+    /// leftovers are tried again next time.
     pub fn remove_leftovers(&self) {
-        if let Err(e) = crate::fs::remove_leftovers(&self.state_dir) {
+        if let Err(e) = remove_leftovers(&self.state_dir) {
             tracing::warn!(dir = %self.state_dir.display(), error = %e, "failed to remove leftovers of a crash");
         }
     }
@@ -328,6 +328,11 @@ impl Service {
         if self.pat_in(&request, &route).await?.is_some() {
             return Ok(());
         }
+        // git's store of the credential it just used: most often kept already, which is told here
+        // without a hand-over to a blocking thread (as a warm `get`).
+        if self.credentials.kept_already_cached(&request) {
+            return Ok(());
+        }
         self.blocking(move |credentials| credentials.store(&request)).await
     }
 
@@ -440,7 +445,13 @@ impl Service {
         Ok(Response::PatRefused { scope: pat.scope, outcome, windows_auth })
     }
 
+    /// A stored credential whose secret was read before is answered right here (a `stat` of its
+    /// host's file, and a read when it changed); else on a blocking thread, which may call the
+    /// keyring. The hand-over to a thread and back is most of a warm `get`'s time in the daemon.
     async fn stored_get(&self, request: Credential) -> Result<Option<Credential>, StoreError> {
+        if let Some(answer) = self.credentials.get_cached(&request) {
+            return answer;
+        }
         self.blocking(move |credentials| credentials.get(&request)).await
     }
 
@@ -502,7 +513,7 @@ impl Service {
         // lost) and the corrupt copies set aside from it.
         let (state_dir, all) = (self.state_dir.clone(), target == LogoutTarget::All);
         crate::store::blocking(move || {
-            crate::fs::remove_leftovers(&state_dir).map_err(|source| StoreError::Io {
+            remove_leftovers(&state_dir).map_err(|source| StoreError::Io {
                 action: "clean up",
                 path: state_dir.clone(),
                 source,
@@ -565,6 +576,16 @@ pub(crate) enum Source {
 pub(crate) struct Answer {
     pub response: Response,
     pub source: Option<Source>,
+}
+
+/// Removes the temporary files crashes left in `state_dir` and in its directories of secrets'
+/// and hosts' files; returns how many.
+fn remove_leftovers(state_dir: &std::path::Path) -> std::io::Result<usize> {
+    let mut removed = crate::fs::remove_leftovers(state_dir)?;
+    for dir in [crate::store::SECRETS_DIR, crate::store::CREDENTIALS_DIR] {
+        removed += crate::fs::remove_leftovers(&state_dir.join(dir))?;
+    }
+    Ok(removed)
 }
 
 /// Answers `request` in this process, as the daemon would (without its cached tokens): for

@@ -1,11 +1,23 @@
-//! A [`SecretStore`] in one owner-only JSON file, for machines without a usable keyring.
+//! A [`SecretStore`] in owner-only files, for machines without a usable keyring.
 //!
-//! The file is mode 0600 in a 0700 directory and is replaced atomically on every change, under
-//! an exclusive lock so that the daemon and an in-process helper never lose each other's writes.
+//! Each secret is one small file in `secrets/` (0600 in 0700 directories), named by a digest of
+//! its key and holding the key beside the secret; it is replaced atomically when the secret
+//! changes and removed when it goes. A change costs the same however many secrets are kept,
+//! and reading one secret reads no other. Writers hold `secrets.lock`, so that removing
+//! everything (`logout --all`) and the one-time migration never race a write; readers take no
+//! lock.
+//!
+//! Before this layout every secret was in one file, `secrets.json`, rewritten whole on every
+//! change. Such a file is migrated the first time it is seen, under the lock: each secret is
+//! written to its own file (unless one is there already, which is newer), then `secrets.json`
+//! is replaced by an empty file of format 2, which tells an older version of this program that
+//! it cannot read what is here instead of letting it start afresh. A crash in the middle leaves
+//! `secrets.json` as it was, and the next process does the migration again.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -13,73 +25,149 @@ use serde::{Deserialize, Serialize};
 use super::{Backend, SecretStore, StoreError};
 use crate::secret::Secret;
 
-const FORMAT_VERSION: u32 = 1;
+/// The format of one secret's file.
+const FORMAT_VERSION: u32 = 2;
+/// The format of `secrets.json` when it held every secret.
+const LEGACY_VERSION: u32 = 1;
+
+/// The directory of the secrets' files, in the state directory.
+pub const SECRETS_DIR: &str = "secrets";
 
 #[derive(Debug)]
 pub struct FileStore {
-    path: PathBuf,
+    dir: PathBuf,
+    legacy_path: PathBuf,
     lock_path: PathBuf,
+    /// Whether `secrets.json` was found migrated (or absent) by this process.
+    migrated: AtomicBool,
 }
 
+/// One secret's file.
+#[derive(Serialize, Deserialize)]
+struct SecretFile {
+    version: u32,
+    key: String,
+    secret: Secret,
+}
+
+/// `secrets.json`: every secret (format 1), or nothing (format 2: migrated).
 #[derive(Default, Serialize, Deserialize)]
-struct SecretsFile {
+struct LegacyFile {
     version: u32,
     secrets: BTreeMap<String, Secret>,
 }
 
 impl FileStore {
-    /// A store in `dir`, which must already be private (see [`crate::fs::ensure_private_dir`]).
+    /// A store in `dir` (the state directory), which must already be private (see
+    /// [`crate::fs::ensure_private_dir`]); its `secrets/` directory is made when needed.
     pub fn new(dir: &Path) -> Self {
-        Self { path: dir.join("secrets.json"), lock_path: dir.join("secrets.lock") }
+        Self {
+            dir: dir.join(SECRETS_DIR),
+            legacy_path: dir.join("secrets.json"),
+            lock_path: dir.join("secrets.lock"),
+            migrated: AtomicBool::new(false),
+        }
     }
 
-    fn load(&self) -> Result<SecretsFile, StoreError> {
-        super::read_state(&self.path, FORMAT_VERSION, |file: &SecretsFile| file.version)
+    fn path_for(&self, key: &str) -> PathBuf {
+        self.dir.join(super::file_name_for(key))
     }
 
-    fn update(&self, change: impl FnOnce(&mut BTreeMap<String, Secret>) -> bool) -> Result<(), StoreError> {
-        let _lock = lock_exclusive(&self.lock_path)?;
-        let mut file = self.load()?;
-        if !change(&mut file.secrets) {
+    /// Migrates `secrets.json` if this process has not seen it migrated yet. Takes the lock only
+    /// when there is something to migrate; `locked` says the caller holds it.
+    fn ensure_migrated(&self, locked: bool) -> Result<(), StoreError> {
+        if self.migrated.load(Ordering::Acquire) {
             return Ok(());
         }
-        file.version = FORMAT_VERSION;
-        let json = serde_json::to_vec(&file).map_err(|e| StoreError::Failed {
-            backend: Backend::File,
-            action: "encode secrets",
-            reason: e.to_string(),
-        })?;
-        let json = zeroize::Zeroizing::new(json);
-        crate::fs::write_atomic(&self.path, &json).map_err(|source| StoreError::Io {
-            action: "write",
-            path: self.path.clone(),
+        let legacy = |path: &Path| super::read_state_file(path, FORMAT_VERSION, |f: &LegacyFile| f.version);
+        if legacy(&self.legacy_path)?.is_none_or(|file| file.version != LEGACY_VERSION) {
+            self.migrated.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let _lock = if locked { None } else { Some(lock_exclusive(&self.lock_path)?) };
+        // Read again under the lock: another process may have migrated it meanwhile.
+        if let Some(file) = legacy(&self.legacy_path)?.filter(|file| file.version == LEGACY_VERSION) {
+            self.ensure_dir()?;
+            let count = file.secrets.len();
+            for (key, secret) in file.secrets {
+                let path = self.path_for(&key);
+                // One there already was written by this version, after the file was: newer.
+                if !path.exists() {
+                    Self::write(&path, key, secret)?;
+                }
+            }
+            let stub = serde_json::to_vec(&LegacyFile { version: FORMAT_VERSION, secrets: BTreeMap::new() })
+                .map_err(|e| encoding(&e))?;
+            crate::fs::write_atomic(&self.legacy_path, &stub).map_err(|source| StoreError::Io {
+                action: "write",
+                path: self.legacy_path.clone(),
+                source,
+            })?;
+            tracing::info!(secrets = count, path = %self.legacy_path.display(), "moved the secrets to one file each");
+        }
+        self.migrated.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn ensure_dir(&self) -> Result<(), StoreError> {
+        crate::fs::ensure_private_dir(&self.dir).map_err(|source| StoreError::Io {
+            action: "create",
+            path: self.dir.clone(),
             source,
         })
     }
-}
 
-impl FileStore {
-    /// Removes the secrets file, whatever it holds, and the copies of it that were set aside
-    /// as corrupt (they hold secrets too).
+    fn write(path: &Path, key: String, secret: Secret) -> Result<(), StoreError> {
+        let file = SecretFile { version: FORMAT_VERSION, key, secret };
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(&file).map_err(|e| encoding(&e))?);
+        crate::fs::write_atomic(path, &json).map_err(|source| StoreError::Io {
+            action: "write",
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Removes every secret, whatever holds it: the secrets' files, the copies of them (and of
+    /// `secrets.json`) that were set aside as corrupt, what crashes left, and a `secrets.json`
+    /// not migrated yet. Leaves an empty `secrets.json` of the current format.
     pub fn remove_all(&self) -> Result<(), StoreError> {
         let _lock = lock_exclusive(&self.lock_path)?;
         let io = |path: &Path, source| StoreError::Io { action: "remove", path: path.to_owned(), source };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let aside = format!("{name}.corrupt-");
-        let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io(dir, e))?;
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            if file_name == name || file_name.starts_with(&aside) {
-                match std::fs::remove_file(entry.path()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&entry.path(), e)),
-                    _ => {}
+        let remove = |path: &Path| match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, e)),
+            _ => Ok(()),
+        };
+        match std::fs::read_dir(&self.dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|e| io(&self.dir, e))?;
+                    if entry.file_type().map_err(|e| io(&entry.path(), e))?.is_file() {
+                        remove(&entry.path())?;
+                    }
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&self.dir, e)),
         }
+        let state_dir = self.legacy_path.parent().unwrap_or(Path::new("."));
+        let name = self.legacy_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = format!("{name}.corrupt-");
+        for entry in std::fs::read_dir(state_dir).map_err(|e| io(state_dir, e))? {
+            let entry = entry.map_err(|e| io(state_dir, e))?;
+            if entry.file_name().to_string_lossy().starts_with(&aside) {
+                remove(&entry.path())?;
+            }
+        }
+        let stub = serde_json::to_vec(&LegacyFile { version: FORMAT_VERSION, secrets: BTreeMap::new() })
+            .map_err(|e| encoding(&e))?;
+        crate::fs::write_atomic(&self.legacy_path, &stub).map_err(|e| io(&self.legacy_path, e))?;
+        self.migrated.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+fn encoding(e: &serde_json::Error) -> StoreError {
+    StoreError::Failed { backend: Backend::File, action: "encode secrets", reason: e.to_string() }
 }
 
 /// How long a state file's lock is waited for. A holder keeps it for the milliseconds a write
@@ -131,18 +219,25 @@ impl SecretStore for FileStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Secret>, StoreError> {
-        Ok(self.load()?.secrets.remove(key))
+        self.ensure_migrated(false)?;
+        let path = self.path_for(key);
+        let file = super::read_state_file(&path, FORMAT_VERSION, |f: &SecretFile| f.version)?;
+        // Another key's file (copied by hand): not this key's secret.
+        Ok(file.filter(|f| f.key == key).map(|f| f.secret))
     }
 
     fn set(&self, key: &str, secret: &Secret) -> Result<(), StoreError> {
-        self.update(|secrets| {
-            secrets.insert(key.to_owned(), secret.clone());
-            true
-        })
+        let _lock = lock_exclusive(&self.lock_path)?;
+        self.ensure_migrated(true)?;
+        self.ensure_dir()?;
+        Self::write(&self.path_for(key), key.to_owned(), secret.clone())
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.update(|secrets| secrets.remove(key).is_some())
+        let _lock = lock_exclusive(&self.lock_path)?;
+        self.ensure_migrated(true)?;
+        let path = self.path_for(key);
+        crate::fs::remove_durably(&path).map_err(|source| StoreError::Io { action: "remove", path, source })
     }
 }
 
@@ -166,13 +261,90 @@ mod tests {
 
     #[test]
     #[cfg(unix)]
-    fn the_file_is_owner_only() {
+    fn the_files_are_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let store = FileStore::new(tmp.path());
         store.set("k", &Secret::new("v")).unwrap();
-        let mode = std::fs::metadata(tmp.path().join("secrets.json")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&store.dir), 0o700);
+        assert_eq!(mode(&store.path_for("k")), 0o600);
+    }
+
+    /// The names of the files in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn each_secret_is_a_file_of_its_own_and_a_change_touches_no_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path());
+        store.set("git:https://a@one/", &Secret::new("secret-one")).unwrap();
+        store.set("git:https://b@two/", &Secret::new("secret-two")).unwrap();
+        let one = store.path_for("git:https://a@one/");
+        let two = store.path_for("git:https://b@two/");
+        let text = std::fs::read_to_string(&one).unwrap();
+        assert!(text.contains("git:https://a@one/") && text.contains("secret-one") && !text.contains("secret-two"));
+        let inode = |path: &Path| crate::fs::fingerprint(path).unwrap().unwrap();
+        let before = inode(&two);
+
+        store.set("git:https://a@one/", &Secret::new("secret-one-changed")).unwrap();
+        assert_eq!(inode(&two), before, "the other secret's file was not written");
+        assert!(!std::fs::read_to_string(&one).unwrap().contains("\"secret-one\""), "the old value is gone");
+        store.delete("git:https://a@one/").unwrap();
+        assert!(!one.exists());
+        assert_eq!(store.get("git:https://b@two/").unwrap().unwrap().expose(), "secret-two");
+        assert!(!tmp.path().join("secrets.json").exists(), "nothing to migrate: no file of the old format");
+
+        // A file copied by hand under another key's name is not that key's secret.
+        std::fs::copy(&two, &one).unwrap();
+        assert!(store.get("git:https://a@one/").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_secrets_file_of_the_old_format_is_migrated_and_nothing_is_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        // As version 1 wrote it.
+        let legacy = r#"{"version":1,"secrets":{"entra:abc.def":"rt-1","git:https://u@h/":"{\"password\":\"pw\"}","pat:contoso":"pat-1","newer":"old-value"}}"#;
+        std::fs::write(tmp.path().join("secrets.json"), legacy).unwrap();
+        // A secret this version wrote already (a migration cut short, say): newer, kept.
+        let store = FileStore::new(tmp.path());
+        store.migrated.store(true, Ordering::Release);
+        store.set("newer", &Secret::new("new-value")).unwrap();
+
+        let store = FileStore::new(tmp.path());
+        assert_eq!(store.get("entra:abc.def").unwrap().unwrap().expose(), "rt-1");
+        assert_eq!(store.get("git:https://u@h/").unwrap().unwrap().expose(), "{\"password\":\"pw\"}");
+        assert_eq!(store.get("pat:contoso").unwrap().unwrap().expose(), "pat-1");
+        assert_eq!(store.get("newer").unwrap().unwrap().expose(), "new-value");
+        assert_eq!(names(&store.dir).len(), 4);
+        // secrets.json is left as an empty file of the new format, which version 1 refuses.
+        let stub = std::fs::read_to_string(tmp.path().join("secrets.json")).unwrap();
+        assert_eq!(stub, r#"{"version":2,"secrets":{}}"#);
+        // Once: another process finds it migrated.
+        let again = FileStore::new(tmp.path());
+        again.set("k", &Secret::new("v")).unwrap();
+        assert_eq!(again.get("pat:contoso").unwrap().unwrap().expose(), "pat-1");
+    }
+
+    #[test]
+    fn remove_all_leaves_no_secret_anywhere() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("secrets.json"), r#"{"version":1,"secrets":{"a":"hunter1"}}"#).unwrap();
+        std::fs::write(tmp.path().join("secrets.json.corrupt-1"), "hunter2").unwrap();
+        std::fs::write(tmp.path().join("accounts.json"), "{}").unwrap();
+        let store = FileStore::new(tmp.path());
+        store.set("b", &Secret::new("hunter3")).unwrap();
+        std::fs::write(store.dir.join(format!("{}.corrupt-1", super::super::file_name_for("c"))), "hunter4").unwrap();
+        store.remove_all().unwrap();
+        assert_eq!(names(&store.dir), Vec::<String>::new());
+        assert_eq!(names(tmp.path()), ["accounts.json", "secrets", "secrets.json", "secrets.lock"]);
+        assert!(!std::fs::read_to_string(tmp.path().join("secrets.json")).unwrap().contains("hunter"));
+        assert!(store.get("a").unwrap().is_none() && store.get("b").unwrap().is_none());
     }
 
     #[test]
@@ -231,5 +403,14 @@ mod tests {
 
         store.set("k2", &Secret::new("v")).unwrap();
         assert_eq!(store.get("k2").unwrap().map(|s| s.expose().to_owned()).as_deref(), Some("v"));
+
+        // So is one secret's file: the others are untouched.
+        store.set("k3", &Secret::new("v3")).unwrap();
+        std::fs::write(store.path_for("k2"), b"{\"version\":2,\"key\":\"k2\",\"secret\":\"hunter3").unwrap();
+        let err = store.get("k2").unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::SetAside { .. }) && !message.contains("hunter3"), "{message}");
+        assert!(store.get("k2").unwrap().is_none(), "reported once");
+        assert_eq!(store.get("k3").unwrap().unwrap().expose(), "v3");
     }
 }

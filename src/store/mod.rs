@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-pub use credentials::{CredentialStore, StoredSummary};
-pub use file::FileStore;
+pub use credentials::{CREDENTIALS_DIR, CredentialStore, MAX_CACHED_HOSTS, StoredSummary};
+pub use file::{FileStore, SECRETS_DIR};
 pub use keyring::{KeyringStore, SERVICE as KEYRING_SERVICE};
 pub use memory::MemoryStore;
 pub use vault::{FileReason, Vault};
@@ -82,15 +82,24 @@ pub enum StoreError {
 
 /// Reads the JSON state file `path`: its default when there is none yet, set aside when it
 /// does not parse (see [`set_aside`]), refused when `version` tells of a newer format than
-/// `supported`. Its bytes are zeroed after (`secrets.json` holds secrets).
+/// `supported`. Its bytes are zeroed after (the secrets files hold secrets).
 pub(crate) fn read_state<T: serde::de::DeserializeOwned + Default>(
     path: &std::path::Path,
     supported: u32,
     version: impl FnOnce(&T) -> u32,
 ) -> Result<T, StoreError> {
+    Ok(read_state_file(path, supported, version)?.unwrap_or_default())
+}
+
+/// [`read_state`], `None` when there is no such file.
+pub(crate) fn read_state_file<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    supported: u32,
+    version: impl FnOnce(&T) -> u32,
+) -> Result<Option<T>, StoreError> {
     let bytes = match read_regular(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(set_aside_unread(path, e.to_string())),
         Err(source) => return Err(StoreError::Io { action: "read", path: path.to_owned(), source }),
     };
@@ -103,7 +112,27 @@ pub(crate) fn read_state<T: serde::de::DeserializeOwned + Default>(
             reason: format!("format version {found} is newer than this program understands"),
         });
     }
-    Ok(state)
+    Ok(Some(state))
+}
+
+/// The name of the file that keeps `key` among many in one directory: a digest, so that any
+/// key (a host, a user, a path, as git sent them) makes a short, safe file name. The file says
+/// what it holds, so that a name is never trusted alone. A secret's key names its file in
+/// `secrets/`; `{protocol}\0{host}` names a host's in `credentials/`.
+pub fn file_name_for(key: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut name = String::with_capacity(37);
+    for byte in &digest[..16] {
+        let _ = std::fmt::Write::write_fmt(&mut name, format_args!("{byte:02x}"));
+    }
+    name.push_str(".json");
+    name
+}
+
+/// Whether `name` is one of [`file_name_for`]'s.
+pub(crate) fn is_keyed_file_name(name: &str) -> bool {
+    name.strip_suffix(".json").is_some_and(|stem| stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The largest state file read: thousands of credentials and accounts fit many times over.

@@ -23,6 +23,14 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-credential-azdo");
 
+/// The text of every file in `dir` (none when there is no such directory), one a line.
+pub fn files_text(dir: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(dir) else { return String::new() };
+    let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read_to_string(p).unwrap() + "\n").collect()
+}
+
 /// A throwaway home: HOME, XDG directories and git's global config all point into a temporary
 /// directory, and the helper keeps secrets in its owner-only file (tests never touch the
 /// developer's keyring). Dropping it stops the daemon it may have started.
@@ -72,6 +80,27 @@ impl TestEnv {
 
     pub fn state_dir(&self) -> PathBuf {
         self.path("data/git-credential-azdo")
+    }
+
+    /// What the owner-only file store holds: the text of every secret's file, one a line.
+    pub fn stored_secrets(&self) -> String {
+        files_text(&self.state_dir().join("secrets"))
+    }
+
+    /// What is kept of the credentials git stored, without secrets: the text of every host's
+    /// file, one a line.
+    pub fn stored_credentials(&self) -> String {
+        files_text(&self.state_dir().join("credentials"))
+    }
+
+    /// The file that keeps the credentials stored for `host` (https).
+    pub fn host_file(&self, host: &str) -> PathBuf {
+        let dir = self.state_dir().join("credentials");
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&format!("\"host\": \"{host}\""))))
+            .unwrap_or_else(|| panic!("no file in {} for {host}", dir.display()))
     }
 
     pub fn set_env(&mut self, key: &str, value: impl Into<OsString>) {
