@@ -312,7 +312,7 @@ fn a_kill_in_the_middle_of_the_migration_to_a_file_per_host_loses_nothing() {
 
     // The next process migrates again, and git gets every credential as before.
     for host in hosts {
-        assert_eq!(env.fill(&format!("https://{host}")), Some(("u".into(), format!("pw-{host}"))), "{host}");
+        assert_eq!(env.fill(&format!("https://{host}")), ("u".into(), format!("pw-{host}")), "{host}");
     }
     for (name, stub) in
         [("credentials.json", r#"{"version":2,"credentials":[]}"#), ("secrets.json", r#"{"version":2,"secrets":{}}"#)]

@@ -11,8 +11,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use git_credential_azdo::ipc::Hello;
 use git_credential_azdo::ipc::frame;
+use git_credential_azdo::ipc::{Hello, Request};
 use support::{TestEnv, assert_success, process_alive, stderr, stdout, wait_for};
 
 const GET: &str = "protocol=https\nhost=example.com\n\n";

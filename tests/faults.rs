@@ -44,7 +44,7 @@ fn a_corrupt_metadata_file_is_reported_once_kept_aside_and_the_rest_still_works(
     assert_eq!(std::fs::read(&aside[0]).unwrap(), corrupt, "kept byte for byte");
     assert!(line.contains(&*aside[0].to_string_lossy()), "the line says where: {line}");
     // Only that host's: the others are answered as before.
-    assert_eq!(env.fill("https://other.example.com"), Some(("carol".into(), "other-secret".into())));
+    assert_eq!(env.fill("https://other.example.com"), ("carol".into(), "other-secret".into()));
 
     // Then the rest works: new credentials are kept, and quietly.
     let out = env.helper(&["get"], GET_OLD);

@@ -93,7 +93,7 @@ fn absurd_lifetimes_from_entra_are_refused_or_clamped_and_the_daemon_survives_th
 /// later (the reason is kept with the account).
 #[test]
 fn an_entra_refusal_with_absurd_error_codes_is_one_short_line() {
-    let w = alice_signed_in();
+    let w = World::alice_signed_in();
     let url = w.url("contoso");
     let many = vec!["70008"; 150_000].join(",");
     for codes in [format!("[{many}]"), r#"["70008", -1, 0.5, null, {"x": 1}]"#.to_owned()] {
@@ -102,7 +102,7 @@ fn an_entra_refusal_with_absurd_error_codes_is_one_short_line() {
             r#"{{"error":"invalid_grant","error_description":"AADSTS70008: The refresh token has expired","error_codes":{codes},"trace_id":7}}"#
         );
         w.entra.with(|s| s.fail_next.extend(std::iter::repeat_n((400, None, body), 20)));
-        let out = fill(&w, &url);
+        let out = w.env.git_fill(&url);
         w.entra.with(|s| s.fail_next.clear());
         let case = &codes[..codes.len().min(40)];
         refused(&out, &["alice@contoso.com must sign in again", "invalid_grant (AADSTS70008)", "has expired"], case);
@@ -344,7 +344,7 @@ fn absurd_answers_from_managed_identity_endpoints_and_the_azure_cli() {
 #[cfg(target_os = "linux")]
 fn an_azure_cli_that_prints_without_end_is_cut_off() {
     use std::os::unix::fs::PermissionsExt as _;
-    let mut w = World::new(&[], &[("contoso", CONTOSO_TENANT)]);
+    let mut w = World::contoso();
     let url = w.url("contoso");
     let bin = w.env.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -364,7 +364,7 @@ fn an_azure_cli_that_prints_without_end_is_cut_off() {
         );
         std::fs::write(bin.join("az"), flood).unwrap();
         std::fs::set_permissions(bin.join("az"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let out = fill(&w, &url);
+        let out = w.env.git_fill(&url);
         refused(&out, &["the Azure CLI (az) printed more than 1024 KiB"], stream);
         assert_eq!(w.env.daemon_pid(), Some(daemon), "{stream}: the daemon lives on");
     }

@@ -188,7 +188,7 @@ fn storing_again_what_is_kept_writes_nothing() {
     let before = files(&env);
     assert_eq!(before.len(), 2, "{before:?}");
     // As after a fetch: git's get, then its store of the answer.
-    assert_eq!(env.fill("https://example.com"), Some(("alice".into(), "s3cret".into())));
+    assert_eq!(env.fill("https://example.com"), ("alice".into(), "s3cret".into()));
     env.approve("https://alice:s3cret@example.com");
     env.set_env("GIT_CREDENTIAL_AZDO_NO_DAEMON", "1");
     env.approve("https://alice:s3cret@example.com");
@@ -196,5 +196,5 @@ fn storing_again_what_is_kept_writes_nothing() {
 
     env.approve("https://alice:changed@example.com");
     assert_ne!(files(&env), before);
-    assert_eq!(env.fill("https://example.com"), Some(("alice".into(), "changed".into())));
+    assert_eq!(env.fill("https://example.com"), ("alice".into(), "changed".into()));
 }
