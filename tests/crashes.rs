@@ -272,6 +272,30 @@ fn a_kill_in_the_middle_of_a_write_leaves_no_secret_behind() {
     assert_eq!(temporary_files(&env.state_dir()), Vec::<(String, String)>::new());
 }
 
+/// git's erase of one of a host's two credentials, killed while it writes the host's file: the
+/// secret it erases is forgotten only once no file names it, so what is stored stays whole
+/// (the erase did not happen) rather than an entry left without its secret.
+#[test]
+fn a_kill_in_the_middle_of_an_erase_leaves_the_credential_whole() {
+    let env = TestEnv::new();
+    let stored = |user: &str| format!("protocol=https\nhost=one.example.com\nusername={user}\npassword=pw-{user}\n\n");
+    for user in ["alice", "bob"] {
+        assert_success(&env.helper(&["store"], &stored(user)), "store");
+    }
+    assert_success(&env.helper(&["daemon", "stop"], ""), "daemon stop");
+    wait_for("the daemon to exit", DEADLINE, || env.daemon_pid().is_none());
+
+    let killed = stopped_writing(&env, "erase", "credentials", &stored("alice"));
+    signal(killed.id(), "-KILL");
+    let _ = killed.wait_with_output();
+
+    let out = env.helper(&["get"], "protocol=https\nhost=one.example.com\nusername=alice\n\n");
+    assert_eq!(stdout(&out), "username=alice\npassword=pw-alice\n", "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let out = env.helper(&["get"], "protocol=https\nhost=one.example.com\nusername=bob\n\n");
+    assert_eq!(stdout(&out), "username=bob\npassword=pw-bob\n", "{}", stderr(&out));
+}
+
 /// The state files as version 1 of this program left them: every host's credentials in
 /// `credentials.json`, every secret in `secrets.json`.
 fn write_version_1_state(env: &TestEnv, hosts: &[&str]) {

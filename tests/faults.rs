@@ -61,19 +61,21 @@ fn a_corrupt_metadata_file_is_reported_once_kept_aside_and_the_rest_still_works(
 fn a_state_file_that_is_not_a_regular_file_is_set_aside_unread() {
     let env = env_with_credential();
     let accounts = env.state_dir().join("accounts.json");
-    let credentials = env.state_dir().join("credentials.json");
     assert!(Command::new("mkfifo").arg(&accounts).status().unwrap().success());
     let out = env.helper(&["get"], GET_OLD);
     let line = our_only_line(&out);
     assert!(line.contains("accounts.json was corrupt (it is not a regular file); it is kept as"), "{line}");
     assert_eq!(stdout(&env.helper(&["get"], GET_OLD)), OLD_ANSWER, "afresh: the rest still answers");
 
-    let kept = env.path("credentials.json");
+    // A host's file, linked to a device that never ends.
+    let credentials = env.host_file("old.example.com");
+    let name = credentials.file_name().unwrap().to_str().unwrap().to_owned();
+    let kept = env.path("kept.json");
     std::fs::rename(&credentials, &kept).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &credentials).unwrap();
     let out = env.helper(&["get"], GET_OLD);
     let line = our_only_line(&out);
-    assert!(line.contains("credentials.json was corrupt (it is not a regular file); it is kept as"), "{line}");
+    assert!(line.contains(&format!("{name} was corrupt (it is a symbolic link); it is kept as")), "{line}");
     // The daemon still answers (it did not wait on the file), and the file put back serves.
     std::fs::rename(&kept, &credentials).unwrap();
     assert_eq!(stdout(&env.helper(&["get"], GET_OLD)), OLD_ANSWER);

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use serde::{Deserialize, Serialize};
 
@@ -186,7 +186,9 @@ impl CredentialStore {
         if !request.has_protocol_and_host() {
             return Some(Ok(None));
         }
-        let mut cache = self.cache();
+        // On the daemon's async thread: never wait for a blocking thread that holds the cache
+        // (it may be waiting on the keyring for seconds); that one asks `get`, as it would.
+        let mut cache = self.try_cache()?;
         if !cache.migrated {
             return None;
         }
@@ -261,12 +263,15 @@ impl CredentialStore {
         host.entries.insert(0, entry.clone());
         for old in &dropped {
             host.secrets.remove(&secret_key(old));
-            if old.backend != entry.backend || !same_identity(old, &entry) {
-                self.forget_secret(old);
-            }
         }
         host.secrets.insert(item, Arc::new(secrets));
-        self.save(host, &key)
+        // The host's file first: a secret is forgotten only once no file names it, so that a
+        // store that fails (a full disk) or is killed half-way leaves no entry without its secret.
+        self.save(host, &key)?;
+        for old in dropped.iter().filter(|old| old.backend != entry.backend || !same_identity(old, &entry)) {
+            self.forget_secret(old);
+        }
+        Ok(())
     }
 
     /// What `store` keeps of `request`, `None` when nothing: ephemeral, incomplete and already
@@ -306,7 +311,8 @@ impl CredentialStore {
     /// read if it changed) and a secret read before. `false` when that cannot tell.
     pub fn kept_already_cached(&self, request: &Credential) -> bool {
         let Some((entry, secrets)) = self.to_keep(request, unix_now()) else { return false };
-        let mut cache = self.cache();
+        // As in `get_cached`: the cache busy is a "cannot tell".
+        let Some(mut cache) = self.try_cache() else { return false };
         if !cache.migrated {
             return false;
         }
@@ -334,9 +340,11 @@ impl CredentialStore {
         if !request.has_protocol_and_host() {
             return Ok(());
         }
+        // Migrated first, as `store` does: taking the file lock while holding the cache would
+        // wait on another thread of ours that holds the cache and waits for the file lock.
+        self.ensure_migrated(&mut self.cache(), false)?;
         let _lock = super::file::lock_exclusive(&self.lock_path)?;
         let mut cache = self.cache();
-        self.ensure_migrated(&mut cache, true)?;
         let key = host_key(request);
         let host = self.host(&mut cache, &key)?;
         let candidates: Vec<StoredSummary> = host.entries.iter().filter(|e| matches(e, request)).cloned().collect();
@@ -364,9 +372,13 @@ impl CredentialStore {
         host.entries.retain(|e| !erased.contains(e));
         for entry in &erased {
             host.secrets.remove(&secret_key(entry));
+        }
+        // As in `store`: the file first, then the secrets it no longer names.
+        self.save(host, &key)?;
+        for entry in &erased {
             self.forget_secret(entry);
         }
-        self.save(host, &key)
+        Ok(())
     }
 
     /// Everything stored, without secrets, ordered by protocol, host, path and user. Reads
@@ -389,6 +401,10 @@ impl CredentialStore {
                 continue;
             }
             if let Some(file) = read_host(&entry.path())? {
+                // A host's file under another's name (copied by hand) is not that host's.
+                if self.path_for(&(file.protocol.clone(), file.host.clone())) != entry.path() {
+                    continue;
+                }
                 all.extend(file.credentials.into_iter().filter(|e| e.protocol == file.protocol && e.host == file.host));
             }
         }
@@ -402,6 +418,15 @@ impl CredentialStore {
         // Every change to the cache is completed before anything that could panic, so a
         // poisoned lock still guards consistent data.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`Self::cache`] if no one holds it now.
+    fn try_cache(&self) -> Option<MutexGuard<'_, Cache>> {
+        match self.cache.try_lock() {
+            Ok(cache) => Some(cache),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     fn path_for(&self, (protocol, host): &HostKey) -> PathBuf {
@@ -1029,6 +1054,21 @@ mod tests {
         assert_eq!(get(&g.store, "protocol=https host=a.example"), pair("dave", "pd"));
         assert_eq!(get(&g.store, "protocol=https host=a.example username=bob"), None);
         assert_eq!(g.store.list().unwrap().len(), 3, "b.example and c.example migrated, a.example as it was");
+    }
+
+    #[test]
+    fn the_async_threads_answers_never_wait_for_the_cache() {
+        let f = fixture();
+        let kept = "protocol=https host=a.example username=u password=p";
+        f.store.store(&cred(kept)).unwrap();
+        // Held, as by a blocking thread waiting on the keyring: "cannot tell", at once.
+        let held = f.store.cache();
+        assert!(f.store.get_cached(&cred("protocol=https host=a.example")).is_none());
+        assert!(!f.store.kept_already_cached(&cred(kept)));
+        drop(held);
+        let answer = f.store.get_cached(&cred("protocol=https host=a.example")).unwrap().unwrap().unwrap();
+        assert_eq!(answer.password.unwrap().expose(), "p");
+        assert!(f.store.kept_already_cached(&cred(kept)));
     }
 
     #[test]

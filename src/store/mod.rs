@@ -140,15 +140,26 @@ const MAX_STATE: u64 = 64 << 20;
 
 /// The bytes of the state file `path`, which must be a regular file of at most [`MAX_STATE`]
 /// bytes (else an `InvalidData` error saying what it is): a FIFO or a device in its place
-/// (`/dev/zero`) would make the read wait, or never end. Zeroed when dropped.
+/// (`/dev/zero`) would make the read wait, or never end. A symbolic link is not followed: every
+/// write replaces the file, link and all, so what a link names was never ours to read. Zeroed
+/// when dropped.
 fn read_regular(path: &std::path::Path) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
     use std::io::Read as _;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Opening a FIFO for reading waits for a writer, unless it does not block.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NONBLOCK.bits().cast_signed());
-    let file = options.open(path)?;
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits().cast_signed(),
+    );
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) => {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is a symbolic link"));
+        }
+        Err(e) => return Err(e),
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not a regular file"));
