@@ -450,14 +450,40 @@ fn env_seconds(name: &str) -> anyhow::Result<Option<Duration>> {
 /// else, when that path would be too long for a socket, one in the temporary directory.
 fn default_runtime_dir(dirs: Option<&directories::ProjectDirs>) -> anyhow::Result<PathBuf> {
     let dirs = dirs.context("cannot find the home directory; set HOME")?;
-    let preferred = match dirs.runtime_dir() {
-        Some(dir) => dir.to_owned(),
-        None => dirs.cache_dir().join("run"),
-    };
+    let preferred = preferred_runtime_dir(dirs);
     if fits_a_socket(&preferred) {
         return Ok(preferred);
     }
-    Ok(std::env::temp_dir().join(format!("{APP}-{}", user_tag())))
+    Ok(temporary_runtime_dir())
+}
+
+fn preferred_runtime_dir(dirs: &directories::ProjectDirs) -> PathBuf {
+    match dirs.runtime_dir() {
+        Some(dir) => dir.to_owned(),
+        None => dirs.cache_dir().join("run"),
+    }
+}
+
+fn temporary_runtime_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("{APP}-{}", user_tag()))
+}
+
+/// Why `runtime_dir` is the temporary directory's, when it is there by default rather than by
+/// choice: the preferred directory's socket path would be too long. Another user could make
+/// that directory first (it is then refused, with one line); `status` says this much so that
+/// the fallback is never a silent one.
+pub fn runtime_dir_fallback(runtime_dir: &Path) -> Option<String> {
+    if env_path(ENV_RUNTIME_DIR).is_some() || runtime_dir != temporary_runtime_dir() {
+        return None;
+    }
+    let dirs = directories::ProjectDirs::from("", "", APP)?;
+    let preferred = preferred_runtime_dir(&dirs);
+    (!fits_a_socket(&preferred)).then(|| {
+        format!(
+            "in the temporary directory, as {} is too long a path for a socket; set {ENV_RUNTIME_DIR} to a short directory of your own to choose",
+            preferred.display()
+        )
+    })
 }
 
 fn fits_a_socket(dir: &Path) -> bool {

@@ -141,6 +141,38 @@ impl Victim {
     fn fill(&self, url: &str) -> Output {
         self.git(&["credential", "fill"], &format!("url={url}\n\n"))
     }
+
+    /// The helper's `args`, in the victim's environment.
+    fn helper(&self, args: &[&str]) -> Output {
+        let mut cmd = self.env.command(support::BIN);
+        cmd.env_remove("XDG_RUNTIME_DIR").env_remove("XDG_CACHE_HOME").args(args);
+        support::run(cmd, "")
+    }
+}
+
+/// The fallback to the temporary directory, with no other user about: git is answered quietly
+/// through a daemon there, and `status` says where it is and why, so it is never a silent one.
+#[test]
+fn the_fallback_runtime_directory_serves_quietly_and_status_says_why() {
+    let victim = Victim::new();
+    let dir = victim.fallback_dir();
+    let out = victim.approve("https://u:victim-secret@example.com");
+    assert_success(&out, "git credential approve");
+    assert_eq!(our_lines(&out), Vec::<String>::new());
+    let out = victim.fill("https://example.com");
+    assert!(stdout(&out).contains("password=victim-secret\n") && our_lines(&out).is_empty(), "{}", stderr(&out));
+    assert!(dir.join("daemon.lock").exists(), "the daemon runs in {}", dir.display());
+
+    let status = victim.helper(&["status"]);
+    assert_success(&status, "status");
+    let line = stdout(&status).lines().find(|l| l.starts_with("runtime: ")).map(str::to_owned);
+    let line = line.unwrap_or_else(|| panic!("no runtime line: {}", stdout(&status)));
+    assert!(line.starts_with(&format!("runtime: {} (in the temporary directory, as ", dir.display())), "{line}");
+    assert!(
+        line.contains("is too long a path for a socket") && line.contains("GIT_CREDENTIAL_AZDO_RUNTIME_DIR"),
+        "{line}"
+    );
+    let _ = victim.helper(&["daemon", "stop"]);
 }
 
 /// git's answer and our one line about the socket.

@@ -107,6 +107,9 @@ fn render(config: &Config, report: &StatusReport) -> String {
             let _ = writeln!(out, "daemon:  not running (started on demand by git)");
         }
     }
+    if let Some(why) = crate::config::runtime_dir_fallback(&config.runtime_dir) {
+        let _ = writeln!(out, "runtime: {} ({why})", config.runtime_dir.display());
+    }
     let _ = writeln!(out, "store:   {} (state in {})", report.backend, config.state_dir.display());
     if let Some(reason) = &report.file_store {
         out.push_str(&why_file(reason));
