@@ -14,6 +14,15 @@ use support::git_server::{Auth, GitServer};
 use support::world::{CONTOSO_TENANT, World, one_line};
 use support::{assert_success, make_repo, stderr, stdout};
 
+/// The organization contoso, offering `Negotiate` and `NTLM` beside `Bearer` and `Basic`, as
+/// IIS does for Server collections (Services do not, but a PAT must go as Basic either way:
+/// curl prefers the Windows schemes when given a username and password).
+fn contoso() -> World {
+    let w = World::contoso();
+    w.pats.offer_windows_auth();
+    w
+}
+
 fn status(w: &World) -> String {
     let out = w.env.helper(&["status"], "");
     assert_success(&out, "status");
@@ -22,7 +31,7 @@ fn status(w: &World) -> String {
 
 #[test]
 fn login_pat_then_clone_and_push_over_basic() {
-    let w = World::contoso();
+    let w = contoso();
     let pat = w.pats.issue("contoso", "Alice Smith", true);
     let out = w.login_pat(&["--org", "contoso"], &pat);
     assert_success(&out, "login --pat");
@@ -52,7 +61,7 @@ fn login_pat_then_clone_and_push_over_basic() {
 
 #[test]
 fn a_pat_that_azure_devops_does_not_confirm_is_not_saved() {
-    let w = World::contoso();
+    let w = contoso();
     let expired = w.pats.issue("contoso", "Alice", true);
     w.pats.set_state(&expired, PatState::Expired);
     let out = w.login_pat(&["--org", "contoso"], &expired);
@@ -77,7 +86,7 @@ fn a_pat_that_azure_devops_does_not_confirm_is_not_saved() {
 
 #[test]
 fn a_refused_pat_is_removed_and_the_user_told_once() {
-    let w = World::contoso();
+    let w = contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
     assert_success(&w.login_pat(&["--org", "contoso"], &pat), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
@@ -113,7 +122,7 @@ fn a_refused_pat_is_removed_and_the_user_told_once() {
 
 #[test]
 fn a_pat_without_write_access_is_kept_when_a_push_is_refused() {
-    let w = World::contoso();
+    let w = contoso();
     let read_only = w.pats.issue("contoso", "Alice", false);
     assert_success(&w.login_pat(&["--org", "contoso"], &read_only), "login --pat");
     assert_success(&w.clone_repo("contoso", "clone"), "git clone");
@@ -233,7 +242,7 @@ fn an_organizations_entra_account_and_pat_answer_as_the_setting_says() {
 
 #[test]
 fn status_lists_pats_with_age_and_warns_before_one_expires() {
-    let w = World::contoso();
+    let w = contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
     let soon = (chrono::Utc::now().date_naive() + chrono::Days::new(3)).format("%Y-%m-%d").to_string();
     let out = w.login_pat(&["--org", "contoso", "--expires", &soon], &pat);
@@ -251,7 +260,7 @@ fn status_lists_pats_with_age_and_warns_before_one_expires() {
 #[cfg(target_os = "linux")] // util-linux's `script`, GNU `stty -F` and /proc
 fn in_a_terminal_the_pat_is_prompted_for_without_echo() {
     use std::io::{Read as _, Write as _};
-    let w = World::contoso();
+    let w = contoso();
     let pat = w.pats.issue("contoso", "Alice", true);
     // `script` gives the command a terminal; the PAT is typed once the prompt shows, as a
     // person would (typed earlier, the terminal would echo it before the prompt turns echo off).
@@ -301,7 +310,7 @@ fn echo_is_off(w: &World) -> bool {
 
 #[test]
 fn no_pat_reaches_the_logs_or_status_at_the_most_verbose_level() {
-    let mut w = World::contoso();
+    let mut w = contoso();
     let log = w.env.path("trace.log");
     w.env.set_env("GIT_CREDENTIAL_AZDO_LOG", "trace");
     w.env.set_env("GIT_CREDENTIAL_AZDO_LOG_FILE", &log);
