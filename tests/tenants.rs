@@ -181,3 +181,47 @@ fn an_organization_that_refuses_the_account_twice_is_told_and_left_alone() {
     assert_success(&w.login(&["--org", "contoso"]), "login again");
     w.clone_and_push_quietly("contoso", "after");
 }
+
+/// In a terminal, the organization whose tenant no signed-in account is of is signed in to on
+/// the spot, at that tenant, with the account the user picks on the sign-in page; git goes on
+/// with its token, and the account is kept for that organization.
+#[test]
+#[cfg(unix)]
+fn in_a_terminal_an_organization_of_another_tenant_is_signed_in_to_on_the_spot() {
+    let w = World::new(
+        &[("alice@contoso.com", CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)],
+        &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)],
+    );
+    assert_success(&w.login(&["--org", "contoso"]), "login");
+    // bob is who signs in next, on the page the sign-in opens.
+    w.entra.with(|s| s.next_user = 1);
+
+    // `script` gives git and the helper a terminal, as a user's shell would.
+    let clone = format!(
+        "git -c credential.helper= -c credential.helper={} clone -q {} {}",
+        support::BIN,
+        w.url("fabrikam"),
+        w.env.path("fabrikam").display()
+    );
+    let mut cmd = w.env.command("script");
+    cmd.env("GIT_TERMINAL_PROMPT", "1").args(["-qec", &clone, "/dev/null"]);
+    let out = support::run(cmd, "");
+    let text = stdout(&out);
+    assert_success(&out, &format!("git clone in a terminal: {text}"));
+    assert!(
+        text.contains("no signed-in account is of the tenant of the Azure DevOps organization fabrikam")
+            && text.contains("signing in.")
+            && text.contains("Signed in as bob@fabrikam.com."),
+        "{text}"
+    );
+    let asked_at: Vec<String> =
+        w.entra.with(|s| s.seen.iter().filter(|r| r.what == "authorize").map(|r| r.tenant.clone()).collect());
+    assert_eq!(asked_at.last().map(String::as_str), Some(FABRIKAM_TENANT), "signed in at fabrikam's tenant");
+    assert!(w.env.path("fabrikam/.git").exists(), "cloned");
+
+    // Kept: the next git run uses bob for fabrikam without a terminal, and alice for contoso.
+    w.clone_and_push_quietly("fabrikam", "fabrikam-again");
+    w.clone_and_push_quietly("contoso", "contoso");
+    let accounts = stdout(&w.env.helper(&["accounts"], ""));
+    assert!(accounts.contains("bob@fabrikam.com") && accounts.contains("alice@contoso.com"), "{accounts}");
+}
