@@ -208,6 +208,7 @@ fn locked_temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
 }
 
 /// Whether `path` still names the file open as `file`.
+#[cfg_attr(not(unix), expect(clippy::unnecessary_wraps, reason = "the signature of the Unix check"))]
 fn same_file(path: &Path, file: &std::fs::File) -> io::Result<bool> {
     #[cfg(unix)]
     {
