@@ -8,6 +8,7 @@
 mod support;
 
 use std::process::Output;
+#[cfg(unix)]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

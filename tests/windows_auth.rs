@@ -7,6 +7,7 @@
 
 mod support;
 
+#[cfg(unix)]
 use std::path::PathBuf;
 
 use base64::Engine as _;
@@ -73,6 +74,7 @@ fn an_organizations_pat_goes_as_basic_even_where_windows_authentication_is_offer
 }
 
 /// A git older than 2.46 (Debian 12's /usr/bin/git is 2.39), which answers no capabilities.
+#[cfg(unix)]
 fn old_git() -> Option<PathBuf> {
     let git = PathBuf::from("/usr/bin/git");
     let out = std::process::Command::new(&git).arg("--version").output().ok()?;
@@ -82,6 +84,7 @@ fn old_git() -> Option<PathBuf> {
 }
 
 #[test]
+#[cfg(unix)]
 fn with_a_git_before_2_46_the_windows_authentication_is_named_and_the_fix_said() {
     let Some(git) = old_git() else {
         return support::skip("needs a git before 2.46 at /usr/bin/git (Debian 12's git package)");
