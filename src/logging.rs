@@ -86,7 +86,7 @@ mod tests {
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert!(open_log_file(&link).is_none(), "a link is not followed");
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         assert!(open_log_file(&fifo).is_none(), "a FIFO is not written to");
     }
 }
