@@ -56,6 +56,7 @@ fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
 
 /// Helpers get their answers, quietly, and the daemon `pid` is the one serving: `status` asks
 /// the daemon and reports its pid, or reads the stores itself when the daemon cannot be reached.
+#[cfg(target_os = "linux")]
 fn git_is_served_by(env: &TestEnv, pid: u32) {
     for _ in 0..3 {
         let out = env.helper(&["get"], GET);
