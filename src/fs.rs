@@ -416,6 +416,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // Windows: temporary files are not locked, and leftovers are told by age.
     fn leftovers_of_a_crash_are_removed_and_files_being_written_are_not() {
         let tmp = tempfile::tempdir().unwrap();
         write_atomic(&tmp.path().join("state.json"), b"kept").unwrap();
@@ -441,6 +442,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // Windows: temporary files are not locked, and leftovers are told by age.
     fn a_temporary_file_taken_for_a_leftover_before_it_was_locked_is_replaced() {
         let tmp = tempfile::tempdir().unwrap();
         let file = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(tmp.path()).unwrap();

@@ -113,6 +113,8 @@ fn a_daemon_of_another_protocol_version_is_replaced() {
     std::fs::create_dir_all(env.runtime_dir()).unwrap();
     let lock = std::fs::File::create(env.runtime_dir().join("daemon.lock")).unwrap();
     lock.lock().unwrap();
+    // Named as the daemon, as a real one names itself: the helper talks only to that process.
+    std::fs::write(env.runtime_dir().join("daemon.pid"), std::process::id().to_string()).unwrap();
     let listener = ListenerOptions::new().name(pipe_name(&env)).create_sync().unwrap();
     let old = std::thread::spawn(move || {
         let mut stream = listener.accept().unwrap();
