@@ -433,10 +433,7 @@ fn visualstudio_com_remotes_are_served_for_their_organization() {
 
 #[test]
 fn two_accounts_in_two_tenants_each_serve_their_own_organization() {
-    let w = World::new(
-        &[("alice@contoso.com", CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)],
-        &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)],
-    );
+    let w = World::two_tenants();
     assert_success(&w.login(&["--org", "contoso"]), "login alice");
     w.entra.with(|s| s.next_user = 1);
     assert_success(&w.login(&["--org", "fabrikam"]), "login bob");

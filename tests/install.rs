@@ -220,10 +220,7 @@ fn install_from(w: &World, dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn install_imports_git_credential_managers_bindings_and_credential_type_and_leaves_its_settings() {
-    let w = World::new(
-        &[("alice@contoso.com", CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)],
-        &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)],
-    );
+    let w = World::two_tenants();
     // Alice is signed in here (no organization bound); Bob is not.
     assert_success(&w.login(&[]), "login");
     configure_gcm(&w, Some("oauth"));

@@ -188,10 +188,7 @@ fn an_organization_that_refuses_the_account_twice_is_told_and_left_alone() {
 #[test]
 #[cfg(unix)]
 fn in_a_terminal_an_organization_of_another_tenant_is_signed_in_to_on_the_spot() {
-    let w = World::new(
-        &[("alice@contoso.com", CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)],
-        &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)],
-    );
+    let w = World::two_tenants();
     assert_success(&w.login(&["--org", "contoso"]), "login");
     // bob is who signs in next, on the page the sign-in opens.
     w.entra.with(|s| s.next_user = 1);

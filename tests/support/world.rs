@@ -56,6 +56,15 @@ impl World {
         Self::new(&[(ALICE, CONTOSO_TENANT)], &[("contoso", CONTOSO_TENANT)])
     }
 
+    /// Two tenants, each with a user and an organization: alice@contoso.com and contoso,
+    /// bob@fabrikam.com and fabrikam; nobody is signed in yet (alice signs in first).
+    pub fn two_tenants() -> Self {
+        Self::new(
+            &[(ALICE, CONTOSO_TENANT), ("bob@fabrikam.com", FABRIKAM_TENANT)],
+            &[("contoso", CONTOSO_TENANT), ("fabrikam", FABRIKAM_TENANT)],
+        )
+    }
+
     /// [`Self::alice_and_contoso`], with alice signed in (through the browser) for contoso.
     pub fn alice_signed_in() -> Self {
         let w = Self::alice_and_contoso();
